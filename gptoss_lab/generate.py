@@ -1,0 +1,93 @@
+"""The generation loop: one token at a time over the model's KV cache.
+
+:func:`generate_ids` is a generator of token ids, so every token can be streamed,
+parsed and inspected as it comes. Sampling runs on the CPU from a seeded
+``torch.Generator``, so a seed gives the same tokens on any device.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = ["Sampling", "generate_ids", "sample_next"]
+
+
+@dataclass(frozen=True)
+class Sampling:
+    """How to pick the next token. ``temperature=0`` is greedy."""
+
+    temperature: float = 1.0
+    top_p: float = 1.0
+    seed: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.temperature < 0:
+            raise ValueError(f"temperature must be >= 0 (0 is greedy), got {self.temperature}")
+        if not 0 < self.top_p <= 1:
+            raise ValueError(f"top_p must be in (0, 1], got {self.top_p}")
+
+
+def sample_next(logits: Any, sampling: Sampling, generator: Any) -> int:
+    """Pick one token id from a (V,) float tensor of logits."""
+    import torch
+
+    if sampling.temperature == 0:
+        return int(torch.argmax(logits))
+    probs = torch.softmax(logits / sampling.temperature, dim=-1)
+    if sampling.top_p < 1.0:
+        sorted_probs, order = torch.sort(probs, descending=True)
+        # keep the smallest prefix whose mass reaches top_p (always at least one token)
+        outside = torch.cumsum(sorted_probs, dim=-1) - sorted_probs >= sampling.top_p
+        sorted_probs[outside] = 0.0
+        probs = torch.zeros_like(probs).scatter_(0, order, sorted_probs)
+    return int(torch.multinomial(probs, 1, generator=generator))
+
+
+def generate_ids(
+    model: Any,
+    prompt_ids: Sequence[int],
+    *,
+    max_new_tokens: int,
+    stop_ids: Sequence[int],
+    sampling: Sampling = Sampling(),
+) -> Iterator[int]:
+    """Yield new token ids until a stop id (yielded too) or ``max_new_tokens``.
+
+    The first step runs the whole prompt through the model; each later step feeds only the
+    last token against the KV cache. Closing the generator (or an exception such as
+    KeyboardInterrupt) simply drops the cache: the model itself holds no state.
+    """
+    import torch
+    from transformers import DynamicCache
+
+    if not prompt_ids:
+        raise ValueError("prompt_ids is empty: render a prompt first")
+    device = next(model.parameters()).device
+    generator = torch.Generator(device="cpu")
+    if sampling.seed is None:
+        generator.seed()
+    else:
+        generator.manual_seed(sampling.seed)
+    stops = set(stop_ids)
+    cache_arg = _cache_keyword(model)
+    cache = DynamicCache(config=model.config)
+    input_ids = torch.tensor([list(prompt_ids)], dtype=torch.long, device=device)  # (1, T)
+    with torch.inference_mode():
+        for _ in range(max_new_tokens):
+            # logits_to_keep=1: the prompt step computes logits for its last position only
+            out = model(input_ids=input_ids, use_cache=True, logits_to_keep=1, **{cache_arg: cache})
+            logits = out.logits[0, -1].float().cpu()  # (V,)
+            token = sample_next(logits, sampling, generator)
+            yield token
+            if token in stops:
+                return
+            input_ids = torch.tensor([[token]], dtype=torch.long, device=device)  # (1, 1)
+
+
+def _cache_keyword(model: Any) -> str:
+    """transformers >= 5.24 names the KV cache argument ``cache``; earlier ``past_key_values``."""
+    import inspect
+
+    return "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"

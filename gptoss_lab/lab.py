@@ -1,0 +1,150 @@
+"""Lab: a conversation with one gpt-oss model, the API that the magics and the CLI share.
+
+>>> lab = Lab()                      # names the model; loads nothing
+>>> reply = lab.ask("What is 17 + 25?", effort="low")   # loads on first use, then streams
+>>> reply.reasoning, reply.answer
+>>> lab.ask("And times 2?")          # follow-up: harmony's multi-turn rules apply
+>>> lab.reset()
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+from .harmony import EFFORTS, StreamParser, render_prompt
+from .model import ModelHandle
+from .reply import Reply
+
+__all__ = ["Lab"]
+
+DEFAULT_MAX_NEW_TOKENS = 1024
+
+
+class Lab:
+    """A lazily loaded gpt-oss model and the conversation held with it.
+
+    ``model``: ``"nano"`` (the bundled model), a local checkpoint directory, or a hub id such
+    as ``"openai/gpt-oss-20b"``. ``device``/``dtype`` default to what fits (see ``repr``).
+    ``date`` writes a ``Current date:`` line into the system message (None writes none).
+    """
+
+    def __init__(
+        self,
+        model: str = "nano",
+        *,
+        device: str | None = None,
+        dtype: str | None = None,
+        quant: str | None = None,
+        date: str | None = None,
+    ) -> None:
+        self.handle = ModelHandle(model, device=device, dtype=dtype, quant=quant)
+        self.date = date
+        self.developer: str | None = None
+        self.history: list[dict[str, Any]] = []
+        self.replies: list[Reply] = []
+
+    def __repr__(self) -> str:
+        turns = len(self.replies)
+        return f"Lab: {self.handle.describe()}\n  conversation: {turns} turn{'s' * (turns != 1)}"
+
+    @property
+    def model_name(self) -> str:
+        return self.handle.source.name
+
+    def load(self) -> Lab:
+        """Load the model now instead of at the first prompt."""
+        self.handle.load()
+        return self
+
+    def reset(self) -> None:
+        """Forget the conversation (the model stays loaded)."""
+        self.history.clear()
+        self.replies.clear()
+        self.developer = None
+
+    def prompt_text(self, prompt: str, *, effort: str = "medium", developer: str | None = None) -> str:
+        """The exact harmony text the model would see for ``prompt`` as the next turn."""
+        identity = self.handle.load().identity if self.handle.loaded else self._identity_without_loading()
+        dev = developer if developer is not None else self.developer
+        messages = ([{"role": "developer", "content": dev}] if dev is not None else []) + self.history
+        messages.append({"role": "user", "content": prompt})
+        return render_prompt(messages, effort=effort, date=self.date, model_identity=identity)
+
+    def _identity_without_loading(self) -> str | None:
+        import json
+        from pathlib import Path
+
+        meta = Path(self.handle.source.path) / "gptoss_lab.json"
+        return json.loads(meta.read_text()).get("identity") if meta.exists() else None
+
+    def ask(
+        self,
+        prompt: str,
+        *,
+        effort: str = "medium",
+        max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS,
+        temperature: float = 1.0,
+        top_p: float = 1.0,
+        seed: int | None = None,
+        developer: str | None = None,
+        on_update: Callable[[Reply], None] | None = None,
+    ) -> Reply:
+        """Send ``prompt`` as the next user turn and return the model's reply.
+
+        ``developer`` sets instructions for this and later turns. ``on_update`` is called with
+        the growing Reply after each token. Ctrl-C (the notebook's stop button) ends the
+        reply early: the partial reply is returned with ``stopped == "interrupted"``.
+        """
+        from .generate import Sampling, generate_ids
+
+        if effort not in EFFORTS:
+            raise ValueError(f"effort must be low, medium or high, got {effort!r}: use --effort low|medium|high")
+        if max_new_tokens < 1:
+            raise ValueError(f"max_new_tokens must be >= 1, got {max_new_tokens}")
+        sampling = Sampling(temperature=temperature, top_p=top_p, seed=seed)
+        if developer is not None:
+            self.developer = developer
+        loaded = self.handle.load()
+        prompt_ids = loaded.encode(self.prompt_text(prompt, effort=effort))
+        reply = Reply(prompt, loaded.source.label, effort, prompt_ids=prompt_ids, untrained=not loaded.source.trained)
+        reply.stats.prompt_tokens = len(prompt_ids)
+        parser = StreamParser(loaded.codec)
+        start = time.perf_counter()
+        stopped = "max_tokens"
+        tokens = generate_ids(
+            loaded.model, prompt_ids, max_new_tokens=max_new_tokens, stop_ids=loaded.stop_ids, sampling=sampling
+        )
+        try:
+            for token in tokens:
+                reply.record(token, parser.feed(token), time.perf_counter() - start, parser.current)
+                if token in loaded.stop_ids:
+                    stopped = "call" if token == loaded.codec.special_ids.get("<|call|>") else "return"
+                if on_update is not None:
+                    on_update(reply)
+        except KeyboardInterrupt:
+            stopped = "interrupted"
+        finally:
+            tokens.close()
+        reply.close(stopped, parser.finish(), time.perf_counter() - start)
+        self._remember(prompt, reply)
+        if on_update is not None:
+            on_update(reply)
+        return reply
+
+    def _remember(self, prompt: str, reply: Reply) -> None:
+        """Append the turn to the conversation, as harmony's multi-turn rules expect.
+
+        A turn that ended in a tool call keeps its analysis and calls; any other keeps its
+        analysis as ``thinking`` (harmony drops it once a later final answer exists) and its
+        final answer, partial if it was cut short.
+        """
+        turn: dict[str, Any] = {"role": "assistant", "content": reply.answer}
+        if reply.reasoning and reply.stopped != "interrupted":
+            turn["thinking"] = reply.reasoning
+        calls = [{"name": m.recipient, "arguments": m.content} for m in reply.tool_calls]
+        if calls:
+            turn["tool_calls"] = calls
+        self.history += [{"role": "user", "content": prompt}, turn]
+        self.replies.append(reply)

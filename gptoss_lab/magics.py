@@ -1,0 +1,184 @@
+"""``%%gptoss`` (a prompt per cell) and ``%gptoss`` (load, reset, history, status).
+
+Thin shell over :class:`gptoss_lab.Lab`: parse the options, ask, stream into a display
+handle. Defaults are traitlets, so ``%config GptOssMagics.effort = "high"`` works.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import shlex
+from typing import Any
+
+from IPython.core.error import UsageError
+from IPython.core.magic import Magics, line_cell_magic, magics_class
+from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
+from traitlets import Bool, CaselessStrEnum, Float, Int, Unicode
+
+from .harmony import EFFORTS
+
+__all__ = ["GptOssMagics", "load_ipython_extension", "unload_ipython_extension"]
+
+_VAR_RE = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
+_COMMANDS = "load | reset | history | status"
+
+
+@magics_class
+class GptOssMagics(Magics):
+    """Talk to a gpt-oss model from a notebook cell."""
+
+    model = Unicode("nano", help="Model: 'nano' (bundled), a local checkpoint directory, or a hub id.").tag(config=True)
+    effort = CaselessStrEnum(EFFORTS, default_value="medium", help="Reasoning effort: low, medium or high.").tag(
+        config=True
+    )
+    max_tokens = Int(1024, help="Most tokens to generate per reply (reasoning + answer).").tag(config=True)
+    temperature = Float(1.0, help="Sampling temperature; 0 is greedy.").tag(config=True)
+    top_p = Float(1.0, help="Nucleus sampling mass.").tag(config=True)
+    interpolate = Bool(False, help="Replace {name} in prompts with the value of variable `name`.").tag(config=True)
+
+    def __init__(self, shell: Any = None, **kwargs: Any) -> None:
+        super().__init__(shell=shell, **kwargs)
+        self._lab: Any = None
+        self.last: Any = None
+
+    @property
+    def lab(self) -> Any:
+        """The Lab the magics talk to (created on first use; loads nothing by itself)."""
+        if self._lab is None:
+            from .lab import Lab
+
+            self._lab = Lab(self.model)
+        return self._lab
+
+    @magic_arguments()
+    @argument("--effort", "-e", choices=EFFORTS, help="Reasoning effort (default: %config GptOssMagics.effort).")
+    @argument("--max-tokens", "-n", type=int, help="Most tokens to generate.")
+    @argument("--temperature", "-t", type=float, help="Sampling temperature; 0 is greedy.")
+    @argument("--top-p", type=float, help="Nucleus sampling mass in (0, 1].")
+    @argument("--seed", "-s", type=int, help="Random seed, for a reproducible reply.")
+    @argument("--model", "-m", help="Switch to this model: nano, a local directory, or a hub id.")
+    @argument("--developer", "-d", help="Developer instructions for this and later turns.")
+    @argument("--new", action="store_true", help="Start a new conversation before this prompt.")
+    @argument("--out", "-o", help="Store the Reply in this variable.")
+    @argument("--vars", action="store_true", help="Replace {name} in the prompt with variable values.")
+    @line_cell_magic
+    def gptoss(self, line: str, cell: str | None = None) -> Any:
+        """Ask the model the cell's text; or, as a line magic, manage the model.
+
+        Cell: ``%%gptoss [--effort low|medium|high] [--max-tokens N] ...`` then the prompt.
+        Line: ``%gptoss load MODEL [--device D] [--dtype T]``, ``%gptoss reset``,
+        ``%gptoss history``, ``%gptoss status``.
+        """
+        if cell is None:
+            return self._command(line)
+        args = parse_argstring(self.gptoss, line)
+        return self._ask(args, cell)
+
+    # -- the cell magic
+
+    def _ask(self, args: argparse.Namespace, cell: str) -> None:
+        from .render import LiveDisplay
+
+        prompt = cell.strip()
+        if not prompt:
+            raise UsageError("the cell is empty: write your prompt on the lines below %%gptoss")
+        if args.vars or self.interpolate:
+            prompt = self._interpolate(prompt)
+        if args.model and args.model != self.lab.model_name:
+            self._switch(args.model)
+        if args.new:
+            self.lab.reset()
+        live = LiveDisplay()
+        try:
+            reply = self.lab.ask(
+                prompt,
+                effort=args.effort or self.effort,
+                max_new_tokens=args.max_tokens if args.max_tokens is not None else self.max_tokens,
+                temperature=args.temperature if args.temperature is not None else self.temperature,
+                top_p=args.top_p if args.top_p is not None else self.top_p,
+                seed=args.seed,
+                developer=args.developer,
+                on_update=live.update,
+            )
+        except (ValueError, FileNotFoundError, OSError) as err:
+            raise UsageError(str(err)) from None
+        self.last = reply
+        if args.out:
+            self.shell.user_ns[args.out] = reply
+
+    def _interpolate(self, prompt: str) -> str:
+        """{name} -> str(value) for names defined in the notebook; anything else stays as written."""
+        ns = self.shell.user_ns
+
+        def sub(match: re.Match[str]) -> str:
+            name = match.group(1)
+            return str(ns[name]) if name in ns else match.group(0)
+
+        return _VAR_RE.sub(sub, prompt)
+
+    def _switch(self, model: str, **options: Any) -> None:
+        from .lab import Lab
+
+        try:
+            self._lab = Lab(model, **options)
+        except (ValueError, FileNotFoundError) as err:
+            raise UsageError(str(err)) from None
+        self.model = model
+
+    # -- the line magic
+
+    def _command(self, line: str) -> Any:
+        words = shlex.split(line)
+        if not words:
+            raise UsageError(f"%gptoss needs a command: {_COMMANDS} (or use %%gptoss with a prompt)")
+        handler = getattr(self, f"_cmd_{words[0]}", None)
+        if handler is None:
+            raise UsageError(f"unknown command {words[0]!r}: use %gptoss {_COMMANDS}, or %%gptoss for a prompt")
+        return handler(words[1:])
+
+    def _cmd_load(self, words: list[str]) -> None:
+        parser = argparse.ArgumentParser(prog="%gptoss load", add_help=False, exit_on_error=False)
+        parser.add_argument("model")
+        parser.add_argument("--device")
+        parser.add_argument("--dtype")
+        try:
+            opts, extra = parser.parse_known_args(words)
+        except argparse.ArgumentError as err:
+            raise UsageError(f"{err}: use %gptoss load MODEL [--device cpu|cuda] [--dtype float32|bfloat16]") from None
+        if extra:
+            raise UsageError(f"unknown options {extra}: use %gptoss load MODEL [--device D] [--dtype T]")
+        self._switch(opts.model, device=opts.device, dtype=opts.dtype)
+        try:
+            self.lab.load()
+        except (OSError, ValueError) as err:
+            raise UsageError(str(err)) from None
+        print(repr(self.lab))
+
+    def _cmd_reset(self, words: list[str]) -> None:
+        self.lab.reset()
+        print("conversation cleared; the model stays loaded")
+
+    def _cmd_history(self, words: list[str]) -> None:
+        if not self.lab.history:
+            print("no conversation yet")
+        for turn in self.lab.history:
+            print(f"{turn['role']}: {turn.get('content') or ''}")
+
+    def _cmd_status(self, words: list[str]) -> None:
+        print(repr(self.lab))
+        print(
+            f"  defaults: effort={self.effort} max_tokens={self.max_tokens} "
+            f"temperature={self.temperature} top_p={self.top_p}"
+        )
+
+
+def load_ipython_extension(ipython: Any) -> None:
+    magics = GptOssMagics(shell=ipython)
+    ipython.register_magics(magics)
+    if magics not in ipython.configurables:
+        ipython.configurables.append(magics)  # lets %config GptOssMagics.effort = "high" find it
+
+
+def unload_ipython_extension(ipython: Any) -> None:
+    ipython.configurables[:] = [c for c in ipython.configurables if not isinstance(c, GptOssMagics)]

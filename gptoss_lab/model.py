@@ -1,0 +1,171 @@
+"""The model handle: what to load, from where, on which device and why; loaded on first use.
+
+``ModelHandle("nano")`` resolves the name and decides device and dtype without importing
+torch; ``handle.load()`` (called by the first prompt) imports torch and transformers and
+loads through ``AutoModelForCausalLM.from_pretrained(..., attn_implementation="eager")``,
+the path every checkpoint takes, the bundled one included. Eager attention is the only
+implementation that returns attention weights, which the attention views need.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .harmony import TokenCodec
+
+__all__ = ["LoadedModel", "ModelHandle", "resolve_model"]
+
+
+@dataclass(frozen=True)
+class ModelSource:
+    """Where a model name points. ``kind``: "nano", "local" or "hub"."""
+
+    name: str
+    kind: str
+    path: str
+    label: str
+    trained: bool = True
+
+
+def resolve_model(name: str) -> ModelSource:
+    """``"nano"`` -> the bundled model; an existing directory -> local; anything else -> a hub id."""
+    if name in ("nano", "gpt-oss-nano"):
+        from .nano import nano_checkpoint
+
+        ckpt = nano_checkpoint(build=False)
+        return ModelSource(name, "nano", str(ckpt.path), ckpt.label, ckpt.trained)
+    path = Path(name).expanduser()
+    if path.is_dir():
+        if not (path / "config.json").exists():
+            raise FileNotFoundError(f"{path} has no config.json: point --model at a Hugging Face checkpoint directory")
+        return ModelSource(name, "local", str(path.resolve()), path.name)
+    if name.count("/") != 1 or name.startswith(("/", ".", "~")):
+        raise FileNotFoundError(
+            f"model {name!r} is neither a directory nor a hub id like 'openai/gpt-oss-20b': "
+            "use --model nano, a local path, or owner/name"
+        )
+    return ModelSource(name, "hub", name, name)
+
+
+def _cuda_visible() -> bool:
+    """Whether CUDA is likely usable, without importing torch unless it already is."""
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        return bool(torch.cuda.is_available())
+    if os.environ.get("CUDA_VISIBLE_DEVICES", None) in ("", "-1"):
+        return False
+    return os.path.exists("/dev/nvidia0") or os.path.exists("/proc/driver/nvidia/version")
+
+
+def choose_device(device: str | None) -> tuple[str, str]:
+    """(device, why)."""
+    if device is not None:
+        return device, "you asked for it"
+    if _cuda_visible():
+        return "cuda", "an NVIDIA GPU is present"
+    return "cpu", "no GPU found"
+
+
+def choose_dtype(dtype: str | None, device: str, source: ModelSource) -> tuple[str, str]:
+    """(dtype name, why). Small models on CPU run in float32 (exact, and bf16 matmuls are slow
+    there); large checkpoints keep their bfloat16 weights, which halves memory."""
+    if dtype is not None:
+        return dtype, "you asked for it"
+    if device.startswith("cuda"):
+        return "bfloat16", "the checkpoint's dtype, native on GPU"
+    if source.kind == "nano":
+        return "float32", "tiny model on CPU: float32 is exact and fast enough"
+    return "bfloat16", "the checkpoint's dtype; float32 would double the memory"
+
+
+@dataclass
+class LoadedModel:
+    """A loaded model with what generation and parsing need."""
+
+    model: Any
+    tokenizer: Any
+    codec: TokenCodec
+    source: ModelSource
+    device: str
+    dtype: str
+    identity: str | None
+    stop_ids: tuple[int, ...]
+
+    def encode(self, text: str) -> list[int]:
+        return list(self.tokenizer.encode(text, add_special_tokens=False))
+
+
+class ModelHandle:
+    """A model named now, loaded on first use. ``repr`` says what will load and why."""
+
+    def __init__(
+        self, model: str = "nano", *, device: str | None = None, dtype: str | None = None, quant: str | None = None
+    ) -> None:
+        if quant not in (None, "auto"):
+            raise ValueError(
+                f"quant={quant!r} is not supported yet: omit it (quant=None) and the checkpoint's own format is used"
+            )
+        self.source = resolve_model(model)
+        self.device, self._device_why = choose_device(device)
+        self.dtype, self._dtype_why = choose_dtype(dtype, self.device, self.source)
+        self.quant = quant
+        self._loaded: LoadedModel | None = None
+
+    @property
+    def loaded(self) -> bool:
+        return self._loaded is not None
+
+    def describe(self) -> str:
+        state = "loaded" if self.loaded else "not loaded yet (loads on the first prompt)"
+        untrained = "" if self.source.trained else " - random weights, it babbles"
+        return (
+            f"{self.source.label}{untrained}\n"
+            f"  from:   {self.source.path} ({self.source.kind})\n"
+            f"  device: {self.device} ({self._device_why})\n"
+            f"  dtype:  {self.dtype} ({self._dtype_why})\n"
+            f"  state:  {state}"
+        )
+
+    def __repr__(self) -> str:
+        return f"ModelHandle({self.source.name!r}, device={self.device!r}, dtype={self.dtype!r}, loaded={self.loaded})"
+
+    def load(self) -> LoadedModel:
+        if self._loaded is None:
+            self._loaded = _load(self.source, self.device, self.dtype)
+        return self._loaded
+
+    def unload(self) -> None:
+        self._loaded = None
+
+
+def _load(source: ModelSource, device: str, dtype: str) -> LoadedModel:
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    if source.kind == "nano":
+        from .nano import nano_checkpoint
+
+        nano_checkpoint(build=True)
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(source.path)
+        model = AutoModelForCausalLM.from_pretrained(
+            source.path, dtype=getattr(torch, dtype), attn_implementation="eager"
+        )
+    except OSError as err:
+        if source.kind == "hub":
+            raise OSError(
+                f"could not load {source.name!r}: it is not in the local cache and the hub was not reachable. "
+                f"Download it first (hf download {source.name}) or pass a local directory. ({err})"
+            ) from None
+        raise
+    model = model.to(device).eval()
+    codec = TokenCodec.from_tokenizer(tokenizer)
+    stop_ids = tuple(codec.special_ids[n] for n in ("<|return|>", "<|call|>") if n in codec.special_ids)
+    meta = Path(source.path) / "gptoss_lab.json"
+    identity = json.loads(meta.read_text()).get("identity") if meta.exists() else None
+    return LoadedModel(model, tokenizer, codec, source, device, dtype, identity, stop_ids)

@@ -1,0 +1,137 @@
+"""Reply -> HTML and plain text, and a throttled live display for streaming.
+
+The HTML is self-contained (inline styles, no script, no network) so a saved notebook shows
+the final reply without a kernel. Every piece of model or user text goes through
+``html.escape``: a reply that contains ``<script>`` shows as text.
+"""
+
+from __future__ import annotations
+
+import html
+import time
+from typing import Any
+
+from .reply import Reply
+
+__all__ = ["LiveDisplay", "reply_html", "reply_text"]
+
+_STOP_WORDS = {
+    "return": "finished",
+    "call": "stopped at a tool call",
+    "max_tokens": "stopped at the token limit (raise --max-tokens)",
+    "interrupted": "interrupted - partial reply kept",
+}
+
+_BOX = "font-family:var(--jp-ui-font-family,system-ui,sans-serif);max-width:100%;margin:2px 0"
+_SUMMARY = "cursor:pointer;color:#6b6b6b;font-size:0.92em;user-select:none"
+_REASONING = (
+    "white-space:pre-wrap;word-break:break-word;color:#555;font-size:0.92em;"
+    "border-left:3px solid #c9c9d6;margin:4px 0 8px 4px;padding:2px 10px;font-style:italic"
+)
+_ANSWER = "white-space:pre-wrap;word-break:break-word;font-size:1.05em;line-height:1.45;margin:6px 0"
+_STATS = "color:#8a8a8a;font-size:0.8em;margin-top:4px"
+_WARN = "color:#a15c00;font-size:0.85em"
+
+
+def _esc(text: str) -> str:
+    return html.escape(text, quote=True)
+
+
+def _reasoning_tokens(reply: Reply) -> int:
+    n = reply.stats.reasoning_tokens
+    return n + reply._pending_tokens if reply.thinking else n
+
+
+def reasoning_label(reply: Reply) -> str:
+    """"Thinking…" while the model reasons, then "Thought for 2.1 s · 57 tokens"."""
+    n = _reasoning_tokens(reply)
+    if reply.thinking or (not reply.done and not reply.answer):
+        return f"Thinking… {n} tokens" if n else "Thinking…"
+    seconds = reply.stats.reasoning_seconds
+    if seconds is None:
+        return f"Thought · {n} tokens"
+    return f"Thought for {seconds:.1f} s · {n} tokens"
+
+
+def stats_line(reply: Reply) -> str:
+    s = reply.stats
+    parts = [reply.model, f"effort {reply.effort}", f"{s.prompt_tokens} prompt tokens"]
+    parts.append(f"{s.reasoning_tokens} reasoning + {s.answer_tokens} answer tokens")
+    if s.seconds_to_first_token is not None:
+        parts.append(f"first token {s.seconds_to_first_token:.2f} s")
+    parts.append(f"{s.total_seconds:.1f} s")
+    if s.tokens_per_second:
+        parts.append(f"{s.tokens_per_second:.1f} tok/s")
+    parts.append(_STOP_WORDS.get(reply.stopped or "", "streaming…"))
+    return " · ".join(parts)
+
+
+def _tool_calls_text(reply: Reply) -> str:
+    return "\n".join(f"→ {m.recipient}({m.content})" for m in reply.tool_calls)
+
+
+def reply_html(reply: Reply) -> str:
+    """The reply as HTML: the reasoning collapsible and labelled, the answer prominent below."""
+    out = [f'<div class="gptoss-reply" style="{_BOX}">']
+    if reply.untrained:
+        out.append(f'<div style="{_WARN}">untrained placeholder model: random weights, the text is noise</div>')
+    if reply.reasoning or reply.thinking:
+        is_open = " open" if not reply.done else ""
+        out.append(
+            f'<details class="gptoss-reasoning"{is_open}><summary style="{_SUMMARY}">'
+            f'<span title="the analysis channel: the model\'s reasoning, not its answer">💭 '
+            f"{_esc(reasoning_label(reply))}</span></summary>"
+            f'<div class="gptoss-reasoning-text" style="{_REASONING}">{_esc(reply.reasoning)}</div></details>'
+        )
+    answer = reply.answer
+    if reply.tool_calls:
+        answer = (answer + "\n" if answer else "") + _tool_calls_text(reply)
+    if answer:
+        out.append(f'<div class="gptoss-answer" style="{_ANSWER}">{_esc(answer)}</div>')
+    elif reply.done:
+        out.append(f'<div class="gptoss-answer" style="{_STATS}">(no final answer)</div>')
+    out.append(f'<div class="gptoss-stats" style="{_STATS}">{_esc(stats_line(reply))}</div></div>')
+    return "".join(out)
+
+
+def reply_text(reply: Reply) -> str:
+    """The reply as plain text (terminals, and notebooks that cannot show HTML)."""
+    lines = []
+    if reply.untrained:
+        lines.append("[untrained placeholder model: random weights, the text is noise]")
+    if reply.reasoning:
+        lines += [f"[reasoning · {reasoning_label(reply)}]", reply.reasoning, ""]
+    lines.append("[answer]")
+    answer = reply.answer
+    if reply.tool_calls:
+        answer = (answer + "\n" if answer else "") + _tool_calls_text(reply)
+    lines.append(answer or "(no final answer)")
+    lines.append(f"({stats_line(reply)})")
+    return "\n".join(lines)
+
+
+class LiveDisplay:
+    """Shows a reply in a notebook and re-renders it as tokens stream, ~15 times a second.
+
+    ``update(reply)`` is cheap to call on every token: it redraws only when
+    ``min_interval`` seconds have passed, and always when the reply is done.
+    """
+
+    def __init__(self, min_interval: float = 1 / 15) -> None:
+        self.min_interval = min_interval
+        self._handle: Any = None
+        self._last = 0.0
+        self.updates = 0
+
+    def update(self, reply: Reply) -> None:
+        now = time.monotonic()
+        if not reply.done and now - self._last < self.min_interval:
+            return
+        self._last = now
+        self.updates += 1
+        from IPython.display import display
+
+        if self._handle is None:
+            self._handle = display(reply, display_id=True)
+        else:
+            self._handle.update(reply)

@@ -1,0 +1,149 @@
+"""Reply: one assistant turn, its reasoning apart from its answer, with timings.
+
+A Reply is filled token by token while the model streams (``done`` is False until it
+stops) and displays itself in a notebook through :mod:`gptoss_lab.render`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from .harmony import ContentDelta, Event, Message, MessageEnd, MessageStart
+
+__all__ = ["Reply", "Stats"]
+
+STOP_REASONS = ("return", "call", "max_tokens", "interrupted")
+
+
+@dataclass
+class Stats:
+    """Token counts and timings of one reply (seconds measured from the request).
+
+    ``reasoning_tokens`` / ``answer_tokens`` count every token of the analysis / final
+    messages, headers and terminators included. ``tokens_per_second`` is the decode rate:
+    tokens after the first, over the time after the first.
+    """
+
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    reasoning_tokens: int = 0
+    answer_tokens: int = 0
+    seconds_to_first_token: float | None = None
+    reasoning_seconds: float | None = None
+    total_seconds: float = 0.0
+    tokens_per_second: float | None = None
+
+
+@dataclass
+class Reply:
+    """The model's reply to one prompt. ``reasoning`` is the analysis channel, ``answer`` the final."""
+
+    prompt: str
+    model: str
+    effort: str
+    prompt_ids: list[int] = field(default_factory=list)
+    completion_ids: list[int] = field(default_factory=list)
+    messages: list[Message] = field(default_factory=list)
+    stats: Stats = field(default_factory=Stats)
+    stopped: str | None = None
+    trace: Any = None
+    untrained: bool = False
+    _partial: Message | None = field(default=None, repr=False)
+    _pending_tokens: int = field(default=0, repr=False)
+
+    # -- what users read
+
+    @property
+    def done(self) -> bool:
+        return self.stopped is not None
+
+    @property
+    def reasoning(self) -> str:
+        """The analysis channel's text (the model's reasoning), so far."""
+        return "\n\n".join(m.content for m in self._all_messages() if m.channel == "analysis")
+
+    @property
+    def answer(self) -> str:
+        """The final channel's text, so far (plus any text the model wrote outside a channel)."""
+        return "".join(
+            m.content for m in self._all_messages() if m.channel == "final" or (m.channel is None and m.role == "assistant")
+        )
+
+    @property
+    def tool_calls(self) -> list[Message]:
+        """Messages addressed to a tool (``recipient`` like ``functions.get_weather``)."""
+        return [m for m in self._all_messages() if m.recipient and m.role == "assistant"]
+
+    @property
+    def thinking(self) -> bool:
+        """True while the model is writing its reasoning."""
+        return not self.done and self._partial is not None and self._partial.channel == "analysis"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "model": self.model,
+            "effort": self.effort,
+            "prompt": self.prompt,
+            "reasoning": self.reasoning,
+            "answer": self.answer,
+            "stopped": self.stopped,
+            "stats": asdict(self.stats),
+            "messages": [asdict(m) for m in self._all_messages()],
+        }
+
+    def _all_messages(self) -> list[Message]:
+        return [*self.messages, self._partial] if self._partial is not None else self.messages
+
+    # -- display
+
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, str]:
+        from .render import reply_html, reply_text
+
+        return {"text/html": reply_html(self), "text/plain": reply_text(self)}
+
+    def __repr__(self) -> str:
+        from .render import reply_text
+
+        return reply_text(self)
+
+    # -- filled by the generation loop
+
+    def record(self, token: int, events: list[Event], elapsed: float, current: Message | None) -> None:
+        """Account one generated token and the parser events it produced."""
+        if not self.completion_ids:
+            self.stats.seconds_to_first_token = elapsed
+        self.completion_ids.append(token)
+        self._pending_tokens += 1
+        self._apply(events, elapsed)
+        self._partial = current
+        self._time(elapsed)
+
+    def close(self, stopped: str, events: list[Event], elapsed: float) -> None:
+        """The stream ended: apply the parser's last events and fix the stats."""
+        if stopped not in STOP_REASONS:
+            raise ValueError(f"stopped must be one of {STOP_REASONS}, got {stopped!r}")
+        self._apply(events, elapsed)
+        self._partial = None
+        self.stopped = stopped
+        self._time(elapsed)
+
+    def _apply(self, events: list[Event], elapsed: float) -> None:
+        for event in events:
+            if isinstance(event, MessageEnd):
+                self.messages.append(event.message)
+                n, self._pending_tokens = self._pending_tokens, 0
+                if event.message.channel == "analysis":
+                    self.stats.reasoning_tokens += n
+                    self.stats.reasoning_seconds = elapsed
+                elif event.message.channel == "final":
+                    self.stats.answer_tokens += n
+            elif not isinstance(event, (MessageStart, ContentDelta)):  # pragma: no cover - exhaustive
+                raise TypeError(event)
+
+    def _time(self, elapsed: float) -> None:
+        s = self.stats
+        s.completion_tokens = len(self.completion_ids)
+        s.total_seconds = elapsed
+        if s.seconds_to_first_token is not None and s.completion_tokens > 1 and elapsed > s.seconds_to_first_token:
+            s.tokens_per_second = (s.completion_tokens - 1) / (elapsed - s.seconds_to_first_token)
