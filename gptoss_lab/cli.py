@@ -1,0 +1,105 @@
+"""The ``gptoss-lab`` command.
+
+    gptoss-lab ask "What is 17 + 25?" --effort low
+    gptoss-lab ask "What is 2+2?" --json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Sequence
+from typing import Any, TextIO
+
+from .harmony import EFFORTS
+
+__all__ = ["main"]
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="gptoss-lab", description="Talk to gpt-oss models, reasoning shown apart.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    ask = sub.add_parser("ask", help="ask one question; stream the reasoning, then the answer")
+    ask.add_argument("prompt", help="the question (use quotes)")
+    ask.add_argument("--effort", "-e", choices=EFFORTS, default="medium", help="reasoning effort (default: medium)")
+    ask.add_argument("--model", "-m", default="nano", help="nano (bundled), a local directory, or a hub id")
+    ask.add_argument("--max-tokens", "-n", type=int, default=1024, help="most tokens to generate (default: 1024)")
+    ask.add_argument("--temperature", "-t", type=float, default=1.0, help="0 is greedy (default: 1.0)")
+    ask.add_argument("--top-p", type=float, default=1.0, help="nucleus sampling mass (default: 1.0)")
+    ask.add_argument("--seed", "-s", type=int, default=None, help="random seed for a reproducible reply")
+    ask.add_argument("--developer", "-d", default=None, help="developer instructions")
+    ask.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: what is there)")
+    ask.add_argument("--json", action="store_true", help="print one JSON object instead of streaming text")
+    return parser
+
+
+class _TerminalStream:
+    """Prints the reasoning (dim, labelled) then the answer as the reply grows."""
+
+    def __init__(self, out: TextIO) -> None:
+        self.out = out
+        self.color = out.isatty() and os.environ.get("NO_COLOR") is None
+        self._reasoning = 0
+        self._answer = 0
+
+    def _style(self, text: str, code: str) -> str:
+        return f"\033[{code}m{text}\033[0m" if self.color else text
+
+    def update(self, reply: Any) -> None:
+        reasoning, answer = reply.reasoning, reply.answer
+        if len(reasoning) > self._reasoning:
+            if self._reasoning == 0:
+                self.out.write(self._style("Reasoning (analysis channel):\n", "2;1"))
+            self.out.write(self._style(reasoning[self._reasoning :], "2"))
+            self._reasoning = len(reasoning)
+        if len(answer) > self._answer:
+            if self._answer == 0:
+                label = "\n\nAnswer:\n" if self._reasoning else "Answer:\n"
+                self.out.write(self._style(label, "1"))
+            self.out.write(answer[self._answer :])
+            self._answer = len(answer)
+        self.out.flush()
+
+    def close(self, reply: Any) -> None:
+        from .render import stats_line
+
+        self.update(reply)
+        self.out.write("\n" + self._style(f"({stats_line(reply)})", "2") + "\n")
+
+
+def _ask(args: argparse.Namespace) -> int:
+    from .lab import Lab
+
+    lab = Lab(args.model, device=args.device)
+    stream = None if args.json else _TerminalStream(sys.stdout)
+    reply = lab.ask(
+        args.prompt,
+        effort=args.effort,
+        max_new_tokens=args.max_tokens,
+        temperature=args.temperature,
+        top_p=args.top_p,
+        seed=args.seed,
+        developer=args.developer,
+        on_update=stream.update if stream else None,
+    )
+    if stream is None:
+        data = reply.to_dict()
+        print(json.dumps({k: data[k] for k in ("model", "effort", "reasoning", "answer", "stats", "stopped")}))
+    else:
+        stream.close(reply)
+    return 130 if reply.stopped == "interrupted" else 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        return _ask(args)
+    except (ValueError, FileNotFoundError, OSError) as err:
+        print(f"gptoss-lab: error: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
