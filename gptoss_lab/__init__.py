@@ -26,7 +26,18 @@ _LAZY = {
     "StreamParser": "harmony",
 }
 
-__all__ = [*_LAZY, "__version__", "load_ipython_extension", "unload_ipython_extension"]
+__all__ = [
+    "Lab",
+    "Message",
+    "Reply",
+    "Stats",
+    "StreamParser",
+    "__version__",
+    "load_ipython_extension",
+    "parse_completion",
+    "render_prompt",
+    "unload_ipython_extension",
+]
 
 if TYPE_CHECKING:
     from .harmony import Message, StreamParser, parse_completion, render_prompt

@@ -1,7 +1,7 @@
 """The ``gptoss-lab`` command.
 
-    gptoss-lab ask "What is 17 + 25?" --effort low
-    gptoss-lab ask "What is 2+2?" --json
+gptoss-lab ask "What is 17 + 25?" --effort low
+gptoss-lab ask "What is 2+2?" --json
 """
 
 from __future__ import annotations

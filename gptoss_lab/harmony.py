@@ -25,8 +25,6 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
-from ._tools import render_functions_namespace
-
 __all__ = [
     "EFFORTS",
     "SPECIAL_TOKENS",
@@ -107,7 +105,9 @@ def render_prompt(
         raise ValueError(f"effort must be one of low|medium|high, got {effort!r}: use effort='medium'")
     instructions, rest = _split_instructions(messages)
     has_tools = bool(tools)
-    parts = [_render_message(Message("system", _system_text(effort, date, model_identity, knowledge_cutoff, has_tools)))]
+    parts = [
+        _render_message(Message("system", _system_text(effort, date, model_identity, knowledge_cutoff, has_tools)))
+    ]
     if instructions is not None or has_tools:
         parts.append(_render_message(Message("developer", _developer_text(instructions, tools))))
     parts.extend(_render_message(m) for m in _drop_past_analysis(_to_messages(rest)))
@@ -130,6 +130,8 @@ def _developer_text(instructions: str | None, tools: Sequence[Mapping[str, Any]]
     if instructions is not None:
         sections.append(f"# Instructions\n\n{instructions}")
     if tools:
+        from ._tools import render_functions_namespace  # only conversations with tools need it
+
         sections.append(f"# Tools\n\n{render_functions_namespace(tools)}")
     return "\n\n".join(sections)
 
@@ -510,4 +512,3 @@ def split_reasoning(messages: Sequence[Message]) -> tuple[str, str]:
     reasoning = "\n\n".join(m.content for m in messages if m.channel == "analysis")
     answer = "".join(m.content for m in messages if m.channel == "final")
     return reasoning, answer
-

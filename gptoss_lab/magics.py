@@ -52,7 +52,7 @@ class GptOssMagics(Magics):
         return self._lab
 
     @magic_arguments()
-    @argument("--effort", "-e", choices=EFFORTS, help="Reasoning effort (default: %config GptOssMagics.effort).")
+    @argument("--effort", "-e", choices=EFFORTS, help="Reasoning effort (default: %%config GptOssMagics.effort).")
     @argument("--max-tokens", "-n", type=int, help="Most tokens to generate.")
     @argument("--temperature", "-t", type=float, help="Sampling temperature; 0 is greedy.")
     @argument("--top-p", type=float, help="Nucleus sampling mass in (0, 1].")

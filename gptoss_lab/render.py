@@ -43,7 +43,7 @@ def _reasoning_tokens(reply: Reply) -> int:
 
 
 def reasoning_label(reply: Reply) -> str:
-    """"Thinking…" while the model reasons, then "Thought for 2.1 s · 57 tokens"."""
+    """ "Thinking…" while the model reasons, then "Thought for 2.1 s · 57 tokens"."""
     n = _reasoning_tokens(reply)
     if reply.thinking or (not reply.done and not reply.answer):
         return f"Thinking… {n} tokens" if n else "Thinking…"

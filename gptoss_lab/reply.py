@@ -67,7 +67,9 @@ class Reply:
     def answer(self) -> str:
         """The final channel's text, so far (plus any text the model wrote outside a channel)."""
         return "".join(
-            m.content for m in self._all_messages() if m.channel == "final" or (m.channel is None and m.role == "assistant")
+            m.content
+            for m in self._all_messages()
+            if m.channel == "final" or (m.channel is None and m.role == "assistant")
         )
 
     @property

@@ -1,0 +1,146 @@
+"""The Lab end to end on CPU: the scripted fake model for exact behaviour, nano for the real path."""
+
+from __future__ import annotations
+
+import gc
+import threading
+
+import pytest
+
+COMPLETION = "<|channel|>analysis<|message|>Add 2 and 2.<|end|><|start|>assistant<|channel|>final<|message|>4<|return|>"
+
+
+def test_reply_separates_reasoning_from_answer(scripted_lab):
+    lab, fake = scripted_lab(COMPLETION)
+    reply = lab.ask("What is 2+2?", effort="low", temperature=0)
+    assert reply.reasoning == "Add 2 and 2."
+    assert reply.answer == "4"
+    assert reply.stopped == "return"
+    assert [m.channel for m in reply.messages] == ["analysis", "final"]
+    assert reply.completion_ids == fake.script
+    assert fake.calls[0] == len(reply.prompt_ids) and set(fake.calls[1:]) == {1}  # prompt once, then the KV cache
+
+
+def test_stats_count_tokens_by_channel(scripted_lab):
+    lab, fake = scripted_lab(COMPLETION)
+    reply = lab.ask("What is 2+2?", temperature=0)
+    s = reply.stats
+    assert s.prompt_tokens == len(reply.prompt_ids)
+    assert s.completion_tokens == len(fake.script)
+    assert s.reasoning_tokens + s.answer_tokens == s.completion_tokens
+    analysis_part = COMPLETION.split("<|start|>")[0]
+    assert s.reasoning_tokens == len(lab.handle.load().encode(analysis_part))
+    assert 0 <= s.seconds_to_first_token <= s.reasoning_seconds <= s.total_seconds
+    assert s.tokens_per_second is not None and s.tokens_per_second > 0
+
+
+def test_end_is_not_a_stop_but_call_is(scripted_lab):
+    completion = (
+        "<|channel|>analysis<|message|>Need weather.<|end|>"
+        "<|start|>assistant<|channel|>commentary to=functions.get_weather <|constrain|>json"
+        '<|message|>{"city":"Oslo"}<|call|>'
+        "<|start|>assistant<|channel|>final<|message|>never reached<|return|>"
+    )
+    lab, _ = scripted_lab(completion)
+    reply = lab.ask("Weather in Oslo?", temperature=0)
+    assert reply.stopped == "call"
+    assert reply.answer == ""
+    assert [(m.recipient, m.content) for m in reply.tool_calls] == [("functions.get_weather", '{"city":"Oslo"}')]
+    # the turn is remembered with its analysis and call, as harmony renders history
+    follow = lab.prompt_text("thanks")
+    assert "<|start|>assistant<|channel|>analysis<|message|>Need weather.<|end|>" in follow
+    assert 'to=functions.get_weather<|channel|>commentary <|constrain|>json<|message|>{"city":"Oslo"}<|call|>' in follow
+
+
+def test_max_tokens_truncates_and_keeps_text(scripted_lab):
+    lab, _ = scripted_lab(COMPLETION)
+    reply = lab.ask("What is 2+2?", temperature=0, max_new_tokens=14)
+    assert reply.stopped == "max_tokens"
+    assert len(reply.completion_ids) == 14
+    assert reply.reasoning and "Add 2 and 2.".startswith(reply.reasoning)
+
+
+@pytest.mark.parametrize("interrupt_at", [0, 5, 12])
+def test_interrupt_keeps_partial_reply_and_next_prompt_works(scripted_lab, interrupt_at):
+    lab, fake = scripted_lab(COMPLETION, interrupt_at=interrupt_at)
+    threads = threading.active_count()
+    reply = lab.ask("What is 2+2?", temperature=0)
+    assert reply.stopped == "interrupted"
+    assert len(reply.completion_ids) == interrupt_at
+    full = lab.handle.load().encode(COMPLETION)
+    assert reply.completion_ids == full[:interrupt_at]
+    fake.interrupt_at = None
+    fake.calls.clear()
+    again = lab.ask("And 3+3?", temperature=0)
+    assert again.stopped == "return" and again.answer == "4"
+    assert threading.active_count() == threads
+    assert len(lab.replies) == 2
+
+
+def test_interrupt_from_display_callback_is_caught(scripted_lab):
+    lab, _ = scripted_lab(COMPLETION)
+    seen = []
+
+    def on_update(reply):
+        seen.append(len(reply.completion_ids))
+        if len(seen) == 3:
+            raise KeyboardInterrupt
+
+    reply = lab.ask("What is 2+2?", temperature=0, on_update=on_update)
+    assert reply.stopped == "interrupted"
+    assert len(reply.completion_ids) == 3
+
+
+def test_multi_turn_follows_harmony_rules(scripted_lab):
+    lab, _ = scripted_lab(COMPLETION)
+    lab.ask("What is 2+2?", temperature=0, developer="Answer briefly.")
+    text = lab.prompt_text("And 3+3?")
+    assert text.count("# Instructions\n\nAnswer briefly.") == 1
+    # past answer written back ending in <|end|>, its analysis dropped after the final answer
+    assert "<|channel|>final<|message|>4<|end|>" in text
+    assert "Add 2 and 2." not in text and "<|return|>" not in text
+    assert text.endswith("<|start|>user<|message|>And 3+3?<|end|><|start|>assistant")
+    lab.reset()
+    assert "What is 2+2?" not in lab.prompt_text("x") and lab.developer is None
+
+
+def test_effort_reaches_the_system_message(scripted_lab):
+    lab, _ = scripted_lab(COMPLETION)
+    for effort in ("low", "medium", "high"):
+        assert f"Reasoning: {effort}\n" in lab.prompt_text("hi", effort=effort)
+    with pytest.raises(ValueError, match=r"low\|medium\|high"):
+        lab.ask("hi", effort="max")
+
+
+def test_nano_generation_is_reproducible_with_a_seed(nano_lab_factory):
+    a = nano_lab_factory().ask("Count to three.", seed=7, max_new_tokens=24)
+    b = nano_lab_factory().ask("Count to three.", seed=7, max_new_tokens=24)
+    c = nano_lab_factory().ask("Count to three.", seed=8, max_new_tokens=24)
+    assert a.completion_ids == b.completion_ids
+    assert a.completion_ids != c.completion_ids
+
+
+def test_cached_greedy_generation_equals_full_forward(nano_lab_factory):
+    """Each greedy token from the KV-cache loop is the argmax of a fresh full forward pass."""
+    import torch
+
+    lab = nano_lab_factory()
+    reply = lab.ask("Hello there", temperature=0, max_new_tokens=12)
+    model = lab.handle.load().model
+    ids = list(reply.prompt_ids)
+    with torch.inference_mode():
+        for token in reply.completion_ids:
+            logits = model(input_ids=torch.tensor([ids])).logits[0, -1]
+            assert int(torch.argmax(logits)) == token
+            ids.append(token)
+
+
+def test_lab_repr_before_loading_names_model_device_dtype():
+    from gptoss_lab import Lab
+
+    lab = Lab()
+    text = repr(lab)
+    assert "gpt-oss-nano" in text and "device: cpu" in text and "dtype:  float32" in text
+    assert "not loaded yet" in text
+    assert not lab.handle.loaded
+    gc.collect()

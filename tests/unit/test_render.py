@@ -1,0 +1,322 @@
+"""Reply display: reasoning apart from the answer, labels, escaping, and the throttled live display.
+
+Replies are built by hand or streamed through the real harmony parser; no model, no torch.
+"""
+
+from __future__ import annotations
+
+import re
+from html.parser import HTMLParser
+from typing import Any
+
+import pytest
+
+from gptoss_lab.harmony import Message, StreamParser
+from gptoss_lab.render import LiveDisplay, reply_html, reply_text
+from gptoss_lab.reply import Reply
+
+NASTY = "<script>alert(1)</script> <img src=x onerror=alert(1)> \"quoted\" 'single' & AT&T"
+_SPECIAL = re.compile(r"(<\|[a-z]+\|>)")
+
+
+class Parsed(HTMLParser):
+    """Start tags with their attributes, and the text inside each element of a given class."""
+
+    def __init__(self, markup: str) -> None:
+        super().__init__(convert_charrefs=True)
+        self.tags: list[tuple[str, dict[str, str | None]]] = []
+        self.text: dict[str, str] = {}
+        self._stack: list[str | None] = []
+        self.feed(markup)
+        self.close()
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        a = dict(attrs)
+        self.tags.append((tag, a))
+        self._stack.append(a.get("class"))
+        if a.get("class"):
+            self.text.setdefault(a["class"], "")
+
+    def handle_endtag(self, tag: str) -> None:
+        self._stack.pop()
+
+    def handle_data(self, data: str) -> None:
+        for cls in set(self._stack):
+            if cls:
+                self.text[cls] += data
+
+    def attrs_of(self, cls: str) -> dict[str, str | None]:
+        return next(a for _, a in self.tags if a.get("class") == cls)
+
+    def tag_names(self) -> set[str]:
+        return {t for t, _ in self.tags}
+
+
+def finished(answer: str = "42", reasoning: str = "17 + 25 = 42.", *, stopped: str = "return", **kw: Any) -> Reply:
+    """A done Reply built by hand: one analysis message, one final message."""
+    reply = Reply(kw.pop("prompt", "What is 17 + 25?"), kw.pop("model", "nano"), "low", **kw)
+    if reasoning:
+        reply.messages.append(Message(role="assistant", channel="analysis", content=reasoning))
+    if answer:
+        reply.messages.append(Message(role="assistant", channel="final", content=answer))
+    reply.stats.reasoning_tokens, reply.stats.answer_tokens = 7, 3
+    reply.stats.reasoning_seconds = 2.14
+    reply.close(stopped, [], 3.0)
+    return reply
+
+
+def streamed(text: str, *, close: str | None = None) -> Reply:
+    """Feed ``text`` through the harmony parser, one "token" per word or special token, 0.1 s apart."""
+    parser, reply = StreamParser(), Reply("q", "nano", "medium")
+    pieces = [p for chunk in _SPECIAL.split(text) for p in re.split(r"(?<= )", chunk) if p]
+    for i, piece in enumerate(pieces, 1):
+        reply.record(i, parser.feed_text(piece), i / 10, parser.current)
+    if close is not None:
+        reply.close(close, parser.finish(), len(pieces) / 10 + 0.05)
+    return reply
+
+
+ANALYSIS = "<|channel|>analysis<|message|>The user asks a sum. Seventeen plus twenty-five.<|end|>"
+FINAL = "<|start|>assistant<|channel|>final<|message|>It is 42.<|return|>"
+
+
+# -- reasoning apart from the answer
+
+
+def test_reasoning_and_answer_land_in_separate_elements() -> None:
+    p = Parsed(reply_html(finished("ANSWER-TEXT", "REASONING-TEXT")))
+    assert p.text["gptoss-reasoning-text"] == "REASONING-TEXT"
+    assert p.text["gptoss-answer"] == "ANSWER-TEXT"
+    assert "REASONING-TEXT" not in p.text["gptoss-answer"]
+    assert "ANSWER-TEXT" not in p.text["gptoss-reasoning"]
+    assert ("details", p.attrs_of("gptoss-reasoning")) in p.tags
+
+
+def test_streamed_reply_keeps_reasoning_out_of_the_answer() -> None:
+    reply = streamed(ANALYSIS + FINAL, close="return")
+    p = Parsed(reply_html(reply))
+    assert p.text["gptoss-reasoning-text"] == "The user asks a sum. Seventeen plus twenty-five."
+    assert p.text["gptoss-answer"] == "It is 42."
+    assert "Seventeen" not in p.text["gptoss-answer"]
+
+
+def test_no_reasoning_no_details_and_no_answer_says_so() -> None:
+    p = Parsed(reply_html(finished(answer="", reasoning="")))
+    assert "details" not in p.tag_names()
+    assert p.text["gptoss-answer"] == "(no final answer)"
+
+
+# -- labels and the open/closed reasoning while streaming / when done
+
+
+def test_thinking_label_and_open_details_while_reasoning_streams() -> None:
+    reply = streamed("<|channel|>analysis<|message|>Let me think about")
+    assert reply.thinking and not reply.done
+    p = Parsed(reply_html(reply))
+    summary = p.text["gptoss-reasoning"].removesuffix(p.text["gptoss-reasoning-text"])
+    assert "Thinking…" in summary
+    assert "Thought for" not in summary
+    assert "open" in p.attrs_of("gptoss-reasoning")
+    assert p.text["gptoss-reasoning-text"] == "Let me think about"
+    assert "gptoss-answer" not in p.text  # no answer yet, and none invented
+    assert "streaming…" in p.text["gptoss-stats"]
+
+
+def test_thought_for_label_and_closed_details_when_done() -> None:
+    reply = streamed(ANALYSIS + FINAL, close="return")
+    p = Parsed(reply_html(reply))
+    n = reply.stats.reasoning_tokens
+    assert n > 0
+    assert f"Thought for {reply.stats.reasoning_seconds:.1f} s · {n} tokens" in p.text["gptoss-reasoning"]
+    assert re.search(r"Thought for \d+\.\d s · \d+ tokens", p.text["gptoss-reasoning"])
+    assert "Thinking" not in p.text["gptoss-reasoning"]
+    assert "open" not in p.attrs_of("gptoss-reasoning")
+
+
+def test_hand_built_label_rounds_seconds_to_one_decimal() -> None:
+    assert "Thought for 2.1 s · 7 tokens" in Parsed(reply_html(finished())).text["gptoss-reasoning"]
+
+
+def test_plain_text_fallback_labels_reasoning_and_answer_in_order() -> None:
+    text = reply_text(finished("ANSWER-TEXT", "REASONING-TEXT"))
+    lines = text.splitlines()
+    r, a = lines.index("[reasoning · Thought for 2.1 s · 7 tokens]"), lines.index("[answer]")
+    assert lines[r + 1] == "REASONING-TEXT"
+    assert lines[a + 1] == "ANSWER-TEXT"
+    assert r < a
+    assert repr(finished("ANSWER-TEXT", "REASONING-TEXT")) == text
+
+
+def test_mimebundle_has_html_and_text() -> None:
+    bundle = finished()._repr_mimebundle_()
+    assert set(bundle) == {"text/html", "text/plain"}
+    assert "gptoss-answer" in bundle["text/html"]
+    assert "[answer]" in bundle["text/plain"]
+
+
+# -- escaping and self-containment
+
+
+@pytest.mark.parametrize("where", ["answer", "reasoning", "prompt", "model"])
+def test_user_and_model_text_is_escaped(where: str) -> None:
+    kw = {"answer": "fine", "reasoning": "fine", where: NASTY}
+    reply = finished(kw.pop("answer"), kw.pop("reasoning"), **kw)
+    markup = reply_html(reply)
+    p = Parsed(markup)
+    assert not {"script", "img"} & p.tag_names()
+    assert "<script>" not in markup
+    assert "<img" not in markup
+    assert "onerror=alert(1)>" not in markup
+    if where != "prompt":  # the prompt is not shown at all
+        assert "&lt;script&gt;alert(1)&lt;/script&gt;" in markup
+        assert "&lt;img src=x onerror=alert(1)&gt;" in markup
+        assert "&quot;quoted&quot;" in markup
+        assert "&#x27;single&#x27;" in markup
+        assert "AT&amp;T" in markup
+        assert NASTY in "".join(p.text.values())  # shown as text, character for character
+
+
+def test_escaped_answer_round_trips_exactly() -> None:
+    p = Parsed(reply_html(finished(NASTY, NASTY)))
+    assert p.text["gptoss-answer"] == NASTY
+    assert p.text["gptoss-reasoning-text"] == NASTY
+
+
+def test_streamed_markup_in_the_answer_is_escaped() -> None:
+    reply = streamed(f"<|channel|>final<|message|>{NASTY}")
+    markup = reply_html(reply)
+    assert not {"script", "img"} & Parsed(markup).tag_names()
+    assert Parsed(markup).text["gptoss-answer"] == NASTY
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [finished(), finished(untrained=True), streamed("<|channel|>analysis<|message|>hmm"), finished(stopped="call")],
+    ids=["done", "untrained", "thinking", "call"],
+)
+def test_html_is_self_contained(reply: Reply) -> None:
+    markup = reply_html(reply).lower()
+    assert "http" not in markup
+    assert "<script" not in markup
+    assert "<style" not in markup
+    assert "<link" not in markup
+    assert "src=" not in markup
+
+
+# -- stop reasons, the untrained warning, tool calls
+
+
+@pytest.mark.parametrize(
+    ("stopped", "words"),
+    [
+        ("return", "finished"),
+        ("call", "stopped at a tool call"),
+        ("max_tokens", "stopped at the token limit (raise --max-tokens)"),
+        ("interrupted", "interrupted - partial reply kept"),
+    ],
+)
+def test_stop_reasons_render_their_words(stopped: str, words: str) -> None:
+    reply = finished(stopped=stopped)
+    assert words in Parsed(reply_html(reply)).text["gptoss-stats"]
+    assert words in reply_text(reply)
+
+
+def test_unknown_stop_reason_is_refused() -> None:
+    with pytest.raises(ValueError, match="stopped must be one of"):
+        Reply("q", "nano", "low").close("eos", [], 1.0)
+
+
+def test_untrained_flag_shows_the_warning() -> None:
+    warning = "untrained placeholder model"
+    assert warning in reply_html(finished(untrained=True))
+    assert warning in reply_text(finished(untrained=True))
+    assert warning not in reply_html(finished())
+    assert warning not in reply_text(finished())
+
+
+def test_tool_calls_show_the_recipient_and_arguments() -> None:
+    reply = Reply("weather?", "nano", "low")
+    reply.messages += [
+        Message(role="assistant", channel="analysis", content="Need the weather."),
+        Message(
+            role="assistant",
+            channel="commentary",
+            recipient="functions.get_weather",
+            content='{"location": "Paris"}',
+            content_type="<|constrain|>json",
+        ),
+    ]
+    reply.close("call", [], 1.0)
+    p = Parsed(reply_html(reply))
+    assert p.text["gptoss-answer"] == '→ functions.get_weather({"location": "Paris"})'
+    assert "Need the weather." not in p.text["gptoss-answer"]
+    assert "→ functions.get_weather(" in reply_text(reply)
+
+
+def test_streamed_tool_call_without_channel_is_shown_once() -> None:
+    # The model may omit <|channel|>: the message is still a call to the tool, not answer text.
+    reply = streamed('<|channel|>analysis<|message|>Call it.<|end|><|start|>assistant to=functions.f<|message|>{"x": 1}<|call|>',
+                     close="call")
+    assert [m.recipient for m in reply.tool_calls] == ["functions.f"]
+    assert Parsed(reply_html(reply)).text["gptoss-answer"].count('{"x": 1}') == 1
+
+
+# -- LiveDisplay: throttled redraws
+
+
+class FakeHandle:
+    def __init__(self) -> None:
+        self.updates: list[Any] = []
+
+    def update(self, obj: Any) -> None:
+        self.updates.append(obj)
+
+
+@pytest.fixture
+def fake_display(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
+    """IPython.display.display replaced by a recorder; time.monotonic advances 1 ms per call."""
+    seen: dict[str, Any] = {"displays": [], "handle": FakeHandle(), "clock": [1000.0]}
+
+    def display(obj: Any, display_id: bool = False) -> FakeHandle:
+        assert display_id is True
+        seen["displays"].append(obj)
+        return seen["handle"]
+
+    def monotonic() -> float:
+        seen["clock"][0] += 0.001
+        return seen["clock"][0]
+
+    monkeypatch.setattr("IPython.display.display", display)
+    monkeypatch.setattr("gptoss_lab.render.time.monotonic", monotonic)
+    return seen
+
+
+def test_live_display_redraws_at_most_once_per_min_interval(fake_display: dict[str, Any]) -> None:
+    live, reply = LiveDisplay(), streamed("<|channel|>analysis<|message|>thinking")
+    start = fake_display["clock"][0]
+    for _ in range(1000):
+        live.update(reply)
+    elapsed = fake_display["clock"][0] - start
+    redraws = len(fake_display["displays"]) + len(fake_display["handle"].updates)
+    assert redraws == live.updates
+    assert len(fake_display["displays"]) == 1  # one output, then updates in place
+    assert redraws <= elapsed / live.min_interval + 1
+    assert redraws >= elapsed / live.min_interval - 1  # throttled, not frozen
+
+
+def test_live_display_always_redraws_a_done_reply(fake_display: dict[str, Any]) -> None:
+    live, reply = LiveDisplay(min_interval=10.0), streamed("<|channel|>final<|message|>4")
+    live.update(reply)
+    live.update(reply)
+    assert live.updates == 1
+    reply.close("return", [], 1.0)
+    live.update(reply)
+    live.update(reply)
+    assert live.updates == 3
+    assert fake_display["handle"].updates == [reply, reply]
+
+
+def test_live_display_shows_the_first_update_whatever_the_clock(fake_display: dict[str, Any]) -> None:
+    fake_display["clock"][0] = 0.0  # a monotonic clock may start near zero
+    LiveDisplay().update(streamed("<|channel|>analysis<|message|>hmm"))
+    assert len(fake_display["displays"]) == 1
