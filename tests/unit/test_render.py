@@ -133,6 +133,15 @@ def test_thought_for_label_and_closed_details_when_done() -> None:
     assert "open" not in p.attrs_of("gptoss-reasoning")
 
 
+def test_still_thinking_between_the_reasoning_and_the_answer() -> None:
+    reply = streamed(ANALYSIS + "<|start|>assistant<|channel|>fin")  # reasoning over, answer header unfinished
+    assert not reply.thinking and not reply.done and not reply.answer
+    p = Parsed(reply_html(reply))
+    assert "Thinking…" in p.text["gptoss-reasoning"]
+    assert "Thought for" not in p.text["gptoss-reasoning"]
+    assert "open" in p.attrs_of("gptoss-reasoning")
+
+
 def test_hand_built_label_rounds_seconds_to_one_decimal() -> None:
     assert "Thought for 2.1 s · 7 tokens" in Parsed(reply_html(finished())).text["gptoss-reasoning"]
 
@@ -255,8 +264,10 @@ def test_tool_calls_show_the_recipient_and_arguments() -> None:
 
 def test_streamed_tool_call_without_channel_is_shown_once() -> None:
     # The model may omit <|channel|>: the message is still a call to the tool, not answer text.
-    reply = streamed('<|channel|>analysis<|message|>Call it.<|end|><|start|>assistant to=functions.f<|message|>{"x": 1}<|call|>',
-                     close="call")
+    reply = streamed(
+        '<|channel|>analysis<|message|>Call it.<|end|><|start|>assistant to=functions.f<|message|>{"x": 1}<|call|>',
+        close="call",
+    )
     assert [m.recipient for m in reply.tool_calls] == ["functions.f"]
     assert Parsed(reply_html(reply)).text["gptoss-answer"].count('{"x": 1}') == 1
 

@@ -1,0 +1,328 @@
+"""%%gptoss and %gptoss driven through a real IPython shell, with a fake Lab in place of the model."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from IPython.core.error import UsageError
+from IPython.core.interactiveshell import InteractiveShell
+from traitlets.config import Config
+
+from gptoss_lab.harmony import Message
+from gptoss_lab.reply import Reply
+
+BRACES = 'Explain {"a": {"b": [1,2]}} and {undefined_name} and {{x}} and f"{x}"'
+
+
+class FakeLab:
+    """Records what the magics ask; answers with a finished Reply, streaming it through on_update."""
+
+    def __init__(self, model_name: str = "nano", error: Exception | None = None) -> None:
+        self.model_name = model_name
+        self.error = error
+        self.calls: list[tuple[str, dict[str, Any]]] = []
+        self.history: list[dict[str, Any]] = []
+        self.resets = 0
+        self.loads = 0
+
+    def __repr__(self) -> str:
+        return f"FakeLab: {self.model_name} (not loaded)\n  conversation: {len(self.history) // 2} turns"
+
+    def load(self) -> FakeLab:
+        self.loads += 1
+        return self
+
+    def reset(self) -> None:
+        self.resets += 1
+        self.history.clear()
+
+    def ask(self, prompt: str, **kw: Any) -> Reply:
+        self.calls.append((prompt, kw))
+        if self.error is not None:
+            raise self.error
+        reply = Reply(prompt, self.model_name, kw["effort"])
+        reply.messages.append(Message(role="assistant", channel="analysis", content="Adding."))
+        kw["on_update"](reply)  # still streaming
+        reply.messages.append(Message(role="assistant", channel="final", content="42"))
+        reply.close("return", [], 0.5)
+        kw["on_update"](reply)
+        self.history += [{"role": "user", "content": prompt}, {"role": "assistant", "content": "42"}]
+        return reply
+
+
+@pytest.fixture
+def shell(monkeypatch: pytest.MonkeyPatch) -> Iterator[InteractiveShell]:
+    """A fresh in-memory IPython shell per test; sys.modules['__main__'] is put back afterwards."""
+    monkeypatch.setitem(sys.modules, "__main__", sys.modules["__main__"])
+    config = Config()
+    config.HistoryManager.hist_file = ":memory:"
+    sh = InteractiveShell.instance(config=config)
+    try:
+        yield sh
+    finally:
+        InteractiveShell.clear_instance()
+
+
+@pytest.fixture
+def displays(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
+    """What LiveDisplay shows (first display and in-place updates), in order."""
+    shown: list[Any] = []
+
+    class Handle:
+        def update(self, obj: Any) -> None:
+            shown.append(obj)
+
+    def display(obj: Any, display_id: bool = False) -> Handle:
+        shown.append(obj)
+        return Handle()
+
+    monkeypatch.setattr("IPython.display.display", display)
+    return shown
+
+
+@pytest.fixture
+def lab(shell: InteractiveShell, displays: list[Any]) -> FakeLab:
+    shell.run_line_magic("load_ext", "gptoss_lab")
+    fake = FakeLab()
+    shell.magics_manager.registry["GptOssMagics"]._lab = fake
+    return fake
+
+
+def usage_error(shell: InteractiveShell, cell: str) -> str:
+    """Run ``cell``; demand a UsageError of one line and return its message."""
+    err = shell.run_cell(cell).error_in_exec
+    assert isinstance(err, UsageError), repr(err)
+    message = str(err)
+    assert message
+    assert "\n" not in message
+    return message
+
+
+# -- loading and configuration
+
+
+def test_load_ext_registers_the_magics_and_config_lists_the_traits(
+    shell: InteractiveShell, capsys: pytest.CaptureFixture[str]
+) -> None:
+    shell.run_line_magic("load_ext", "gptoss_lab")
+    assert "gptoss" in shell.magics_manager.magics["cell"]
+    assert "gptoss" in shell.magics_manager.magics["line"]
+    capsys.readouterr()
+    shell.run_line_magic("config", "GptOssMagics")
+    out = capsys.readouterr().out
+    for trait in ("effort", "max_tokens", "temperature", "top_p", "model", "interpolate"):
+        assert f"GptOssMagics.{trait}" in out
+
+
+def test_cell_magic_help_documents_the_options(lab: FakeLab) -> None:
+    shell = InteractiveShell.instance()
+    doc = shell.magics_manager.magics["cell"]["gptoss"].__doc__
+    assert "--effort" in doc
+    assert "--max-tokens" in doc
+    assert "%%gptoss" in doc
+
+
+# -- the cell magic: prompt and options
+
+
+def test_prompt_and_options_reach_the_lab(lab: FakeLab, displays: list[Any]) -> None:
+    shell = InteractiveShell.instance()
+    result = shell.run_cell(
+        '%%gptoss --effort high --max-tokens 5 --temperature 0 --seed 3 --developer "Be brief." --top-p 0.5\n'
+        "What is 17 + 25?\n"
+    )
+    assert result.success, result.error_in_exec
+    [(prompt, kw)] = lab.calls
+    assert prompt == "What is 17 + 25?"
+    assert kw["effort"] == "high"
+    assert kw["max_new_tokens"] == 5
+    assert kw["temperature"] == 0.0
+    assert kw["seed"] == 3
+    assert kw["developer"] == "Be brief."
+    assert kw["top_p"] == 0.5
+    assert callable(kw["on_update"])
+    assert displays[0] is displays[-1]  # one Reply, drawn and then redrawn in place
+    assert displays[-1].done and displays[-1].answer == "42"
+
+
+def test_short_options(lab: FakeLab) -> None:
+    InteractiveShell.instance().run_cell("%%gptoss -e low -n 7 -t 0.2 -s 1 -d dev\nhi")
+    [(_, kw)] = lab.calls
+    assert (kw["effort"], kw["max_new_tokens"], kw["temperature"], kw["seed"], kw["developer"]) == (
+        "low",
+        7,
+        0.2,
+        1,
+        "dev",
+    )
+
+
+def test_defaults_come_from_the_traits(lab: FakeLab) -> None:
+    InteractiveShell.instance().run_cell("%%gptoss\nhi")
+    [(_, kw)] = lab.calls
+    assert kw["effort"] == "medium"
+    assert kw["max_new_tokens"] == 1024
+    assert kw["temperature"] == 1.0
+    assert kw["top_p"] == 1.0
+    assert kw["seed"] is None
+    assert kw["developer"] is None
+
+
+def test_config_changes_the_defaults(lab: FakeLab) -> None:
+    shell = InteractiveShell.instance()
+    shell.run_line_magic("config", 'GptOssMagics.effort = "low"')
+    shell.run_line_magic("config", "GptOssMagics.max_tokens = 64")
+    shell.run_line_magic("config", "GptOssMagics.temperature = 0.0")
+    shell.run_cell("%%gptoss\nhi")
+    shell.run_cell("%%gptoss --effort high\nhi")
+    (_, first), (_, second) = lab.calls
+    assert (first["effort"], first["max_new_tokens"], first["temperature"]) == ("low", 64, 0.0)
+    assert second["effort"] == "high"  # an option beats the configured default
+
+
+def test_configured_effort_is_case_insensitive_but_reaches_the_lab_canonical(lab: FakeLab) -> None:
+    shell = InteractiveShell.instance()
+    shell.run_line_magic("config", 'GptOssMagics.effort = "HIGH"')
+    shell.run_cell("%%gptoss\nhi")
+    assert lab.calls[0][1]["effort"] == "high"
+
+
+# -- bad input: one-line UsageErrors that say what to type
+
+
+def test_bad_effort_names_the_choices(lab: FakeLab) -> None:
+    message = usage_error(InteractiveShell.instance(), "%%gptoss --effort hi\nhello")
+    assert "'hi'" in message
+    assert all(e in message for e in ("low", "medium", "high"))
+    assert lab.calls == []
+
+
+def test_bad_max_tokens_names_the_option_and_value(lab: FakeLab) -> None:
+    message = usage_error(InteractiveShell.instance(), "%%gptoss --max-tokens x\nhello")
+    assert "--max-tokens" in message
+    assert "'x'" in message
+    assert lab.calls == []
+
+
+def test_misspelt_option_points_at_the_right_one(lab: FakeLab) -> None:
+    message = usage_error(InteractiveShell.instance(), "%%gptoss --efort high\nhello")
+    assert "--efort" in message
+    assert "--effort" in message or "%%gptoss?" in message  # what to type instead
+    assert lab.calls == []
+
+
+def test_unclosed_quote_in_options_is_a_usage_error(lab: FakeLab) -> None:
+    message = usage_error(InteractiveShell.instance(), "%%gptoss --developer 'Be brief.\nhello")
+    assert "quot" in message
+    assert lab.calls == []
+
+
+def test_empty_cell_is_an_error(lab: FakeLab) -> None:
+    shell = InteractiveShell.instance()
+    usage_error(shell, "%%gptoss --effort low\n")
+    with pytest.raises(UsageError, match="empty"):
+        shell.run_cell_magic("gptoss", "--effort low", "   \n\t\n")
+    assert lab.calls == []
+
+
+def test_value_errors_from_the_lab_become_one_line_usage_errors(lab: FakeLab) -> None:
+    lab.error = ValueError("temperature must be >= 0, got -1.0")
+    message = usage_error(InteractiveShell.instance(), "%%gptoss --temperature -1\nhi")
+    assert message == "temperature must be >= 0, got -1.0"
+    assert lab.calls[0][1]["temperature"] == -1.0
+
+
+def test_a_missing_checkpoint_becomes_a_usage_error(lab: FakeLab) -> None:
+    lab.error = FileNotFoundError("no checkpoint at ./nowhere: use %gptoss load nano")
+    assert "nowhere" in usage_error(InteractiveShell.instance(), "%%gptoss\nhi")
+
+
+# -- the prompt text: braces pass through; --vars substitutes defined names only
+
+
+def test_braces_and_json_pass_through_unchanged(lab: FakeLab) -> None:
+    shell = InteractiveShell.instance()
+    shell.user_ns.update(x=5, undefined_name_is_not="here")
+    shell.run_cell(f"%%gptoss\n{BRACES}\n")
+    assert lab.calls[0][0] == BRACES
+
+
+def test_vars_substitutes_defined_names_and_keeps_the_rest(lab: FakeLab) -> None:
+    shell = InteractiveShell.instance()
+    shell.user_ns.update(city="Paris", n=3)
+    shell.run_cell('%%gptoss --vars\nWeather in {city} for {n} days? {missing} {"a": 1} { city }\n')
+    assert lab.calls[0][0] == 'Weather in Paris for 3 days? {missing} {"a": 1} { city }'
+
+
+def test_interpolate_trait_turns_vars_on_by_default(lab: FakeLab) -> None:
+    shell = InteractiveShell.instance()
+    shell.user_ns["city"] = "Oslo"
+    shell.run_cell("%%gptoss\n{city}")
+    shell.run_line_magic("config", "GptOssMagics.interpolate = True")
+    shell.run_cell("%%gptoss\n{city}")
+    assert [p for p, _ in lab.calls] == ["{city}", "Oslo"]
+
+
+# -- --out and --new
+
+
+def test_out_stores_the_reply_in_the_namespace(lab: FakeLab) -> None:
+    shell = InteractiveShell.instance()
+    assert shell.run_cell("%%gptoss --out r\nWhat is 17 + 25?").success
+    reply = shell.user_ns["r"]
+    assert isinstance(reply, Reply)
+    assert reply.prompt == "What is 17 + 25?"
+    assert reply.answer == "42"
+    assert shell.magics_manager.registry["GptOssMagics"].last is reply
+
+
+def test_new_resets_before_asking(lab: FakeLab) -> None:
+    shell = InteractiveShell.instance()
+    shell.run_cell("%%gptoss\nfirst")
+    assert lab.resets == 0
+    shell.run_cell("%%gptoss --new\nsecond")
+    assert lab.resets == 1
+    assert [turn["content"] for turn in lab.history] == ["second", "42"]
+
+
+# -- the line magic
+
+
+def test_reset_command(lab: FakeLab, capsys: pytest.CaptureFixture[str]) -> None:
+    InteractiveShell.instance().run_line_magic("gptoss", "reset")
+    assert lab.resets == 1
+    assert "conversation cleared" in capsys.readouterr().out
+
+
+def test_history_command(lab: FakeLab, capsys: pytest.CaptureFixture[str]) -> None:
+    shell = InteractiveShell.instance()
+    shell.run_line_magic("gptoss", "history")
+    assert "no conversation yet" in capsys.readouterr().out
+    shell.run_cell("%%gptoss\nWhat is 17 + 25?")
+    capsys.readouterr()
+    shell.run_line_magic("gptoss", "history")
+    assert capsys.readouterr().out.splitlines() == ["user: What is 17 + 25?", "assistant: 42"]
+
+
+def test_status_command(lab: FakeLab, capsys: pytest.CaptureFixture[str]) -> None:
+    shell = InteractiveShell.instance()
+    shell.run_line_magic("config", 'GptOssMagics.effort = "high"')
+    capsys.readouterr()
+    shell.run_line_magic("gptoss", "status")
+    out = capsys.readouterr().out
+    assert "FakeLab: nano (not loaded)" in out
+    assert "effort=high" in out
+    assert "max_tokens=1024" in out
+    assert lab.loads == 0  # status never loads the model
+
+
+def test_unknown_or_missing_command_is_a_usage_error(lab: FakeLab) -> None:
+    shell = InteractiveShell.instance()
+    with pytest.raises(UsageError, match="bogus"):
+        shell.run_line_magic("gptoss", "bogus")
+    assert "reset" in usage_error(shell, "%gptoss bogus")
+    assert "load | reset | history | status" in usage_error(shell, "%gptoss")
+    assert lab.resets == lab.loads == 0
