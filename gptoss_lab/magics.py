@@ -7,20 +7,21 @@ handle. Defaults are traitlets, so ``%config GptOssMagics.effort = "high"`` work
 from __future__ import annotations
 
 import argparse
+import difflib
 import re
 import shlex
 from typing import Any
 
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_cell_magic, magics_class
-from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
+from IPython.core.magic_arguments import argument, magic_arguments
 from traitlets import Bool, CaselessStrEnum, Float, Int, Unicode
 
 from .harmony import EFFORTS
 
 __all__ = ["GptOssMagics", "load_ipython_extension", "unload_ipython_extension"]
 
-_VAR_RE = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
+_VAR_RE = re.compile(r"(?<!\{)\{([A-Za-z_][A-Za-z0-9_]*)\}(?!\})")  # {name}, but not {{name}}
 _COMMANDS = "load | reset | history | status"
 
 
@@ -72,8 +73,18 @@ class GptOssMagics(Magics):
         """
         if cell is None:
             return self._command(line)
-        args = parse_argstring(self.gptoss, line)
-        return self._ask(args, cell)
+        return self._ask(self._parse_options(line), cell)
+
+    def _parse_options(self, line: str) -> argparse.Namespace:
+        parser = self.gptoss.parser
+        try:
+            return parser.parse_args(_split(line))
+        except UsageError as err:
+            options = [o for o in parser._option_string_actions if o.startswith("--")]
+            typos = [w for w in _split(line) if w.startswith("--") and w not in options]
+            hints = [m for w in typos for m in difflib.get_close_matches(w, options, n=1)]
+            fix = f"did you mean {hints[0]}?" if hints else "see %%gptoss? for the options"
+            raise UsageError(f"{err}: {fix}") from None
 
     # -- the cell magic
 
@@ -129,7 +140,7 @@ class GptOssMagics(Magics):
     # -- the line magic
 
     def _command(self, line: str) -> Any:
-        words = shlex.split(line)
+        words = _split(line)
         if not words:
             raise UsageError(f"%gptoss needs a command: {_COMMANDS} (or use %%gptoss with a prompt)")
         handler = getattr(self, f"_cmd_{words[0]}", None)
@@ -171,6 +182,14 @@ class GptOssMagics(Magics):
             f"  defaults: effort={self.effort} max_tokens={self.max_tokens} "
             f"temperature={self.temperature} top_p={self.top_p}"
         )
+
+
+def _split(line: str) -> list[str]:
+    """Shell-like split of the option line; an unclosed quote is a usage error, not a traceback."""
+    try:
+        return shlex.split(line)
+    except ValueError as err:
+        raise UsageError(f"{err} in the %gptoss options: close the quote") from None
 
 
 def load_ipython_extension(ipython: Any) -> None:

@@ -120,7 +120,7 @@ class LiveDisplay:
     def __init__(self, min_interval: float = 1 / 15) -> None:
         self.min_interval = min_interval
         self._handle: Any = None
-        self._last = 0.0
+        self._last = float("-inf")
         self.updates = 0
 
     def update(self, reply: Reply) -> None:

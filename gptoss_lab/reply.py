@@ -69,7 +69,7 @@ class Reply:
         return "".join(
             m.content
             for m in self._all_messages()
-            if m.channel == "final" or (m.channel is None and m.role == "assistant")
+            if m.channel == "final" or (m.channel is None and m.role == "assistant" and not m.recipient)
         )
 
     @property
