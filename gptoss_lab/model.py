@@ -151,10 +151,12 @@ def _load(source: ModelSource, device: str, dtype: str) -> LoadedModel:
         from .nano import nano_checkpoint
 
         nano_checkpoint(build=True)
+    # Honour HF_HUB_OFFLINE even when it was set after huggingface_hub was imported.
+    offline = os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on")
     try:
-        tokenizer = AutoTokenizer.from_pretrained(source.path)
+        tokenizer = AutoTokenizer.from_pretrained(source.path, local_files_only=offline)
         model = AutoModelForCausalLM.from_pretrained(
-            source.path, dtype=getattr(torch, dtype), attn_implementation="eager"
+            source.path, dtype=getattr(torch, dtype), attn_implementation="eager", local_files_only=offline
         )
     except OSError as err:
         if source.kind == "hub":
