@@ -351,6 +351,8 @@ class StreamParser:
         self._special = {i: n for n, i in self._codec.special_ids.items()} if self._codec else {}
         self._decoder = _Decoder(self._codec.decode) if self._codec else None
         self.messages: list[Message] = []
+        self._role = role
+        self._implicit = role  # the prompt wrote `<|start|>{role}`; the model did not
         self._state = _HEADER
         self._header = role
         self._head: Message | None = None
@@ -394,8 +396,8 @@ class StreamParser:
             events += self._end("truncated")
         elif self._state == _HEADER and self._header:
             # The header never finished: keep its characters as a message's text.
-            role, header = self._parse_role_only(self._header), self._header
-            events += self._start(Message(role, ""))
+            header = self._model_text(self._header)
+            events += self._start(Message(self._role, ""))
             events += self._on_text(header)
             events += self._end("truncated")
         self._state, self._header = _DONE, ""
@@ -414,8 +416,8 @@ class StreamParser:
         if len(self._header) > _MAX_HEADER_CHARS:
             # No real header is this long: the model is writing text without a header.
             # Show it as the content of a channel-less message rather than hold it back.
-            header, self._header = self._header, ""
-            return self._start(Message(_parse_header(header).role, "")) + self._on_text(header)
+            header, self._header = self._model_text(self._header), ""
+            return self._start(Message(self._role, "")) + self._on_text(header)
         return []
 
     def _on_special(self, name: str) -> list[Event]:
@@ -424,7 +426,7 @@ class StreamParser:
             events = self._end("truncated") if state == _CONTENT else []
             if state == _HEADER and self._header:
                 return self._on_text(name)  # a second <|start|> inside a header: keep it as text
-            self._state, self._header = _HEADER, ""
+            self._state, self._header, self._implicit = _HEADER, "", ""
             return events
         if state == _HEADER and name in ("<|channel|>", "<|constrain|>"):
             self._header += name
@@ -441,7 +443,12 @@ class StreamParser:
         self._header += name
         return []
 
+    def _model_text(self, header: str) -> str:
+        """The header's characters minus the role the prompt wrote for the model."""
+        return header[len(self._implicit) :] if header.startswith(self._implicit) else header
+
     def _start(self, head: Message) -> list[Event]:
+        self._implicit = ""
         self._head, self._content, self._state, self._header = head, [], _CONTENT, ""
         return [MessageStart(head.role, head.channel, head.recipient, head.content_type, head.name)]
 
@@ -453,10 +460,6 @@ class StreamParser:
         self._state = _DONE if stop in ("<|return|>", "<|call|>") else _HEADER
         self._header = ""
         return [MessageEnd(message, stop)]
-
-    @staticmethod
-    def _parse_role_only(header: str) -> str:
-        return _parse_header(header).role
 
 
 def _with_content(head: Message, content: str) -> Message:

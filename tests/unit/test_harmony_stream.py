@@ -85,7 +85,7 @@ def test_multibyte_characters_split_across_tokens_come_out_whole():
         # truncated inside content: the text so far is kept
         ("<|channel|>analysis<|message|>half a thou", [("analysis", "half a thou")]),
         # truncated inside the header: the header characters become text, not lost
-        ("<|channel|>fin", [(None, "assistant<|channel|>fin")]),
+        ("<|channel|>fin", [(None, "<|channel|>fin")]),
         # special token out of place inside content: kept literally
         ("<|channel|>final<|message|>a<|channel|>b<|return|>", [("final", "a<|channel|>b")]),
         # text after <|end|> with no <|start|>: opens a header
@@ -99,7 +99,7 @@ def test_multibyte_characters_split_across_tokens_come_out_whole():
             [("analysis", "x"), ("final", "y")],
         ),
         # no header at all
-        ("just text", [(None, "assistant" + "just text")]),
+        ("just text", [(None, "just text")]),
     ],
 )
 def test_malformed_streams_degrade_to_text(completion, expected):
@@ -115,7 +115,7 @@ def test_headerless_babble_streams_as_text_instead_of_waiting():
         deltas += [e.text for e in parser.feed(i) if isinstance(e, ContentDelta)]
     assert deltas, "text without a header should stream before the end"
     parser.finish()
-    assert "".join(m.content for m in parser.messages) == "assistant" + "x" * 400
+    assert "".join(m.content for m in parser.messages) == "x" * 400
 
 
 def test_fuzz_never_raises_and_deltas_add_up():
