@@ -515,3 +515,35 @@ def split_reasoning(messages: Sequence[Message]) -> tuple[str, str]:
     reasoning = "\n\n".join(m.content for m in messages if m.channel == "analysis")
     answer = "".join(m.content for m in messages if m.channel == "final")
     return reasoning, answer
+
+
+def token_sources(ids: Sequence[int], tokenizer: Any) -> list[str]:
+    """Which message each token of a whole sequence (prompt + completion) belongs to.
+
+    A token is labelled with its message's channel when the author is the assistant
+    (``analysis``, ``commentary``, ``final``) and with the author's role otherwise
+    (``system``, ``developer``, ``user``, ``tool``). Header and terminator tokens belong to
+    their message; tokens of a header that never completed are ``header``.
+    """
+    parser = StreamParser(tokenizer, role="")
+    labels: list[str] = []
+    pending = 0  # tokens seen since the last label was known
+    for token_id in ids:
+        pending += 1
+        for event in parser.feed(int(token_id)):
+            if isinstance(event, MessageStart):
+                labels += [_source(event.role, event.channel)] * pending
+                pending = 0
+            elif isinstance(event, MessageEnd):
+                labels += [_source(event.message.role, event.message.channel)] * pending
+                pending = 0
+        if pending and parser.current is not None:
+            labels += [_source(parser.current.role, parser.current.channel)] * pending
+            pending = 0
+    return labels + ["header"] * pending
+
+
+def _source(role: str, channel: str | None) -> str:
+    if role == "assistant":
+        return channel if channel in ("analysis", "commentary", "final") else "final"
+    return role if role in ("system", "developer", "user", "tool") else "tool"

@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable
 from typing import Any
@@ -89,15 +90,18 @@ class Lab:
         top_p: float = 1.0,
         seed: int | None = None,
         developer: str | None = None,
+        capture: bool | None = None,
         on_update: Callable[[Reply], None] | None = None,
     ) -> Reply:
         """Send ``prompt`` as the next user turn and return the model's reply.
 
-        ``developer`` sets instructions for this and later turns. ``on_update`` is called with
+        ``developer`` sets instructions for this and later turns. ``capture`` records expert
+        routing into ``reply.trace`` (default: on for the bundled model, off for others, whose
+        traces are large). ``on_update`` is called with
         the growing Reply after each token. Ctrl-C (the notebook's stop button) ends the
         reply early: the partial reply is returned with ``stopped == "interrupted"``.
         """
-        from .generate import Sampling, generate_ids
+        from .generate import Sampling
 
         if effort not in EFFORTS:
             raise ValueError(f"effort must be low, medium or high, got {effort!r}: use --effort low|medium|high")
@@ -110,28 +114,57 @@ class Lab:
         prompt_ids = loaded.encode(self.prompt_text(prompt, effort=effort))
         reply = Reply(prompt, loaded.source.label, effort, prompt_ids=prompt_ids, untrained=not loaded.source.trained)
         reply.stats.prompt_tokens = len(prompt_ids)
+        recorder = self._routing_capture(loaded, capture)
+        self._stream(loaded, reply, sampling, max_new_tokens, recorder, on_update)
+        if recorder is not None and min(map(len, recorder._steps)) > 0:
+            from .capture import build_trace
+
+            reply.trace = build_trace(recorder, loaded, prompt_ids + reply.completion_ids, len(prompt_ids))
+        self._remember(prompt, reply)
+        if on_update is not None:
+            with contextlib.suppress(KeyboardInterrupt):  # the reply is complete: a late stop click loses nothing
+                on_update(reply)  # the final frame
+        return reply
+
+    @staticmethod
+    def _stream(loaded: Any, reply: Reply, sampling: Any, max_new_tokens: int, recorder: Any, on_update: Any) -> None:
+        """Generate into ``reply`` token by token; Ctrl-C ends it as "interrupted". Hooks always come off."""
+        from .generate import generate_ids
+
         parser = StreamParser(loaded.codec)
-        start = time.perf_counter()
+        call_id = loaded.codec.special_ids.get("<|call|>")
         stopped = "max_tokens"
+        start = time.perf_counter()
         tokens = generate_ids(
-            loaded.model, prompt_ids, max_new_tokens=max_new_tokens, stop_ids=loaded.stop_ids, sampling=sampling
+            loaded.model, reply.prompt_ids, max_new_tokens=max_new_tokens, stop_ids=loaded.stop_ids, sampling=sampling
         )
         try:
+            if recorder is not None:
+                recorder.__enter__()
             for token in tokens:
                 reply.record(token, parser.feed(token), time.perf_counter() - start, parser.current)
                 if token in loaded.stop_ids:
-                    stopped = "call" if token == loaded.codec.special_ids.get("<|call|>") else "return"
+                    stopped = "call" if token == call_id else "return"
                 if on_update is not None:
                     on_update(reply)
         except KeyboardInterrupt:
             stopped = "interrupted"
         finally:
             tokens.close()
+            if recorder is not None:
+                recorder.remove()
         reply.close(stopped, parser.finish(), time.perf_counter() - start)
-        self._remember(prompt, reply)
-        if on_update is not None:
-            on_update(reply)
-        return reply
+
+    @staticmethod
+    def _routing_capture(loaded: Any, capture: bool | None) -> Any:
+        """A RoutingCapture when asked for (or by default on the bundled model), else None."""
+        from .capture import RoutingCapture, moe_layers
+
+        if capture is False or (capture is None and loaded.source.kind != "nano"):
+            return None
+        if capture is None and not moe_layers(loaded.model):
+            return None
+        return RoutingCapture(loaded.model)
 
     def _remember(self, prompt: str, reply: Reply) -> None:
         """Append the turn to the conversation, as harmony's multi-turn rules expect.

@@ -1,0 +1,55 @@
+"""Cost of routing capture: tokens/s of the generation loop with and without it, same process.
+
+    python bench/capture_cost.py [--tokens 256] [--rounds 5]
+
+Runs alternate (without, with, without, ...) on the bundled model so machine noise hits both;
+the ratio of medians is the figure to compare (issue target: capture costs at most 10%).
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+
+def run(model, prompt_ids, n_tokens: int, capture: bool) -> float:
+    from gptoss_lab.capture import RoutingCapture
+    from gptoss_lab.generate import Sampling, generate_ids
+
+    start = time.perf_counter()
+    if capture:
+        with RoutingCapture(model) as cap:
+            for _ in generate_ids(model, prompt_ids, max_new_tokens=n_tokens, stop_ids=(), sampling=Sampling(0)):
+                pass
+        cap.arrays()  # moving the captured routing to numpy is part of the cost
+    else:
+        for _ in generate_ids(model, prompt_ids, max_new_tokens=n_tokens, stop_ids=(), sampling=Sampling(0)):
+            pass
+    return n_tokens / (time.perf_counter() - start)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tokens", type=int, default=256)
+    parser.add_argument("--rounds", type=int, default=5)
+    args = parser.parse_args()
+    from gptoss_lab import Lab
+
+    lab = Lab("nano")
+    loaded = lab.handle.load()
+    prompt_ids = loaded.encode(lab.prompt_text("What is 123 + 456?"))
+    run(loaded.model, prompt_ids, 16, capture=True)  # warm up
+    plain, captured = [], []
+    for _ in range(args.rounds):
+        plain.append(run(loaded.model, prompt_ids, args.tokens, capture=False))
+        captured.append(run(loaded.model, prompt_ids, args.tokens, capture=True))
+    p, c = statistics.median(plain), statistics.median(captured)
+    print(f"model: {loaded.source.label}, {args.tokens} new tokens after a {len(prompt_ids)}-token prompt, greedy")
+    print(f"without capture: {p:8.1f} tokens/s (median of {args.rounds})")
+    print(f"with capture:    {c:8.1f} tokens/s")
+    print(f"ratio with/without: {c / p:.3f}  (slowdown {100 * (1 - c / p):.1f}%)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,178 @@
+"""Forward hooks that record expert routing in every MoE layer: the one place that knows
+how transformers' gpt-oss router reports itself in each version.
+
+Each MoE layer ``layers[i].mlp`` gets three hooks:
+
+* a pre-hook on ``mlp`` keeps the layer's input (the post-attention-norm hidden state);
+* a hook on ``mlp.router`` reads what the router returned (:func:`routing_from_router_call`);
+* a hook on ``mlp`` after it ran: if the router never fired (transformers' MXFP4 GPU kernel
+  path replaces the MLP's forward and bypasses the router module), the routing is
+  recomputed from the kept input with the router's weight and bias
+  (:func:`routing_from_hidden`), which is exactly what the kernel computes.
+
+Tensors stay on the model's device until :meth:`RoutingCapture.arrays`, so capture adds no
+device synchronisation per token. Hooks are removed on exit, also on error or Ctrl-C.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = ["RoutingCapture", "moe_layers", "routing_from_hidden", "routing_from_router_call"]
+
+
+def moe_layers(model: Any) -> list[Any]:
+    """The MoE MLP modules of a gpt-oss model, in layer order (empty if there are none)."""
+    layers = getattr(getattr(model, "model", None), "layers", None) or []
+    return [layer.mlp for layer in layers if hasattr(getattr(layer, "mlp", None), "router")]
+
+
+def routing_from_hidden(hidden: Any, weight: Any, bias: Any, top_k: int) -> tuple[Any, Any, Any]:
+    """(logits (N, E), experts (N, k), weights (N, k)) from router inputs ``hidden`` (N, H).
+
+    gpt-oss: logits = hidden @ W.T + b; the top-k of the raw logits; softmax over those k only.
+    """
+    import torch
+
+    logits = torch.nn.functional.linear(hidden.to(weight.dtype), weight, bias).float()  # (N, E)
+    top, experts = torch.topk(logits, top_k, dim=-1)  # (N, k), best first
+    return logits, experts, torch.softmax(top, dim=-1)
+
+
+def routing_from_router_call(router_input: Any, output: Any, weight: Any, bias: Any, top_k: int) -> tuple[Any, ...]:
+    """Normalise what ``mlp.router`` returned into (logits (N, E), experts (N, k), weights (N, k)).
+
+    * transformers >= 5: ``(logits (N, E), scores (N, k), indices (N, k))``.
+    * transformers 4.55-4.57: ``(scores, indices)`` where scores are the chosen experts' weights
+      scattered into (N, E) (zeros elsewhere), or (N, k); the raw logits are not returned, so
+      they are recomputed from the router's input.
+    """
+    import torch
+
+    E = weight.shape[0]
+    if isinstance(output, tuple) and len(output) == 3:
+        logits, scores, experts = output
+        return logits.float(), experts, scores.float()
+    if isinstance(output, tuple) and len(output) == 2:
+        scores, experts = output
+        logits = torch.nn.functional.linear(router_input.to(weight.dtype), weight, bias).float()
+        weights = torch.gather(scores, -1, experts) if scores.shape[-1] == E else scores
+        return logits, experts, weights.float()
+    shape = tuple(getattr(output, "shape", ())) or type(output).__name__
+    raise TypeError(f"unrecognised gpt-oss router output {shape}: this transformers version is not supported yet")
+
+
+class RoutingCapture:
+    """``with RoutingCapture(model) as cap: model(...)``, then ``cap.arrays()``.
+
+    Every forward call appends its positions (the whole prompt once, then one token per
+    cached decoding step), for batch size 1.
+    """
+
+    def __init__(self, model: Any) -> None:
+        self.mlps = moe_layers(model)
+        if not self.mlps:
+            raise ValueError(f"{type(model).__name__} has no gpt-oss MoE layers (layers[i].mlp.router) to capture")
+        self.top_k = int(self.mlps[0].router.top_k)
+        n = len(self.mlps)
+        self._steps: list[list[tuple[Any, Any, Any]]] = [[] for _ in range(n)]
+        self._input: list[Any] = [None] * n
+        self._fired = [False] * n
+        self._handles: list[Any] = []
+
+    def __enter__(self) -> RoutingCapture:
+        for i, mlp in enumerate(self.mlps):
+            self._handles += [
+                mlp.register_forward_pre_hook(self._make_pre(i)),
+                mlp.router.register_forward_hook(self._make_router(i)),
+                mlp.register_forward_hook(self._make_post(i)),
+            ]
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.remove()
+
+    def remove(self) -> None:
+        for handle in self._handles:
+            handle.remove()
+        self._handles.clear()
+        self._input = [None] * len(self.mlps)
+
+    def _make_pre(self, i: int) -> Any:
+        def pre(module: Any, args: tuple[Any, ...]) -> None:
+            self._input[i] = args[0].detach()
+            self._fired[i] = False
+
+        return pre
+
+    def _make_router(self, i: int) -> Any:
+        def hook(router: Any, args: tuple[Any, ...], output: Any) -> None:
+            hidden = args[0].detach().reshape(-1, router.weight.shape[1])  # (N, H)
+            self._steps[i].append(routing_from_router_call(hidden, output, router.weight, router.bias, self.top_k))
+            self._fired[i] = True
+
+        return hook
+
+    def _make_post(self, i: int) -> Any:
+        def post(module: Any, args: tuple[Any, ...], output: Any) -> None:
+            hidden, self._input[i] = self._input[i], None
+            if not self._fired[i] and hidden is not None:  # the router module was bypassed
+                router = module.router
+                flat = hidden.reshape(-1, router.weight.shape[1])  # (N, H)
+                self._steps[i].append(routing_from_hidden(flat, router.weight, router.bias, self.top_k))
+
+        return post
+
+    def arrays(self) -> tuple[Any, Any, Any]:
+        """numpy (logits (T, L, E) float16, experts (T, L, k) int16, weights (T, L, k) float32).
+
+        Only forward calls that reached every layer count (a Ctrl-C mid-forward leaves a
+        partial call behind, which is dropped).
+        """
+        import torch
+
+        complete = min(len(steps) for steps in self._steps)
+        if complete == 0:
+            raise ValueError("nothing was captured: run the model inside the `with RoutingCapture(...)` block")
+
+        def stack(part: int) -> Any:
+            per_layer = [torch.cat([s[part] for s in steps[:complete]], dim=0) for steps in self._steps]  # L x (T, .)
+            return torch.stack(per_layer, dim=1).cpu()  # (T, L, .)
+
+        logits, experts, weights = stack(0), stack(1), stack(2)
+        return logits.half().numpy(), experts.to(torch.int16).numpy(), weights.float().numpy()
+
+
+def build_trace(capture: RoutingCapture, loaded: Any, token_ids: list[int], n_prompt: int) -> Any:
+    """A :class:`~gptoss_lab.trace.Trace` from a finished capture over ``token_ids`` (prompt + completion)."""
+    import numpy as np
+
+    from .harmony import token_sources
+    from .trace import Trace
+
+    logits, experts, weights = capture.arrays()
+    T = logits.shape[0]  # tokens that went through the model (the last generated one did not)
+    ids = list(token_ids[:T])
+    config = loaded.model.config
+    layer_types = list(getattr(config, "layer_types", None) or ["full_attention"] * logits.shape[1])
+    summary = {
+        "model": loaded.source.label,
+        "num_experts": int(logits.shape[2]),
+        "top_k": int(experts.shape[2]),
+        "num_layers": int(logits.shape[1]),
+        "hidden_size": int(getattr(config, "hidden_size", 0)),
+        "num_attention_heads": int(getattr(config, "num_attention_heads", 0)),
+        "num_key_value_heads": int(getattr(config, "num_key_value_heads", 0)),
+        "sliding_window": int(getattr(config, "sliding_window", 0) or 0),
+    }
+    return Trace(
+        token_ids=np.asarray(ids, dtype=np.int64),
+        token_strings=[loaded.tokenizer.decode([i], skip_special_tokens=False) for i in ids],
+        sources=token_sources(token_ids, loaded.codec)[:T],
+        n_prompt=min(n_prompt, T),
+        routing_logits=logits,
+        topk_experts=experts,
+        topk_weights=weights,
+        layer_types=layer_types[: logits.shape[1]],
+        config=summary,
+    )
