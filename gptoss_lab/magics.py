@@ -23,6 +23,8 @@ __all__ = ["GptOssMagics", "load_ipython_extension", "unload_ipython_extension"]
 
 _VAR_RE = re.compile(r"(?<!\{)\{([A-Za-z_][A-Za-z0-9_]*)\}(?!\})")  # {name}, but not {{name}}
 _COMMANDS = "load | reset | history | status"
+#: --show names -> Trace methods
+_FIGURES = {"routing": "routing_map", "load": "expert_load", "stats": "routing_stats"}
 
 
 @magics_class
@@ -63,6 +65,8 @@ class GptOssMagics(Magics):
     @argument("--new", action="store_true", help="Start a new conversation before this prompt.")
     @argument("--out", "-o", help="Store the Reply in this variable.")
     @argument("--vars", action="store_true", help="Replace {name} in the prompt with variable values.")
+    @argument("--capture", action="store_true", help="Record expert routing (always on for the bundled model).")
+    @argument("--show", help=f"Figures to show after the reply, comma-separated: {', '.join(_FIGURES)}.")
     @line_cell_magic
     def gptoss(self, line: str, cell: str | None = None) -> Any:
         """Ask the model the cell's text; or, as a line magic, manage the model.
@@ -100,6 +104,7 @@ class GptOssMagics(Magics):
             self._switch(args.model)
         if args.new:
             self.lab.reset()
+        shows = _figure_names(args.show)
         live = LiveDisplay()
         try:
             reply = self.lab.ask(
@@ -110,6 +115,7 @@ class GptOssMagics(Magics):
                 top_p=args.top_p if args.top_p is not None else self.top_p,
                 seed=args.seed,
                 developer=args.developer,
+                capture=True if (args.capture or shows) else None,
                 on_update=live.update,
             )
         except (ValueError, FileNotFoundError, OSError) as err:
@@ -117,6 +123,17 @@ class GptOssMagics(Magics):
         self.last = reply
         if args.out:
             self.shell.user_ns[args.out] = reply
+        self._show(reply, shows)
+
+    @staticmethod
+    def _show(reply: Any, names: list[str]) -> None:
+        from IPython.display import display
+
+        if names and reply.trace is None:
+            print("no routing was captured for this reply, so there is nothing to draw: add --capture")
+            return
+        for name in names:
+            display(getattr(reply.trace, _FIGURES[name])())
 
     def _interpolate(self, prompt: str) -> str:
         """{name} -> str(value) for names defined in the notebook; anything else stays as written."""
@@ -182,6 +199,14 @@ class GptOssMagics(Magics):
             f"  defaults: effort={self.effort} max_tokens={self.max_tokens} "
             f"temperature={self.temperature} top_p={self.top_p}"
         )
+
+
+def _figure_names(show: str | None) -> list[str]:
+    names = [n.strip() for n in (show or "").split(",") if n.strip()]
+    unknown = [n for n in names if n not in _FIGURES]
+    if unknown:
+        raise UsageError(f"--show {','.join(unknown)} is not a figure: use --show {','.join(_FIGURES)}")
+    return names
 
 
 def _split(line: str) -> list[str]:

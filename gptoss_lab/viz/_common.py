@@ -1,0 +1,174 @@
+"""What every viz figure shares: the plotly import, the common keywords, channel colours, downsampling.
+
+Figures are pure functions ``Trace -> plotly.graph_objects.Figure``; none of them shows the figure.
+"""
+
+from __future__ import annotations
+
+import html
+import math
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from ..trace import Trace
+
+PIP_HINT = "pip install 'gptoss-lab[viz]'"
+
+#: One colour per token source (see ``trace.SOURCES``); prompt roles in cool colours, the assistant's
+#: channels in warm ones, so reasoning and answer stand apart from what the user wrote.
+SOURCE_COLORS = {
+    "system": "#7f7f7f",
+    "developer": "#8c6d31",
+    "user": "#1f77b4",
+    "tool": "#17becf",
+    "header": "#c7c7c7",
+    "analysis": "#ff7f0e",
+    "commentary": "#9467bd",
+    "final": "#2ca02c",
+}
+#: Token groups used for statistics: every prompt token is "prompt" whatever its role; completion tokens
+#: by channel; "other" catches completion tokens outside a channel (an unfinished header).
+GROUPS = ("prompt", "analysis", "commentary", "final", "other")
+GROUP_COLORS = {"prompt": "#1f77b4", "analysis": "#ff7f0e", "commentary": "#9467bd", "final": "#2ca02c"}
+GROUP_COLORS["other"] = "#c7c7c7"
+
+
+def require_plotly() -> Any:
+    """``plotly.graph_objects``, or an ImportError that says what to install."""
+    try:
+        import plotly.graph_objects as go
+    except ImportError as err:
+        raise ImportError(f"gptoss_lab.viz draws with plotly, which is not installed: {PIP_HINT}") from err
+    return go
+
+
+def make_subplots(**kwargs: Any) -> Any:
+    require_plotly()
+    from plotly.subplots import make_subplots as make
+
+    return make(**kwargs)
+
+
+def finish(
+    fig: Any,
+    *,
+    default_title: str,
+    notes: Sequence[str] = (),
+    title: str | None,
+    height: int | None,
+    width: int | None,
+    template: Any,
+) -> Any:
+    """Apply the common keywords. Notes (downsampling, hints) always stay under the title, even a user's."""
+    text = default_title if title is None else title
+    notes = [n for n in notes if n]
+    if notes:
+        text += "<br><sup>" + " · ".join(notes) + "</sup>"
+    layout: dict[str, Any] = {"title": {"text": text}}
+    # only what was given, so a None never overrides plotly's defaults (template=None would drop the theme)
+    for key, value in (("height", height), ("width", width), ("template", template)):
+        if value is not None:
+            layout[key] = value
+    fig.update_layout(**layout)
+    return fig
+
+
+# -- checking arguments: the rule, the value, the fix
+
+
+def check_layers(trace: Trace, layers: int | Sequence[int] | None) -> list[int]:
+    L = trace.n_layers
+    if layers is None:
+        return list(range(L))
+    chosen = [layers] if isinstance(layers, (int, np.integer)) else list(layers)
+    bad = [x for x in chosen if not -L <= int(x) < L]
+    if not chosen or bad:
+        raise ValueError(f"layers must be MoE layer numbers within 0..{L - 1} (this trace has {L}); got {layers!r}")
+    return [int(x) % L for x in chosen]
+
+
+def check_index(name: str, value: int, n: int, what: str) -> int:
+    if not isinstance(value, (int, np.integer)) or not -n <= value < n:
+        raise ValueError(f"{name} must be {what} within 0..{n - 1} (or negative from the end); got {value!r}")
+    return int(value) % n
+
+
+def stepped_colorscale(colors: Sequence[str]) -> list[list[Any]]:
+    """A colour scale with one flat band per integer 0..len(colors)-1 (use zmin=-0.5, zmax=n-0.5)."""
+    n = len(colors)
+    scale: list[list[Any]] = []
+    for i, color in enumerate(colors):
+        scale += [[i / n, color], [(i + 1) / n, color]]
+    return scale
+
+
+# -- tokens and channels
+
+
+def token_label(s: str, limit: int = 24) -> str:
+    """A token as the user should see it in a tooltip: quoted, whitespace visible, HTML-escaped."""
+    shown = repr(s)
+    if len(shown) > limit:
+        shown = shown[: limit - 1] + "…"
+    return html.escape(shown, quote=False)
+
+
+def token_groups(trace: Trace) -> np.ndarray:
+    """(T,) str: each token's group in GROUPS."""
+    sources = np.asarray(trace.sources, dtype=object)
+    groups = np.where(np.isin(sources, ["analysis", "commentary", "final"]), sources, "other")
+    groups[: trace.n_prompt] = "prompt"
+    return groups.astype(str)
+
+
+def runs(labels: Sequence[str]) -> list[tuple[int, int, str]]:
+    """Contiguous runs ``(start, end, label)`` of equal labels, end exclusive."""
+    a = np.asarray(labels, dtype=object)
+    if len(a) == 0:
+        return []
+    starts = np.r_[0, np.flatnonzero(a[1:] != a[:-1]) + 1]
+    ends = np.r_[starts[1:], len(a)]
+    return [(int(s), int(e), str(a[s])) for s, e in zip(starts, ends)]
+
+
+def channel_key(labels: Sequence[str], colors: dict[str, str]) -> str:
+    """A legend as one line of coloured words, for labels that are shapes rather than traces."""
+    seen = [x for x in colors if x in set(labels)]
+    return "  ".join(f"<span style='color:{colors[x]}'>■</span> {x}" for x in seen)
+
+
+# -- downsampling along T
+
+
+def block_size(n_tokens: int, max_tokens: int) -> int:
+    """Tokens per column so that at most ``max_tokens`` columns are drawn."""
+    if max_tokens < 1:
+        raise ValueError(f"max_tokens must be at least 1; got {max_tokens}")
+    return max(1, math.ceil(n_tokens / max_tokens))
+
+
+def block_starts(n_tokens: int, n: int) -> np.ndarray:
+    return np.arange(0, n_tokens, n)
+
+
+def block_mean(x: np.ndarray, n: int) -> np.ndarray:
+    """Mean over blocks of ``n`` along axis 0 (the last block may be shorter)."""
+    starts = block_starts(x.shape[0], n)
+    sizes = np.diff(np.r_[starts, x.shape[0]]).reshape((-1,) + (1,) * (x.ndim - 1))
+    return np.add.reduceat(x.astype(np.float64), starts, axis=0) / sizes
+
+
+def block_mode(values: np.ndarray, n: int, n_values: int) -> tuple[np.ndarray, np.ndarray]:
+    """Most frequent value per block of ``n`` along axis 0 of a (T, L) int array, and its count.
+
+    Ties go to the smallest value.
+    """
+    T, L = values.shape
+    block = np.arange(T) // n  # (T,)
+    n_blocks = int(block[-1]) + 1 if T else 0
+    flat = (block[:, None] * L + np.arange(L)[None, :]) * n_values + values.astype(np.int64)  # (T, L)
+    counts = np.bincount(flat.ravel(), minlength=n_blocks * L * n_values).reshape(n_blocks, L, n_values)
+    return counts.argmax(axis=-1), counts.max(axis=-1)  # (B, L) each
