@@ -105,6 +105,21 @@ def stepped_colorscale(colors: Sequence[str]) -> list[list[Any]]:
     return scale
 
 
+#: Blue -> white -> red (ColorBrewer RdBu, reversed), white in the middle.
+_DIVERGING = ("#053061", "#2166ac", "#4393c3", "#92c5de", "#d1e5f0", "#f7f7f7")
+_DIVERGING += ("#fddbc7", "#f4a582", "#d6604d", "#b2182b", "#67001f")
+
+
+def diverging_colorscale(mid: float) -> list[list[Any]]:
+    """Blue below, white at ``mid`` (a fraction of the colour range), red above.
+
+    Plotly's ``cmid`` is ignored once ``cmin`` and ``cmax`` are set, so the centre is built into the scale.
+    """
+    lower, upper = _DIVERGING[:6], _DIVERGING[5:]
+    scale = [[mid * i / 5, c] for i, c in enumerate(lower)]
+    return scale + [[mid + (1 - mid) * i / 5, c] for i, c in enumerate(upper) if i > 0]
+
+
 # -- tokens and channels
 
 
@@ -131,7 +146,7 @@ def runs(labels: Sequence[str]) -> list[tuple[int, int, str]]:
         return []
     starts = np.r_[0, np.flatnonzero(a[1:] != a[:-1]) + 1]
     ends = np.r_[starts[1:], len(a)]
-    return [(int(s), int(e), str(a[s])) for s, e in zip(starts, ends)]
+    return [(int(s), int(e), str(a[s])) for s, e in zip(starts, ends, strict=True)]
 
 
 def channel_key(labels: Sequence[str], colors: dict[str, str]) -> str:
