@@ -326,3 +326,41 @@ def test_unknown_or_missing_command_is_a_usage_error(lab: FakeLab) -> None:
     assert "reset" in usage_error(shell, "%gptoss bogus")
     assert "load | reset | history | status" in usage_error(shell, "%gptoss")
     assert lab.resets == lab.loads == 0
+
+
+# -- figures after the reply
+
+
+def test_show_asks_for_capture_and_draws_the_figures(
+    lab: FakeLab, displays: list[Any], shell: InteractiveShell
+) -> None:
+    pytest.importorskip("plotly")
+    import plotly.graph_objects as go
+
+    from tests.unit.test_viz_routing import make_trace
+
+    original = lab.ask
+
+    def ask_with_trace(prompt: str, **kw: Any) -> Reply:
+        reply = original(prompt, **kw)
+        reply.trace = make_trace()
+        return reply
+
+    lab.ask = ask_with_trace  # type: ignore[method-assign]
+    shell.run_cell_magic("gptoss", "--show routing,load", "hi")
+    assert lab.calls[-1][1]["capture"] is True
+    figures = [d for d in displays if isinstance(d, go.Figure)]
+    assert len(figures) == 2
+    assert figures[0].data[0].type == "heatmap"
+
+
+def test_show_without_a_trace_says_what_to_add(lab: FakeLab, capsys: pytest.CaptureFixture[str]) -> None:
+    shell = InteractiveShell.instance()
+    shell.run_cell_magic("gptoss", "--show routing", "hi")
+    assert "add --capture" in capsys.readouterr().out
+
+
+def test_show_unknown_figure_names_the_choices(lab: FakeLab) -> None:
+    message = usage_error(InteractiveShell.instance(), "%%gptoss --show pictures\nhi")
+    assert "routing" in message
+    assert lab.calls == []
