@@ -15,8 +15,12 @@ def test_local_checkpoint_loads_through_from_pretrained(tmp_path, nano_lab_facto
     assert lab.handle.source.kind == "local"
     assert f"from:   {tmp_path}" in repr(lab)
     assert "dtype:  bfloat16" in repr(lab)  # not nano: keep the checkpoint's memory-saving dtype on CPU
-    reply = lab.ask("hi", max_new_tokens=5, temperature=0)
+    assert lab.ask("hi", max_new_tokens=2).trace is None  # capture is opt-in beyond the bundled model
+    reply = lab.ask("hi", max_new_tokens=5, temperature=0, capture=True)
     assert len(reply.completion_ids) >= 1
+    # bf16 weights: routing is still captured; the weights are the ones the model used, at bf16 precision
+    assert reply.trace is not None
+    assert reply.trace.topk_weights.sum(axis=-1) == pytest.approx(1.0, abs=1e-2)
     model = lab.handle.load().model
     assert model.config._attn_implementation == "eager"
     assert str(model.dtype) == "torch.bfloat16"
