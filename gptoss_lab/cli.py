@@ -26,12 +26,19 @@ def _parser() -> argparse.ArgumentParser:
     ask.add_argument("--effort", "-e", choices=EFFORTS, default="medium", help="reasoning effort (default: medium)")
     ask.add_argument("--model", "-m", default="nano", help="nano (bundled), a local directory, or a hub id")
     ask.add_argument("--max-tokens", "-n", type=int, default=1024, help="most tokens to generate (default: 1024)")
-    ask.add_argument("--temperature", "-t", type=float, default=1.0, help="0 is greedy (default: 1.0)")
-    ask.add_argument("--top-p", type=float, default=1.0, help="nucleus sampling mass (default: 1.0)")
+    ask.add_argument("--temperature", "-t", type=float, default=None, help="0 is greedy (default: the model's)")
+    ask.add_argument("--top-p", type=float, default=None, help="nucleus sampling mass (default: the model's)")
     ask.add_argument("--seed", "-s", type=int, default=None, help="random seed for a reproducible reply")
     ask.add_argument("--developer", "-d", default=None, help="developer instructions")
     ask.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: what is there)")
     ask.add_argument("--json", action="store_true", help="print one JSON object instead of streaming text")
+    ev = sub.add_parser("eval", help="score a model on nano's task families (held-out phrasings and numbers)")
+    ev.add_argument("--model", "-m", default="nano", help="nano (bundled), a local directory, or a hub id")
+    ev.add_argument("--effort", "-e", choices=EFFORTS, action="append", help="effort(s) to score (default: all three)")
+    ev.add_argument("--n", type=int, default=50, help="examples per task family (default: 50)")
+    ev.add_argument("--seed", type=int, default=1234, help="which held-out examples (default: 1234)")
+    ev.add_argument("--device", default=None, help="cpu, cuda ... (default: what is there)")
+    ev.add_argument("--json", action="store_true", help="print one JSON object per effort")
     return parser
 
 
@@ -92,10 +99,24 @@ def _ask(args: argparse.Namespace) -> int:
     return 130 if reply.stopped == "interrupted" else 0
 
 
+def _eval(args: argparse.Namespace) -> int:
+    from .model import ModelHandle
+    from .nano.eval import evaluate, format_table, scores_to_dict
+
+    loaded = ModelHandle(args.model, device=args.device).load()
+    for effort in args.effort or list(EFFORTS):
+        scores = evaluate(loaded, effort=effort, n=args.n, seed=args.seed)
+        if args.json:
+            print(json.dumps(scores_to_dict(scores, model=loaded.source.label, effort=effort)))
+        else:
+            print(format_table(scores, effort=effort) + "\n")
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
-        return _ask(args)
+        return {"ask": _ask, "eval": _eval}[args.command](args)
     except (ValueError, FileNotFoundError, OSError) as err:
         print(f"gptoss-lab: error: {err}", file=sys.stderr)
         return 2

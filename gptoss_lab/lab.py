@@ -86,8 +86,8 @@ class Lab:
         *,
         effort: str = "medium",
         max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS,
-        temperature: float = 1.0,
-        top_p: float = 1.0,
+        temperature: float | None = None,
+        top_p: float | None = None,
         seed: int | None = None,
         developer: str | None = None,
         capture: bool | None = None,
@@ -95,7 +95,8 @@ class Lab:
     ) -> Reply:
         """Send ``prompt`` as the next user turn and return the model's reply.
 
-        ``developer`` sets instructions for this and later turns. ``capture`` records expert
+        ``temperature``/``top_p`` default to the model's recommendation (gpt-oss: 1.0 and 1.0;
+        the bundled nano: greedy). ``developer`` sets instructions for this and later turns. ``capture`` records expert
         routing into ``reply.trace`` (default: on for the bundled model, off for others, whose
         traces are large). ``on_update`` is called with
         the growing Reply after each token. Ctrl-C (the notebook's stop button) ends the
@@ -107,10 +108,14 @@ class Lab:
             raise ValueError(f"effort must be low, medium or high, got {effort!r}: use --effort low|medium|high")
         if max_new_tokens < 1:
             raise ValueError(f"max_new_tokens must be >= 1, got {max_new_tokens}")
-        sampling = Sampling(temperature=temperature, top_p=top_p, seed=seed)
         if developer is not None:
             self.developer = developer
         loaded = self.handle.load()
+        sampling = Sampling(
+            temperature=loaded.sampling["temperature"] if temperature is None else temperature,
+            top_p=loaded.sampling["top_p"] if top_p is None else top_p,
+            seed=seed,
+        )
         prompt_ids = loaded.encode(self.prompt_text(prompt, effort=effort))
         reply = Reply(prompt, loaded.source.label, effort, prompt_ids=prompt_ids, untrained=not loaded.source.trained)
         reply.stats.prompt_tokens = len(prompt_ids)

@@ -36,8 +36,12 @@ class GptOssMagics(Magics):
         config=True
     )
     max_tokens = Int(1024, help="Most tokens to generate per reply (reasoning + answer).").tag(config=True)
-    temperature = Float(1.0, help="Sampling temperature; 0 is greedy.").tag(config=True)
-    top_p = Float(1.0, help="Nucleus sampling mass.").tag(config=True)
+    temperature = Float(
+        None, allow_none=True, help="Sampling temperature; 0 is greedy; None uses the model's recommendation."
+    ).tag(config=True)
+    top_p = Float(None, allow_none=True, help="Nucleus sampling mass; None uses the model's recommendation.").tag(
+        config=True
+    )
     interpolate = Bool(False, help="Replace {name} in prompts with the value of variable `name`.").tag(config=True)
 
     def __init__(self, shell: Any = None, **kwargs: Any) -> None:

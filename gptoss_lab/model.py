@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import os
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -80,7 +80,22 @@ def choose_dtype(dtype: str | None, device: str, source: ModelSource) -> tuple[s
         return "bfloat16", "the checkpoint's dtype, native on GPU"
     if source.kind == "nano":
         return "float32", "tiny model on CPU: float32 is exact and fast enough"
+    size = _weights_bytes(source)
+    if size is not None and size < SMALL_MODEL_BYTES:
+        return "float32", f"small checkpoint ({size / 2**20:.0f} MiB) on CPU: float32 is exact and fast enough"
     return "bfloat16", "the checkpoint's dtype; float32 would double the memory"
+
+
+#: Below this many bytes of weights, a checkpoint runs in float32 on CPU.
+SMALL_MODEL_BYTES = 2 * 2**30
+
+
+def _weights_bytes(source: ModelSource) -> int | None:
+    """Bytes of weight files in a local checkpoint (None for hub ids: not known before download)."""
+    if source.kind == "hub":
+        return None
+    files = [*Path(source.path).glob("*.safetensors"), *Path(source.path).glob("*.bin")]
+    return sum(f.stat().st_size for f in files) if files else None
 
 
 @dataclass
@@ -95,6 +110,8 @@ class LoadedModel:
     dtype: str
     identity: str | None
     stop_ids: tuple[int, ...]
+    #: the model's recommended sampling when the user sets none (OpenAI recommends 1.0 / 1.0 for gpt-oss)
+    sampling: dict[str, float] = field(default_factory=lambda: {"temperature": 1.0, "top_p": 1.0})
 
     def encode(self, text: str) -> list[int]:
         return list(self.tokenizer.encode(text, add_special_tokens=False))
@@ -168,6 +185,8 @@ def _load(source: ModelSource, device: str, dtype: str) -> LoadedModel:
     model = model.to(device).eval()
     codec = TokenCodec.from_tokenizer(tokenizer)
     stop_ids = tuple(codec.special_ids[n] for n in ("<|return|>", "<|call|>") if n in codec.special_ids)
-    meta = Path(source.path) / "gptoss_lab.json"
-    identity = json.loads(meta.read_text()).get("identity") if meta.exists() else None
-    return LoadedModel(model, tokenizer, codec, source, device, dtype, identity, stop_ids)
+    meta_file = Path(source.path) / "gptoss_lab.json"
+    meta = json.loads(meta_file.read_text()) if meta_file.exists() else {}
+    loaded = LoadedModel(model, tokenizer, codec, source, device, dtype, meta.get("identity"), stop_ids)
+    loaded.sampling.update(meta.get("sampling", {}))
+    return loaded

@@ -11,10 +11,12 @@ def test_local_checkpoint_loads_through_from_pretrained(tmp_path, nano_lab_facto
     loaded = nano_lab_factory().handle.load()
     loaded.model.save_pretrained(tmp_path)
     loaded.tokenizer.save_pretrained(tmp_path)
-    lab = Lab(str(tmp_path))
+    lab = Lab(str(tmp_path), dtype="bfloat16")  # the dtype of real checkpoints
+    assert Lab(str(tmp_path)).handle.dtype == "float32"
     assert lab.handle.source.kind == "local"
     assert f"from:   {tmp_path}" in repr(lab)
-    assert "dtype:  bfloat16" in repr(lab)  # not nano: keep the checkpoint's memory-saving dtype on CPU
+    assert "dtype:  bfloat16 (you asked for it)" in repr(lab)
+    assert "dtype:  float32 (small checkpoint" in repr(Lab(str(tmp_path)))  # tiny: float32 on CPU
     assert lab.ask("hi", max_new_tokens=2).trace is None  # capture is opt-in beyond the bundled model
     reply = lab.ask("hi", max_new_tokens=5, temperature=0, capture=True)
     assert len(reply.completion_ids) >= 1

@@ -165,8 +165,8 @@ def test_defaults_come_from_the_traits(lab: FakeLab) -> None:
     [(_, kw)] = lab.calls
     assert kw["effort"] == "medium"
     assert kw["max_new_tokens"] == 1024
-    assert kw["temperature"] == 1.0
-    assert kw["top_p"] == 1.0
+    assert kw["temperature"] is None  # None: the model's own recommendation (resolved by the Lab)
+    assert kw["top_p"] is None
     assert kw["seed"] is None
     assert kw["developer"] is None
 

@@ -1,0 +1,107 @@
+"""gpt-oss-nano's recipe: tokenizer, chat template, training attention, a few training steps."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+import torch
+
+from gptoss_lab.harmony import render_prompt
+from gptoss_lab.nano import tasks
+from gptoss_lab.nano.train import IDENTITY, MODEL_CONFIG, Recipe, conversation, register_attention, train
+
+
+@pytest.fixture(scope="module")
+def tokenizer():
+    from gptoss_lab.nano.tokenizer import train_tokenizer
+
+    examples = tasks.generate(300, seed=0, families=tasks.ALL_FAMILIES)
+    return train_tokenizer(["".join(conversation(ex, None)) for ex in examples], 400)
+
+
+def test_tokenizer_encodes_anything_and_keeps_specials_whole(tokenizer):
+    text = "<|start|>user<|message|>Ünïcödé 🦀 {json} 12345<|end|>"
+    ids = tokenizer.encode(text, add_special_tokens=False)
+    assert tokenizer.decode(ids) == text
+    for name in ("<|start|>", "<|channel|>", "<|message|>", "<|end|>", "<|return|>", "<|call|>"):
+        assert len(tokenizer.encode(name, add_special_tokens=False)) == 1
+    digits = tokenizer.convert_ids_to_tokens(tokenizer.encode("12345", add_special_tokens=False))
+    assert digits == ["1", "2", "3", "4", "5"]  # one token per digit
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_chat_template_renders_what_harmony_renders(tokenizer, seed):
+    rng = random.Random(seed)
+    examples = tasks.generate(6, seed=seed, families=tasks.ALL_FAMILIES)
+    messages: list[dict] = []
+    if rng.random() < 0.5:
+        messages.append({"role": rng.choice(["system", "developer"]), "content": "Be brief."})
+    for ex in examples[: rng.randint(1, 3)]:
+        messages += [m for m in ex.messages if m["role"] == "user"]
+        messages.append({"role": "assistant", "content": ex.answer, "thinking": ex.analysis})
+    messages.append({"role": "user", "content": examples[-1].messages[-1]["content"]})
+    effort = rng.choice(["low", "medium", "high"])
+    date = rng.choice([None, "2026-11-29"])
+    options = {"current_date": date} if date else {}
+    ours = render_prompt(messages, effort=effort, model_identity=IDENTITY, date=date)
+    theirs = tokenizer.apply_chat_template(
+        messages, tokenize=False, add_generation_prompt=True, reasoning_effort=effort, **options
+    )
+    assert theirs == ours
+
+
+def test_training_attention_equals_eager_with_sinks_padding_and_windows():
+    from transformers import GptOssConfig, GptOssForCausalLM
+
+    torch.manual_seed(0)
+    model = GptOssForCausalLM(GptOssConfig(vocab_size=97, **{**MODEL_CONFIG, "sliding_window": 8})).train()
+    for layer in model.model.layers:
+        torch.nn.init.normal_(layer.self_attn.sinks, std=2.0)  # sinks that matter
+    ids = torch.randint(0, 97, (3, 30))
+    mask = torch.ones_like(ids)
+    mask[1, 20:] = 0
+    mask[2, 9:] = 0
+    labels = ids.masked_fill(mask == 0, -100)
+    results = []
+    for impl in ("eager", register_attention()):
+        model.config._attn_implementation = impl
+        out = model(input_ids=ids, attention_mask=mask, labels=labels)
+        grads = torch.autograd.grad(out.loss, [model.model.layers[0].self_attn.sinks, model.lm_head.weight])
+        results.append((out.logits[mask.bool()], out.loss, grads))
+    (la, lossa, ga), (lb, lossb, gb) = results
+    torch.testing.assert_close(la, lb, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(lossa, lossb)
+    for a, b in zip(ga, gb, strict=True):
+        torch.testing.assert_close(a, b, atol=1e-6, rtol=1e-4)
+
+
+def test_loss_only_on_the_completion():
+    from gptoss_lab.nano.train import batches, build_tokenizer
+
+    recipe = Recipe(batch_size=4, pool=16, vocab_size=300, tokenizer_examples=100)
+    tok = build_tokenizer(recipe)
+    ids, labels, _mask = next(batches(tok, recipe, random.Random(0)))
+    return_id = tok.convert_tokens_to_ids("<|return|>")
+    for row in range(ids.shape[0]):
+        supervised = ids[row][labels[row] != -100].tolist()
+        text = tok.decode(supervised)
+        assert text.startswith("<|channel|>analysis<|message|>")
+        assert supervised[-1] == return_id
+        assert "<|start|>system" not in text
+
+
+def test_a_few_training_steps_reduce_the_loss_and_save_a_loadable_checkpoint(tmp_path, capsys):
+    recipe = Recipe(steps=12, warmup=2, batch_size=8, pool=64, vocab_size=300, tokenizer_examples=200)
+    out = train(tmp_path / "nano", recipe, log_every=1, save_every=0)
+    losses = [float(line.split()[3]) for line in capsys.readouterr().out.splitlines() if line.startswith("step")]
+    assert len(losses) == 12
+    assert sum(losses[-3:]) / 3 < sum(losses[:3]) / 3
+    from gptoss_lab import Lab
+
+    lab = Lab(str(out))
+    reply = lab.ask("What is 2 + 3?", max_new_tokens=8, capture=True)
+    assert lab.handle.load().identity == IDENTITY
+    assert lab.handle.load().sampling["temperature"] == 0.0
+    assert reply.trace is not None
+    assert lab.handle.load().model.config._attn_implementation == "eager"
