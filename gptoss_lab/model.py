@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -160,10 +161,18 @@ class ModelHandle:
         self._loaded = None
 
 
-def _load(source: ModelSource, device: str, dtype: str) -> LoadedModel:
+def _from_pretrained(source: ModelSource, dtype: str, offline: bool) -> tuple[Any, Any]:
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
+    tokenizer = AutoTokenizer.from_pretrained(source.path, local_files_only=offline)
+    model = AutoModelForCausalLM.from_pretrained(
+        source.path, dtype=getattr(torch, dtype), attn_implementation="eager", local_files_only=offline
+    )
+    return tokenizer, model
+
+
+def _load(source: ModelSource, device: str, dtype: str) -> LoadedModel:
     if source.kind == "nano":
         from .nano import nano_checkpoint
 
@@ -171,10 +180,10 @@ def _load(source: ModelSource, device: str, dtype: str) -> LoadedModel:
     # Honour HF_HUB_OFFLINE even when it was set after huggingface_hub was imported.
     offline = os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on")
     try:
-        tokenizer = AutoTokenizer.from_pretrained(source.path, local_files_only=offline)
-        model = AutoModelForCausalLM.from_pretrained(
-            source.path, dtype=getattr(torch, dtype), attn_implementation="eager", local_files_only=offline
-        )
+        with warnings.catch_warnings():
+            # without ipywidgets, tqdm.auto warns in notebooks and falls back to a text bar: the text bar is fine
+            warnings.filterwarnings("ignore", message="IProgress not found")
+            tokenizer, model = _from_pretrained(source, dtype, offline)
     except OSError as err:
         if source.kind == "hub":
             raise OSError(

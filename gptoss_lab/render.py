@@ -79,7 +79,7 @@ def reply_html(reply: Reply) -> str:
         is_open = " open" if not reply.done else ""
         out.append(
             f'<details class="gptoss-reasoning"{is_open}><summary style="{_SUMMARY}">'
-            f'<span title="the analysis channel: the model\'s reasoning, not its answer">💭 '
+            f'<span title="the analysis channel: the model\'s reasoning, not its answer">'
             f"{_esc(reasoning_label(reply))}</span></summary>"
             f'<div class="gptoss-reasoning-text" style="{_REASONING}">{_esc(reply.reasoning)}</div></details>'
         )
