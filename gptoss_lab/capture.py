@@ -18,7 +18,15 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["RoutingCapture", "moe_layers", "routing_from_hidden", "routing_from_router_call"]
+__all__ = [
+    "AttentionSummaryCapture",
+    "RoutingCapture",
+    "attention_summaries",
+    "build_trace",
+    "moe_layers",
+    "routing_from_hidden",
+    "routing_from_router_call",
+]
 
 
 def moe_layers(model: Any) -> list[Any]:
@@ -143,7 +151,74 @@ class RoutingCapture:
         return logits.half().numpy(), experts.to(torch.int16).numpy(), weights.float().numpy()
 
 
-def build_trace(capture: RoutingCapture, loaded: Any, token_ids: list[int], n_prompt: int) -> Any:
+class AttentionSummaryCapture:
+    """Per token, layer and head: the sink's probability and the attention entropy.
+
+    Hooks each ``layers[i].self_attn``; eager attention returns its weights with the sink
+    column already dropped, so the sink mass is ``1 - row sum`` and the entropy (nats) runs
+    over the keys plus the sink. Other attention implementations return no weights: then
+    nothing is recorded and :meth:`arrays` returns None. Only summaries are kept, never the
+    (H, T, T) weights themselves.
+    """
+
+    def __init__(self, model: Any) -> None:
+        layers = getattr(getattr(model, "model", None), "layers", None) or []
+        self.attns = [layer.self_attn for layer in layers if hasattr(layer, "self_attn")]
+        self._steps: list[list[tuple[Any, Any]]] = [[] for _ in self.attns]
+        self._handles: list[Any] = []
+
+    def __enter__(self) -> AttentionSummaryCapture:
+        self._handles = [attn.register_forward_hook(self._make_hook(i)) for i, attn in enumerate(self.attns)]
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.remove()
+
+    def remove(self) -> None:
+        for handle in self._handles:
+            handle.remove()
+        self._handles.clear()
+
+    def _make_hook(self, i: int) -> Any:
+        def hook(module: Any, args: Any, output: Any) -> None:
+            weights = output[1] if isinstance(output, tuple) and len(output) > 1 else None
+            if weights is not None:
+                self._steps[i].append(attention_summaries(weights))
+
+        return hook
+
+    def arrays(self) -> tuple[Any, Any] | None:
+        """numpy (sink_mass (T, L, H) float16, entropy (T, L, H) float16), or None if nothing came."""
+        import torch
+
+        complete = min((len(steps) for steps in self._steps), default=0)
+        if complete == 0:
+            return None
+
+        def stack(part: int) -> Any:
+            per_layer = [torch.cat([s[part] for s in steps[:complete]], dim=0) for steps in self._steps]  # L x (T, H)
+            return torch.stack(per_layer, dim=1).cpu().half().numpy()  # (T, L, H)
+
+        return stack(0), stack(1)
+
+
+def attention_summaries(weights: Any) -> tuple[Any, Any]:
+    """(sink mass (Sq, H), entropy in nats (Sq, H)) from eager weights (1, H, Sq, Sk) without the sink."""
+    import torch
+
+    w = weights[0].float()  # (H, Sq, Sk)
+    sink = (1.0 - w.sum(dim=-1)).clamp(min=0.0)  # (H, Sq)
+    entropy = -(torch.special.xlogy(w, w).sum(dim=-1) + torch.special.xlogy(sink, sink))  # (H, Sq)
+    return sink.T, entropy.T  # (Sq, H)
+
+
+def build_trace(
+    capture: RoutingCapture,
+    loaded: Any,
+    token_ids: list[int],
+    n_prompt: int,
+    attention: AttentionSummaryCapture | None = None,
+) -> Any:
     """A :class:`~gptoss_lab.trace.Trace` from a finished capture over ``token_ids`` (prompt + completion)."""
     import numpy as np
 
@@ -165,7 +240,13 @@ def build_trace(capture: RoutingCapture, loaded: Any, token_ids: list[int], n_pr
         "num_key_value_heads": int(getattr(config, "num_key_value_heads", 0)),
         "sliding_window": int(getattr(config, "sliding_window", 0) or 0),
     }
+    summaries = attention.arrays() if attention is not None else None
+    if summaries is not None:
+        # Ctrl-C between a layer's attention and its MLP leaves one more attention step than routing steps
+        summaries = (summaries[0][:T], summaries[1][:T]) if summaries[0].shape[0] >= T else None
     return Trace(
+        sink_mass=summaries[0] if summaries else None,
+        attention_entropy=summaries[1] if summaries else None,
         token_ids=np.asarray(ids, dtype=np.int64),
         token_strings=[loaded.tokenizer.decode([i], skip_special_tokens=False) for i in ids],
         sources=token_sources(token_ids, loaded.codec)[:T],

@@ -96,11 +96,12 @@ class Lab:
         """Send ``prompt`` as the next user turn and return the model's reply.
 
         ``temperature``/``top_p`` default to the model's recommendation (gpt-oss: 1.0 and 1.0;
-        the bundled nano: greedy). ``developer`` sets instructions for this and later turns. ``capture`` records expert
-        routing into ``reply.trace`` (default: on for the bundled model, off for others, whose
-        traces are large). ``on_update`` is called with
-        the growing Reply after each token. Ctrl-C (the notebook's stop button) ends the
-        reply early: the partial reply is returned with ``stopped == "interrupted"``.
+        the bundled nano: greedy). ``developer`` sets instructions for this and later turns.
+        ``capture`` records expert routing and attention summaries (sink mass, entropy) into
+        ``reply.trace`` (default: on for the bundled model; off for others, whose traces are
+        large). ``on_update`` is called with the growing Reply after each token. Ctrl-C (the
+        notebook's stop button) ends the reply early: the partial reply is returned with
+        ``stopped == "interrupted"``.
         """
         from .generate import Sampling
 
@@ -119,12 +120,13 @@ class Lab:
         prompt_ids = loaded.encode(self.prompt_text(prompt, effort=effort))
         reply = Reply(prompt, loaded.source.label, effort, prompt_ids=prompt_ids, untrained=not loaded.source.trained)
         reply.stats.prompt_tokens = len(prompt_ids)
-        recorder = self._routing_capture(loaded, capture)
-        self._stream(loaded, reply, sampling, max_new_tokens, recorder, on_update)
-        if recorder is not None and min(map(len, recorder._steps)) > 0:
+        recorders = self._captures(loaded, capture)
+        self._stream(loaded, reply, sampling, max_new_tokens, recorders, on_update)
+        if recorders and min(map(len, recorders[0]._steps)) > 0:
             from .capture import build_trace
 
-            reply.trace = build_trace(recorder, loaded, prompt_ids + reply.completion_ids, len(prompt_ids))
+            ids = prompt_ids + reply.completion_ids
+            reply.trace = build_trace(recorders[0], loaded, ids, len(prompt_ids), attention=recorders[1])
         self._remember(prompt, reply)
         if on_update is not None:
             with contextlib.suppress(KeyboardInterrupt):  # the reply is complete: a late stop click loses nothing
@@ -132,7 +134,9 @@ class Lab:
         return reply
 
     @staticmethod
-    def _stream(loaded: Any, reply: Reply, sampling: Any, max_new_tokens: int, recorder: Any, on_update: Any) -> None:
+    def _stream(
+        loaded: Any, reply: Reply, sampling: Any, max_new_tokens: int, recorders: list[Any], on_update: Any
+    ) -> None:
         """Generate into ``reply`` token by token; Ctrl-C ends it as "interrupted". Hooks always come off."""
         from .generate import generate_ids
 
@@ -144,7 +148,7 @@ class Lab:
             loaded.model, reply.prompt_ids, max_new_tokens=max_new_tokens, stop_ids=loaded.stop_ids, sampling=sampling
         )
         try:
-            if recorder is not None:
+            for recorder in recorders:
                 recorder.__enter__()
             for token in tokens:
                 reply.record(token, parser.feed(token), time.perf_counter() - start, parser.current)
@@ -156,20 +160,20 @@ class Lab:
             stopped = "interrupted"
         finally:
             tokens.close()
-            if recorder is not None:
+            for recorder in recorders:
                 recorder.remove()
         reply.close(stopped, parser.finish(), time.perf_counter() - start)
 
     @staticmethod
-    def _routing_capture(loaded: Any, capture: bool | None) -> Any:
-        """A RoutingCapture when asked for (or by default on the bundled model), else None."""
-        from .capture import RoutingCapture, moe_layers
+    def _captures(loaded: Any, capture: bool | None) -> list[Any]:
+        """[routing, attention summaries] when asked for (or by default on the bundled model), else []."""
+        from .capture import AttentionSummaryCapture, RoutingCapture, moe_layers
 
         if capture is False or (capture is None and loaded.source.kind != "nano"):
-            return None
+            return []
         if capture is None and not moe_layers(loaded.model):
-            return None
-        return RoutingCapture(loaded.model)
+            return []
+        return [RoutingCapture(loaded.model), AttentionSummaryCapture(loaded.model)]
 
     def _remember(self, prompt: str, reply: Reply) -> None:
         """Append the turn to the conversation, as harmony's multi-turn rules expect.

@@ -1,4 +1,5 @@
-"""Figures from a :class:`~gptoss_lab.trace.Trace`: pure functions returning plotly Figures, never shown.
+"""Figures from a :class:`~gptoss_lab.trace.Trace` (or recomputed attention weights): pure functions
+returning plotly Figures, never shown.
 
 Every function takes ``title``, ``height``, ``width`` and ``template``. Plotly is needed
 (``pip install 'gptoss-lab[viz]'``) and is imported when a figure is drawn, not by this import.
@@ -6,6 +7,17 @@ Every function takes ``title``, ``height``, ``width`` and ``template``. Plotly i
 
 from __future__ import annotations
 
+from .attention import attention_map, head_view, sink_grid, sink_profile
 from .routing import coactivation, expert_load, routing_map, routing_stats, token_path
 
-__all__ = ["coactivation", "expert_load", "routing_map", "routing_stats", "token_path"]
+__all__ = [
+    "attention_map",
+    "coactivation",
+    "expert_load",
+    "head_view",
+    "routing_map",
+    "routing_stats",
+    "sink_grid",
+    "sink_profile",
+    "token_path",
+]
