@@ -45,7 +45,7 @@ def test_recompute_equals_eager_weights_and_sink(sinky):
         aw = attention(lab, trace, layer)
         np.testing.assert_allclose(aw.weights, ref, atol=1e-6)
         np.testing.assert_allclose(aw.sink, 1.0 - ref.sum(-1), atol=1e-5)
-        assert aw.sink.mean() > 0.05  # the sinks matter in this model: the test can see a dropped sink
+        assert aw.sink.max() > 0.1  # the sinks matter in this model: a dropped sink would fail the checks above
 
 
 def test_sliding_layers_are_zero_outside_the_window(sinky):
