@@ -88,7 +88,7 @@ def chunked_attention(
     """Exact gpt-oss attention (batch 1, no padding) computed a chunk of queries at a time."""
     import torch
 
-    _, H, S, D = query.shape  # (1, H, S, D)
+    H, S = query.shape[1], query.shape[2]  # query: (1, H, S, D)
     groups = H // key.shape[1]
     k = key[0].repeat_interleave(groups, dim=0)  # (H, T, D)
     v = value[0].repeat_interleave(groups, dim=0)

@@ -38,19 +38,25 @@ def resolve_model(name: str) -> ModelSource:
     if name in ("nano", "gpt-oss-nano"):
         from .nano import nano_checkpoint
 
-        ckpt = nano_checkpoint(build=False)
-        return ModelSource(name, "nano", str(ckpt.path), ckpt.label, ckpt.trained)
+        ckpt = nano_checkpoint()
+        return ModelSource(name, "nano", str(ckpt.path), ckpt.label, _trained(ckpt.path))
     path = Path(name).expanduser()
     if path.is_dir():
         if not (path / "config.json").exists():
             raise FileNotFoundError(f"{path} has no config.json: point --model at a Hugging Face checkpoint directory")
-        return ModelSource(name, "local", str(path.resolve()), path.name)
+        return ModelSource(name, "local", str(path.resolve()), path.name, _trained(path))
     if name.count("/") != 1 or name.startswith(("/", ".", "~")):
         raise FileNotFoundError(
             f"model {name!r} is neither a directory nor a hub id like 'openai/gpt-oss-20b': "
             "use --model nano, a local path, or owner/name"
         )
     return ModelSource(name, "hub", name, name)
+
+
+def _trained(path: Path) -> bool:
+    """False only for checkpoints that say so in gptoss_lab.json (random weights for tests)."""
+    meta = path / "gptoss_lab.json"
+    return bool(json.loads(meta.read_text()).get("trained", True)) if meta.exists() else True
 
 
 def _cuda_visible() -> bool:
@@ -140,7 +146,7 @@ class ModelHandle:
 
     def describe(self) -> str:
         state = "loaded" if self.loaded else "not loaded yet (loads on the first prompt)"
-        untrained = "" if self.source.trained else " - random weights, it babbles"
+        untrained = "" if self.source.trained else " - untrained: random weights, it babbles"
         return (
             f"{self.source.label}{untrained}\n"
             f"  from:   {self.source.path} ({self.source.kind})\n"
@@ -173,10 +179,6 @@ def _from_pretrained(source: ModelSource, dtype: str, offline: bool) -> tuple[An
 
 
 def _load(source: ModelSource, device: str, dtype: str) -> LoadedModel:
-    if source.kind == "nano":
-        from .nano import nano_checkpoint
-
-        nano_checkpoint(build=True)
     # Honour HF_HUB_OFFLINE even when it was set after huggingface_hub was imported.
     offline = os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on")
     try:

@@ -74,7 +74,7 @@ def reply_html(reply: Reply) -> str:
     """The reply as HTML: the reasoning collapsible and labelled, the answer prominent below."""
     out = [f'<div class="gptoss-reply" style="{_BOX}">']
     if reply.untrained:
-        out.append(f'<div style="{_WARN}">untrained placeholder model: random weights, the text is noise</div>')
+        out.append(f'<div style="{_WARN}">untrained model: random weights, the text is noise</div>')
     if reply.reasoning or reply.thinking:
         is_open = " open" if not reply.done else ""
         out.append(
@@ -98,7 +98,7 @@ def reply_text(reply: Reply) -> str:
     """The reply as plain text (terminals, and notebooks that cannot show HTML)."""
     lines = []
     if reply.untrained:
-        lines.append("[untrained placeholder model: random weights, the text is noise]")
+        lines.append("[untrained model: random weights, the text is noise]")
     if reply.reasoning:
         lines += [f"[reasoning · {reasoning_label(reply)}]", reply.reasoning, ""]
     lines.append("[answer]")

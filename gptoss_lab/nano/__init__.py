@@ -1,8 +1,10 @@
 """gpt-oss-nano: the bundled teaching model of the gpt-oss architecture.
 
-Until the trained checkpoint ships, "nano" resolves to an *untrained* placeholder: a tiny
-random-weight gpt-oss built deterministically on first use (see :mod:`.placeholder`).
-Everything that shows the model says so.
+A ~2M-parameter ``GptOssForCausalLM`` (MoE with top-2 of 8 experts, alternating sliding and
+full attention, learned sinks, GQA, YaRN RoPE) trained from scratch on CPU to reason in
+harmony format on a few task families (:mod:`.tasks`), with reasoning effort that changes
+how much it thinks. The checkpoint ships in ``checkpoint/``; :mod:`.train` reproduces it and
+:mod:`.eval` measures it. It knows these tasks and little else.
 """
 
 from __future__ import annotations
@@ -10,28 +12,22 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["NanoCheckpoint", "nano_checkpoint"]
+__all__ = ["CHECKPOINT_DIR", "NanoCheckpoint", "nano_checkpoint"]
 
-#: Where the trained checkpoint lives once it ships inside the package.
-SHIPPED_DIR = Path(__file__).parent / "checkpoint"
+CHECKPOINT_DIR = Path(__file__).parent / "checkpoint"
 
 
 @dataclass(frozen=True)
 class NanoCheckpoint:
     path: Path
-    trained: bool
     label: str
 
 
-def nano_checkpoint(*, build: bool = True) -> NanoCheckpoint:
-    """The bundled model's directory; builds the untrained placeholder if nothing ships."""
-    if (SHIPPED_DIR / "config.json").exists():
-        return NanoCheckpoint(SHIPPED_DIR, True, "gpt-oss-nano")
-    from .placeholder import placeholder_dir
-
-    path = placeholder_dir()
-    if build:
-        from .placeholder import build_placeholder
-
-        build_placeholder(path)
-    return NanoCheckpoint(path, False, "gpt-oss-nano (untrained placeholder)")
+def nano_checkpoint() -> NanoCheckpoint:
+    """The bundled model's directory."""
+    if not (CHECKPOINT_DIR / "config.json").exists():
+        raise FileNotFoundError(
+            f"the bundled gpt-oss-nano checkpoint is missing from {CHECKPOINT_DIR}: reinstall gptoss-lab, "
+            f"or rebuild it with: python -m gptoss_lab.nano.train --out {CHECKPOINT_DIR}"
+        )
+    return NanoCheckpoint(CHECKPOINT_DIR, "gpt-oss-nano")

@@ -40,7 +40,7 @@ class ScriptedModel(torch.nn.Module):
 
 @pytest.fixture(scope="session")
 def nano_lab_factory():
-    """Build Labs over the (placeholder) bundled model; the checkpoint is built once."""
+    """Build Labs over the bundled model (loaded once first, so later loads hit a warm file cache)."""
     from gptoss_lab import Lab
 
     def make(**kwargs: Any) -> Any:

@@ -105,3 +105,21 @@ def test_a_few_training_steps_reduce_the_loss_and_save_a_loadable_checkpoint(tmp
     assert lab.handle.load().sampling["temperature"] == 0.0
     assert reply.trace is not None
     assert lab.handle.load().model.config._attn_implementation == "eager"
+
+
+@pytest.mark.parametrize("seed", range(10))
+def test_shipped_tokenizer_template_matches_harmony(seed):
+    from transformers import AutoTokenizer
+
+    from gptoss_lab.nano import CHECKPOINT_DIR
+
+    shipped = AutoTokenizer.from_pretrained(CHECKPOINT_DIR)
+    examples = tasks.generate(3, seed=seed, families=tasks.ALL_FAMILIES)
+    messages = [*examples[0].messages, {"role": "assistant", "content": examples[0].answer, "thinking": "x"}]
+    messages += [m for m in examples[1].messages if m["role"] == "user"]
+    effort = ("low", "medium", "high")[seed % 3]
+    ours = render_prompt(messages, effort=effort, model_identity=IDENTITY)
+    assert (
+        shipped.apply_chat_template(messages, tokenize=False, add_generation_prompt=True, reasoning_effort=effort)
+        == ours
+    )

@@ -24,7 +24,7 @@ def test_gptoss_cell_streams_and_saves_html(tmp_path):
     assert len(html) == 1, magic_outputs  # one display, updated in place (updates rewrite it)
     final = html[0].data["text/html"]
     assert 'class="gptoss-reply"' in final
-    assert "untrained placeholder" in final
+    assert "gpt-oss-nano" in final
     assert "streaming…" not in final  # the saved output is the final state, not a streaming frame
     stopped, _n_tokens, _ = nb.cells[2].outputs[0].text.split(" ", 2)
     assert stopped in ("max_tokens", "return", "call")

@@ -236,7 +236,7 @@ def test_unknown_stop_reason_is_refused() -> None:
 
 
 def test_untrained_flag_shows_the_warning() -> None:
-    warning = "untrained placeholder model"
+    warning = "untrained model"
     assert warning in reply_html(finished(untrained=True))
     assert warning in reply_text(finished(untrained=True))
     assert warning not in reply_html(finished())
