@@ -1,4 +1,5 @@
-"""Cost of routing capture: tokens/s of the generation loop with and without it, same process.
+"""Cost of capture (routing + attention summaries, what the bundled model records by default):
+tokens/s of the generation loop with and without it, same process.
 
     python bench/capture_cost.py [--tokens 256] [--rounds 5]
 
@@ -14,15 +15,16 @@ import time
 
 
 def run(model, prompt_ids, n_tokens: int, capture: bool) -> float:
-    from gptoss_lab.capture import RoutingCapture
+    from gptoss_lab.capture import AttentionSummaryCapture, RoutingCapture
     from gptoss_lab.generate import Sampling, generate_ids
 
     start = time.perf_counter()
     if capture:
-        with RoutingCapture(model) as cap:
+        with RoutingCapture(model) as routing, AttentionSummaryCapture(model) as summaries:
             for _ in generate_ids(model, prompt_ids, max_new_tokens=n_tokens, stop_ids=(), sampling=Sampling(0)):
                 pass
-        cap.arrays()  # moving the captured routing to numpy is part of the cost
+        routing.arrays()  # moving what was captured to numpy is part of the cost
+        summaries.arrays()
     else:
         for _ in generate_ids(model, prompt_ids, max_new_tokens=n_tokens, stop_ids=(), sampling=Sampling(0)):
             pass
