@@ -131,6 +131,11 @@ class RoutingCapture:
 
         return post
 
+    @property
+    def complete_calls(self) -> int:
+        """Forward calls recorded in every layer (a Ctrl-C mid-forward leaves one partial call)."""
+        return min(len(steps) for steps in self._steps)
+
     def arrays(self) -> tuple[Any, Any, Any]:
         """numpy (logits (T, L, E) float16, experts (T, L, k) int16, weights (T, L, k) float32).
 
@@ -139,7 +144,7 @@ class RoutingCapture:
         """
         import torch
 
-        complete = min(len(steps) for steps in self._steps)
+        complete = self.complete_calls
         if complete == 0:
             raise ValueError("nothing was captured: run the model inside the `with RoutingCapture(...)` block")
 

@@ -122,7 +122,7 @@ class Lab:
         reply.stats.prompt_tokens = len(prompt_ids)
         recorders = self._captures(loaded, capture)
         self._stream(loaded, reply, sampling, max_new_tokens, recorders, on_update)
-        if recorders and min(map(len, recorders[0]._steps)) > 0:
+        if recorders and recorders[0].complete_calls > 0:
             from .capture import build_trace
 
             ids = prompt_ids + reply.completion_ids
