@@ -211,9 +211,9 @@ def attention_summaries(weights: Any) -> tuple[Any, Any]:
     """(sink mass (Sq, H), entropy in nats (Sq, H)) from eager weights (1, H, Sq, Sk) without the sink."""
     import torch
 
-    w = weights[0].float()  # (H, Sq, Sk)
-    sink = (1.0 - w.sum(dim=-1)).clamp(min=0.0)  # (H, Sq)
-    entropy = -(torch.special.xlogy(w, w).sum(dim=-1) + torch.special.xlogy(sink, sink))  # (H, Sq)
+    w = weights[0]  # (H, Sq, Sk)
+    sink = (1.0 - w.sum(dim=-1)).clamp_(min=0.0)  # (H, Sq); rounding can dip below 0
+    entropy = torch.special.entr(w).sum(dim=-1) + torch.special.entr(sink)  # entr(x) = -x log x
     return sink.T, entropy.T  # (Sq, H)
 
 
