@@ -8,7 +8,8 @@ Each MoE layer ``layers[i].mlp`` gets three hooks:
 * a hook on ``mlp`` after it ran: if the router never fired (transformers' MXFP4 GPU kernel
   path replaces the MLP's forward and bypasses the router module), the routing is
   recomputed from the kept input with the router's weight and bias
-  (:func:`routing_from_hidden`), which is exactly what the kernel computes.
+  (:func:`routing_from_hidden`), which is exactly what the kernel computes. If the router
+  did fire, the two ``mlp`` hooks remove themselves: later tokens pay for one hook only.
 
 Tensors stay on the model's device until :meth:`RoutingCapture.arrays`, so capture adds no
 device synchronisation per token. Hooks are removed on exit, also on error or Ctrl-C.
@@ -87,14 +88,15 @@ class RoutingCapture:
         self._input: list[Any] = [None] * n
         self._fired = [False] * n
         self._handles: list[Any] = []
+        self._fallback: list[list[Any]] = [[] for _ in range(n)]  # per layer: the mlp pre/post hooks
 
     def __enter__(self) -> RoutingCapture:
         for i, mlp in enumerate(self.mlps):
-            self._handles += [
+            self._fallback[i] = [
                 mlp.register_forward_pre_hook(self._make_pre(i)),
-                mlp.router.register_forward_hook(self._make_router(i)),
                 mlp.register_forward_hook(self._make_post(i)),
             ]
+            self._handles += [mlp.router.register_forward_hook(self._make_router(i)), *self._fallback[i]]
         return self
 
     def __exit__(self, *exc: Any) -> None:
@@ -128,6 +130,10 @@ class RoutingCapture:
                 router = module.router
                 flat = hidden.reshape(-1, router.weight.shape[1])  # (N, H)
                 self._steps[i].append(routing_from_hidden(flat, router.weight, router.bias, self.top_k))
+            elif self._fired[i]:
+                # This layer calls its router: the fallback is not needed, and its hooks cost time per token.
+                for handle in self._fallback[i]:
+                    handle.remove()
 
         return post
 
