@@ -71,7 +71,44 @@ def routing_from_router_call(router_input: Any, output: Any, weight: Any, bias: 
     raise TypeError(f"unrecognised gpt-oss router output {shape}: this transformers version is not supported yet")
 
 
-class RoutingCapture:
+class _LayerHooks:
+    """Hooks put on when entered and always taken off on exit (errors and Ctrl-C included),
+    with what they record kept per layer as one tuple of tensors per forward call."""
+
+    def __init__(self, n_layers: int) -> None:
+        self._steps: list[list[tuple[Any, ...]]] = [[] for _ in range(n_layers)]
+        self._handles: list[Any] = []
+
+    def _register(self) -> list[Any]:
+        raise NotImplementedError
+
+    def __enter__(self) -> Any:
+        self._handles = self._register()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.remove()
+
+    def remove(self) -> None:
+        for handle in self._handles:
+            handle.remove()
+        self._handles.clear()
+
+    @property
+    def complete_calls(self) -> int:
+        """Forward calls recorded in every layer (a Ctrl-C mid-forward leaves one partial call)."""
+        return min((len(steps) for steps in self._steps), default=0)
+
+    def _stack(self, part: int) -> Any:
+        """Item ``part`` of every complete call, as one (T, L, ...) tensor on the CPU."""
+        import torch
+
+        complete = self.complete_calls
+        per_layer = [torch.cat([s[part] for s in steps[:complete]], dim=0) for steps in self._steps]  # L x (T, .)
+        return torch.stack(per_layer, dim=1).cpu()  # (T, L, .)
+
+
+class RoutingCapture(_LayerHooks):
     """``with RoutingCapture(model) as cap: model(...)``, then ``cap.arrays()``.
 
     Every forward call appends its positions (the whole prompt once, then one token per
@@ -82,30 +119,24 @@ class RoutingCapture:
         self.mlps = moe_layers(model)
         if not self.mlps:
             raise ValueError(f"{type(model).__name__} has no gpt-oss MoE layers (layers[i].mlp.router) to capture")
+        super().__init__(len(self.mlps))
         self.top_k = int(self.mlps[0].router.top_k)
-        n = len(self.mlps)
-        self._steps: list[list[tuple[Any, Any, Any]]] = [[] for _ in range(n)]
-        self._input: list[Any] = [None] * n
-        self._fired = [False] * n
-        self._handles: list[Any] = []
-        self._fallback: list[list[Any]] = [[] for _ in range(n)]  # per layer: the mlp pre/post hooks
+        self._input: list[Any] = [None] * len(self.mlps)
+        self._fired = [False] * len(self.mlps)
+        self._fallback: list[list[Any]] = [[] for _ in self.mlps]  # per layer: the mlp pre/post hooks
 
-    def __enter__(self) -> RoutingCapture:
+    def _register(self) -> list[Any]:
+        handles = []
         for i, mlp in enumerate(self.mlps):
             self._fallback[i] = [
                 mlp.register_forward_pre_hook(self._make_pre(i)),
                 mlp.register_forward_hook(self._make_post(i)),
             ]
-            self._handles += [mlp.router.register_forward_hook(self._make_router(i)), *self._fallback[i]]
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self.remove()
+            handles += [mlp.router.register_forward_hook(self._make_router(i)), *self._fallback[i]]
+        return handles
 
     def remove(self) -> None:
-        for handle in self._handles:
-            handle.remove()
-        self._handles.clear()
+        super().remove()
         self._input = [None] * len(self.mlps)
 
     def _make_pre(self, i: int) -> Any:
@@ -137,32 +168,20 @@ class RoutingCapture:
 
         return post
 
-    @property
-    def complete_calls(self) -> int:
-        """Forward calls recorded in every layer (a Ctrl-C mid-forward leaves one partial call)."""
-        return min(len(steps) for steps in self._steps)
-
     def arrays(self) -> tuple[Any, Any, Any]:
         """numpy (logits (T, L, E) float16, experts (T, L, k) int16, weights (T, L, k) float32).
 
-        Only forward calls that reached every layer count (a Ctrl-C mid-forward leaves a
-        partial call behind, which is dropped).
+        Only forward calls that reached every layer count.
         """
         import torch
 
-        complete = self.complete_calls
-        if complete == 0:
+        if self.complete_calls == 0:
             raise ValueError("nothing was captured: run the model inside the `with RoutingCapture(...)` block")
-
-        def stack(part: int) -> Any:
-            per_layer = [torch.cat([s[part] for s in steps[:complete]], dim=0) for steps in self._steps]  # L x (T, .)
-            return torch.stack(per_layer, dim=1).cpu()  # (T, L, .)
-
-        logits, experts, weights = stack(0), stack(1), stack(2)
+        logits, experts, weights = self._stack(0), self._stack(1), self._stack(2)
         return logits.half().numpy(), experts.to(torch.int16).numpy(), weights.float().numpy()
 
 
-class AttentionSummaryCapture:
+class AttentionSummaryCapture(_LayerHooks):
     """Per token, layer and head: the sink's probability and the attention entropy.
 
     Hooks each ``layers[i].self_attn``; eager attention returns its weights with the sink
@@ -175,20 +194,10 @@ class AttentionSummaryCapture:
     def __init__(self, model: Any) -> None:
         layers = getattr(getattr(model, "model", None), "layers", None) or []
         self.attns = [layer.self_attn for layer in layers if hasattr(layer, "self_attn")]
-        self._steps: list[list[tuple[Any, Any]]] = [[] for _ in self.attns]
-        self._handles: list[Any] = []
+        super().__init__(len(self.attns))
 
-    def __enter__(self) -> AttentionSummaryCapture:
-        self._handles = [attn.register_forward_hook(self._make_hook(i)) for i, attn in enumerate(self.attns)]
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self.remove()
-
-    def remove(self) -> None:
-        for handle in self._handles:
-            handle.remove()
-        self._handles.clear()
+    def _register(self) -> list[Any]:
+        return [attn.register_forward_hook(self._make_hook(i)) for i, attn in enumerate(self.attns)]
 
     def _make_hook(self, i: int) -> Any:
         def hook(module: Any, args: Any, output: Any) -> None:
@@ -200,17 +209,9 @@ class AttentionSummaryCapture:
 
     def arrays(self) -> tuple[Any, Any] | None:
         """numpy (sink_mass (T, L, H) float16, entropy (T, L, H) float16), or None if nothing came."""
-        import torch
-
-        complete = min((len(steps) for steps in self._steps), default=0)
-        if complete == 0:
+        if self.complete_calls == 0:
             return None
-
-        def stack(part: int) -> Any:
-            per_layer = [torch.cat([s[part] for s in steps[:complete]], dim=0) for steps in self._steps]  # L x (T, H)
-            return torch.stack(per_layer, dim=1).cpu().half().numpy()  # (T, L, H)
-
-        return stack(0), stack(1)
+        return self._stack(0).half().numpy(), self._stack(1).half().numpy()
 
 
 def attention_summaries(weights: Any) -> tuple[Any, Any]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from types import SimpleNamespace
 
@@ -12,26 +13,14 @@ pytest.importorskip("plotly")
 
 from gptoss_lab import viz
 from gptoss_lab.trace import Trace
+from tests.unit.test_viz_routing import make_trace as make_routing_trace
 
 
 def make_trace(T=40, L=4, H=6, n_prompt=10, seed=0, summaries=True, window=8):
-    """A Trace with random routing and random sink mass / entropy summaries (T, L, H) float16."""
+    """The routing tests' synthetic Trace plus random sink mass / entropy summaries (T, L, H) float16."""
     rng = np.random.default_rng(seed)
-    E, k = 8, 2
-    logits = rng.normal(size=(T, L, E)).astype(np.float16)
-    order = np.argsort(-logits.astype(np.float32), axis=-1)[..., :k]
-    n_system = min(3, n_prompt)
-    sources = ["system"] * n_system + ["user"] * (n_prompt - n_system) + ["analysis"] * ((T - n_prompt) // 2)
-    sources += ["final"] * (T - len(sources))
-    return Trace(
-        token_ids=np.arange(T, dtype=np.int64),
-        token_strings=[f" t{i}" if i % 5 else "\n<|x|>" for i in range(T)],
-        sources=sources,
-        n_prompt=n_prompt,
-        routing_logits=logits,
-        topk_experts=order.astype(np.int16),
-        topk_weights=np.full((T, L, k), 1 / k, dtype=np.float32),
-        layer_types=["sliding_attention", "full_attention"] * (L // 2) + ["sliding_attention"] * (L % 2),
+    return dataclasses.replace(
+        make_routing_trace(T=T, L=L, n_prompt=n_prompt, seed=seed),
         config={"sliding_window": window},
         sink_mass=rng.random((T, L, H)).astype(np.float16) if summaries else None,
         attention_entropy=(3 * rng.random((T, L, H))).astype(np.float16) if summaries else None,
