@@ -78,7 +78,7 @@ def test_interrupt_keeps_partial_reply_and_next_prompt_works(scripted_lab, inter
     fake.calls.clear()
     again = lab.ask("And 3+3?", temperature=0)
     assert again.stopped == "return" and again.answer == "4"
-    assert _our_threads() == threads
+    assert _our_threads() <= threads  # nothing new is left running (loader threads from before may finish)
     assert len(lab.replies) == 2
 
 
