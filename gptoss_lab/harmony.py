@@ -23,7 +23,7 @@ import json
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal, Protocol
+from typing import Any, Literal
 
 __all__ = [
     "EFFORTS",
@@ -207,11 +207,6 @@ def _render_message(m: Message) -> str:
 
 
 # ----------------------------------------------------------------------------- parsing
-
-
-class _HFTokenizer(Protocol):
-    def convert_tokens_to_ids(self, tokens: str) -> int | None: ...
-    def decode(self, ids: list[int], skip_special_tokens: bool = ...) -> str: ...
 
 
 @dataclass(frozen=True)

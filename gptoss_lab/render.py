@@ -37,14 +37,9 @@ def _esc(text: str) -> str:
     return html.escape(text, quote=True)
 
 
-def _reasoning_tokens(reply: Reply) -> int:
-    n = reply.stats.reasoning_tokens
-    return n + reply._pending_tokens if reply.thinking else n
-
-
 def reasoning_label(reply: Reply) -> str:
     """ "Thinking…" while the model reasons, then "Thought for 2.1 s · 57 tokens"."""
-    n = _reasoning_tokens(reply)
+    n = reply.reasoning_tokens
     if reply.thinking or (not reply.done and not reply.answer):
         return f"Thinking… {n} tokens" if n else "Thinking…"
     seconds = reply.stats.reasoning_seconds

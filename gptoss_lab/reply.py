@@ -78,6 +78,11 @@ class Reply:
         return [m for m in self._all_messages() if m.recipient and m.role == "assistant"]
 
     @property
+    def reasoning_tokens(self) -> int:
+        """Tokens of reasoning so far, the message being written included."""
+        return self.stats.reasoning_tokens + (self._pending_tokens if self.thinking else 0)
+
+    @property
     def thinking(self) -> bool:
         """True while the model is writing its reasoning."""
         return not self.done and self._partial is not None and self._partial.channel == "analysis"
