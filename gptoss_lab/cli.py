@@ -117,7 +117,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         return {"ask": _ask, "eval": _eval}[args.command](args)
-    except (ValueError, FileNotFoundError, OSError) as err:
+    except (ValueError, FileNotFoundError, OSError, MemoryError) as err:
         print(f"gptoss-lab: error: {err}", file=sys.stderr)
         return 2
 

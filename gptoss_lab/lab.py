@@ -29,6 +29,7 @@ class Lab:
     ``model``: ``"nano"`` (the bundled model), a local checkpoint directory, or a hub id such
     as ``"openai/gpt-oss-20b"``. ``device``/``dtype`` default to what fits (see ``repr``).
     ``date`` writes a ``Current date:`` line into the system message (None writes none).
+    ``preflight`` refuses, before loading, a gpt-oss checkpoint that cannot fit in free memory.
     """
 
     def __init__(
@@ -39,8 +40,9 @@ class Lab:
         dtype: str | None = None,
         quant: str | None = None,
         date: str | None = None,
+        preflight: bool = True,
     ) -> None:
-        self.handle = ModelHandle(model, device=device, dtype=dtype, quant=quant)
+        self.handle = ModelHandle(model, device=device, dtype=dtype, quant=quant, preflight=preflight)
         self.date = date
         self.developer: str | None = None
         self.history: list[dict[str, Any]] = []

@@ -122,7 +122,7 @@ class GptOssMagics(Magics):
                 capture=True if (args.capture or shows) else None,
                 on_update=live.update,
             )
-        except (ValueError, FileNotFoundError, OSError) as err:
+        except (ValueError, FileNotFoundError, OSError, MemoryError) as err:
             raise UsageError(str(err)) from None
         self.last = reply
         if args.out:
@@ -183,7 +183,7 @@ class GptOssMagics(Magics):
         self._switch(opts.model, device=opts.device, dtype=opts.dtype)
         try:
             self.lab.load()
-        except (OSError, ValueError) as err:
+        except (OSError, ValueError, MemoryError) as err:
             raise UsageError(str(err)) from None
         print(repr(self.lab))
 

@@ -128,7 +128,13 @@ class ModelHandle:
     """A model named now, loaded on first use. ``repr`` says what will load and why."""
 
     def __init__(
-        self, model: str = "nano", *, device: str | None = None, dtype: str | None = None, quant: str | None = None
+        self,
+        model: str = "nano",
+        *,
+        device: str | None = None,
+        dtype: str | None = None,
+        quant: str | None = None,
+        preflight: bool = True,
     ) -> None:
         if quant not in (None, "auto"):
             raise ValueError(
@@ -138,6 +144,7 @@ class ModelHandle:
         self.device, self._device_why = choose_device(device)
         self.dtype, self._dtype_why = choose_dtype(dtype, self.device, self.source)
         self.quant = quant
+        self.preflight = preflight
         self._loaded: LoadedModel | None = None
 
     @property
@@ -160,6 +167,12 @@ class ModelHandle:
 
     def load(self) -> LoadedModel:
         if self._loaded is None:
+            if self.preflight and self.source.kind != "nano":
+                from .memory import preflight, read_config
+
+                config = read_config(self.source.name, self.source.path, self.source.kind)
+                if config is not None:
+                    preflight(self.source.name, config, self.device, self.dtype)  # before touching the weights
             self._loaded = _load(self.source, self.device, self.dtype)
         return self._loaded
 

@@ -31,7 +31,7 @@ def test_local_checkpoint_loads_through_from_pretrained(tmp_path, nano_lab_facto
 def test_hub_id_offline_fails_with_what_to_type():
     from gptoss_lab import Lab
 
-    lab = Lab("openai/gpt-oss-20b")  # builds fine: nothing is fetched until the first prompt
+    lab = Lab("openai/gpt-oss-20b", preflight=False)  # builds fine: nothing is fetched until the first prompt
     assert lab.handle.source.kind == "hub"
     with pytest.raises(OSError, match="hf download openai/gpt-oss-20b"):
         lab.ask("hi")

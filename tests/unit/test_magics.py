@@ -364,3 +364,13 @@ def test_show_unknown_figure_names_the_choices(lab: FakeLab) -> None:
     message = usage_error(InteractiveShell.instance(), "%%gptoss --show pictures\nhi")
     assert "routing" in message
     assert lab.calls == []
+
+
+def test_load_of_a_model_that_cannot_fit_is_refused_in_one_line(
+    shell: InteractiveShell, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("gptoss_lab.memory.available_bytes", lambda device: 24 * 2**30)
+    monkeypatch.setattr("gptoss_lab.model._cuda_visible", lambda: False)
+    shell.run_line_magic("load_ext", "gptoss_lab")
+    message = usage_error(shell, "%gptoss load openai/gpt-oss-120b")
+    assert "needs about 233.8 GB on cpu" in message

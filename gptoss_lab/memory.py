@@ -1,0 +1,194 @@
+"""How much memory a gpt-oss checkpoint needs, from its config alone, before loading anything.
+
+Parameters are counted from the config (embeddings, attention, router, experts), then priced
+per quantization:
+
+* ``bf16``: 2 bytes per parameter.
+* ``mxfp4``: the experts in MXFP4 (4-bit values plus one 8-bit scale per 32: 4.25 bits per
+  parameter), everything else bf16. This is how the checkpoints ship; it runs only on a
+  supported GPU, elsewhere transformers dequantizes to bf16.
+* ``bnb-8bit`` / ``bnb-4bit``: bitsandbytes quantizes ``nn.Linear`` layers only (attention and
+  the output head); gpt-oss's experts are fused 3-D parameters, so they stay bf16.
+
+The KV cache adds, per token, 2 (K and V) x KV heads x head_dim x 2 bytes in each layer;
+sliding layers keep at most ``sliding_window`` tokens.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = ["KNOWN_CONFIGS", "QUANTS", "Estimate", "NotEnoughMemory", "count_parameters", "estimate", "preflight"]
+
+QUANTS = ("bf16", "mxfp4", "bnb-8bit", "bnb-4bit")
+
+#: Shapes of the published checkpoints (their config.json), so a preflight needs no download.
+KNOWN_CONFIGS: dict[str, dict[str, Any]] = {
+    "openai/gpt-oss-20b": {"num_hidden_layers": 24, "num_local_experts": 32},
+    "openai/gpt-oss-120b": {"num_hidden_layers": 36, "num_local_experts": 128},
+}
+_SHARED = {
+    "vocab_size": 201088,
+    "hidden_size": 2880,
+    "intermediate_size": 2880,
+    "num_attention_heads": 64,
+    "num_key_value_heads": 8,
+    "head_dim": 64,
+    "num_experts_per_tok": 4,
+    "sliding_window": 128,
+    "model_type": "gpt_oss",
+    "quantization_config": {"quant_method": "mxfp4"},  # the experts ship in MXFP4
+}
+for _config in KNOWN_CONFIGS.values():
+    _config.update(_SHARED)
+    _config["layer_types"] = ["sliding_attention", "full_attention"] * (_config["num_hidden_layers"] // 2)
+
+
+@dataclass(frozen=True)
+class Parameters:
+    """Parameter counts by part; ``active`` is what one token uses (top-k of the experts)."""
+
+    embeddings: int  # input embeddings + output head
+    attention: int
+    router: int
+    experts: int
+    norms: int
+    top_k: int
+    n_experts: int
+
+    @property
+    def total(self) -> int:
+        return self.embeddings + self.attention + self.router + self.experts + self.norms
+
+    @property
+    def active(self) -> int:
+        """Per token, counted as OpenAI does: the chosen experts, not the input embedding (a lookup)."""
+        return self.total - self.embeddings // 2 - self.experts + self.experts * self.top_k // self.n_experts
+
+
+def count_parameters(config: dict[str, Any]) -> Parameters:
+    """Parameters of a gpt-oss model from its config.json (a dict)."""
+    V, H, L = config["vocab_size"], config["hidden_size"], config["num_hidden_layers"]
+    E, I = config["num_local_experts"], config["intermediate_size"]  # noqa: E741
+    nq, nkv = config["num_attention_heads"], config["num_key_value_heads"]
+    d = config.get("head_dim") or H // nq
+    q, kv = nq * d, nkv * d
+    attention = (H * q + q) + 2 * (H * kv + kv) + (q * H + H) + nq  # projections with biases, sinks
+    experts = E * (H * 2 * I + 2 * I) + E * (I * H + H)  # fused gate_up and down, with biases
+    return Parameters(
+        embeddings=2 * V * H,
+        attention=L * attention,
+        router=L * (E * H + E),
+        experts=L * experts,
+        norms=(2 * L + 1) * H,
+        top_k=config.get("num_experts_per_tok", 4),
+        n_experts=E,
+    )
+
+
+@dataclass(frozen=True)
+class Estimate:
+    quant: str
+    weights_bytes: int
+    kv_bytes: int
+    context: int
+
+    @property
+    def total_bytes(self) -> int:
+        return self.weights_bytes + self.kv_bytes
+
+    def __str__(self) -> str:
+        return f"{self.total_bytes / 1e9:.1f} GB ({self.quant}: weights {self.weights_bytes / 1e9:.1f} GB + KV cache)"
+
+
+def _kv_bytes(config: dict[str, Any], context: int) -> int:
+    nkv = config["num_key_value_heads"]
+    d = config.get("head_dim") or config["hidden_size"] // config["num_attention_heads"]
+    window = config.get("sliding_window") or context
+    types = config.get("layer_types") or ["full_attention"] * config["num_hidden_layers"]
+    tokens = sum(min(context, window) if t == "sliding_attention" else context for t in types)
+    return tokens * 2 * nkv * d * 2  # K and V, bf16
+
+
+def estimate(config: dict[str, Any], quant: str, *, context: int = 4096) -> Estimate:
+    """Memory to load ``config``'s model with ``quant`` and hold a KV cache of ``context`` tokens."""
+    if quant not in QUANTS:
+        raise ValueError(f"quant must be one of {'|'.join(QUANTS)}, got {quant!r}")
+    p = count_parameters(config)
+    bf16 = 2
+    linear = p.attention + p.embeddings // 2  # nn.Linear weights: attention and the output head
+    if quant == "bf16":
+        weights = p.total * bf16
+    elif quant == "mxfp4":
+        weights = (p.total - p.experts) * bf16 + p.experts * 17 // 32  # 4.25 bits = 17/32 bytes
+    else:
+        per = 1.0 if quant == "bnb-8bit" else 0.5
+        weights = int((p.total - linear) * bf16 + linear * per)
+    return Estimate(quant, int(weights), _kv_bytes(config, context), context)
+
+
+class NotEnoughMemory(MemoryError):
+    """Raised before loading when the model would not fit."""
+
+
+def available_bytes(device: str) -> int | None:
+    """Free memory where the weights will go: the GPU's, or the machine's available RAM."""
+    if device.startswith("cuda"):
+        import torch
+
+        index = int(device.split(":")[1]) if ":" in device else 0
+        return int(torch.cuda.mem_get_info(index)[0])
+    try:
+        with open("/proc/meminfo") as f:
+            fields = dict(line.split(":", 1) for line in f)
+        return int(fields["MemAvailable"].split()[0]) * 1024
+    except (OSError, KeyError, ValueError):
+        return None  # not Linux: no preflight
+
+
+def effective_quant(config: dict[str, Any], device: str, dtype: str) -> tuple[str, str]:
+    """(quant, why) the checkpoint will really load as on ``device``."""
+    method = (config.get("quantization_config") or {}).get("quant_method")
+    if method == "mxfp4" and device.startswith("cuda"):
+        return "mxfp4", "MXFP4 experts kept on the GPU"
+    if method == "mxfp4":
+        return "bf16", "MXFP4 runs only on a supported GPU, so the experts are dequantized to bf16"
+    return "bf16", f"{dtype} weights"
+
+
+def preflight(name: str, config: dict[str, Any], device: str, dtype: str, *, context: int = 4096) -> None:
+    """Refuse, in one line, a load that cannot fit; do nothing if it can (or if memory is unknown)."""
+    if config.get("model_type", "gpt_oss") != "gpt_oss" or "num_local_experts" not in config:
+        return
+    quant, why = effective_quant(config, device, dtype)
+    need = estimate(config, quant, context=context)
+    total = need.total_bytes * (2 if dtype == "float32" else 1)
+    free = available_bytes(device)
+    if free is None or total <= free:
+        return
+    fits = estimate(config, "mxfp4", context=context)  # how the published checkpoints run on a GPU
+    raise NotEnoughMemory(
+        f"{name} needs about {total / 1e9:.1f} GB on {device} ({why}; weights plus a {context}-token KV cache) "
+        f"but {free / 1e9:.1f} GB is free: on a GPU with MXFP4 it needs about {fits.total_bytes / 1e9:.1f} GB, "
+        "or run it on a server; Lab(..., preflight=False) tries anyway"
+    )
+
+
+def read_config(name: str, path: str, kind: str) -> dict[str, Any] | None:
+    """The config.json of a local checkpoint, a published one's known shape, or a cached hub copy."""
+    import json
+    from pathlib import Path
+
+    if kind != "hub":
+        file = Path(path) / "config.json"
+        return json.loads(file.read_text()) if file.exists() else None
+    if name in KNOWN_CONFIGS:
+        return KNOWN_CONFIGS[name]
+    try:
+        from huggingface_hub import try_to_load_from_cache
+
+        cached = try_to_load_from_cache(name, "config.json")
+    except ImportError:
+        return None
+    return json.loads(Path(cached).read_text()) if isinstance(cached, str) else None

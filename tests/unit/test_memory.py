@@ -1,0 +1,79 @@
+"""Memory estimates from config alone, and the preflight that refuses a load that cannot fit."""
+
+from __future__ import annotations
+
+import pytest
+
+from gptoss_lab.memory import (
+    KNOWN_CONFIGS,
+    NotEnoughMemory,
+    count_parameters,
+    effective_quant,
+    estimate,
+    preflight,
+)
+
+GB = 10**9
+
+
+@pytest.mark.parametrize(
+    ("name", "total", "active"), [("openai/gpt-oss-20b", 20.91, 3.61), ("openai/gpt-oss-120b", 116.83, 5.13)]
+)
+def test_parameter_counts_match_the_published_ones(name, total, active):
+    p = count_parameters(KNOWN_CONFIGS[name])
+    assert p.total / 1e9 == pytest.approx(total, abs=0.005)
+    assert p.active / 1e9 == pytest.approx(active, abs=0.005)
+
+
+def test_estimates_by_quantization():
+    c = KNOWN_CONFIGS["openai/gpt-oss-20b"]
+    mxfp4, bf16 = estimate(c, "mxfp4"), estimate(c, "bf16")
+    assert 13 * GB < mxfp4.total_bytes < 16 * GB  # "fits a 16 GB GPU"
+    assert 41 * GB < bf16.total_bytes < 43 * GB
+    # bitsandbytes leaves the experts (19.1B parameters) in bf16: it saves little
+    assert estimate(c, "bnb-4bit").total_bytes > 0.9 * bf16.total_bytes
+    assert 60 * GB < estimate(KNOWN_CONFIGS["openai/gpt-oss-120b"], "mxfp4").total_bytes < 66 * GB
+
+
+def test_kv_cache_grows_with_context_and_sliding_layers_cap_it():
+    c = KNOWN_CONFIGS["openai/gpt-oss-20b"]
+    small, large = estimate(c, "mxfp4", context=1024).kv_bytes, estimate(c, "mxfp4", context=8192).kv_bytes
+    per_token_full_layer = 2 * 8 * 64 * 2
+    assert large - small == 12 * (8192 - 1024) * per_token_full_layer  # only the 12 full layers keep growing
+
+
+def test_mxfp4_only_stays_on_a_gpu():
+    c = KNOWN_CONFIGS["openai/gpt-oss-20b"]
+    assert effective_quant(c, "cuda", "bfloat16")[0] == "mxfp4"
+    assert effective_quant(c, "cpu", "bfloat16")[0] == "bf16"
+
+
+def test_preflight_refuses_in_one_line_with_what_fits(monkeypatch):
+    monkeypatch.setattr("gptoss_lab.memory.available_bytes", lambda device: 24 * 2**30)
+    with pytest.raises(NotEnoughMemory) as err:
+        preflight("openai/gpt-oss-120b", KNOWN_CONFIGS["openai/gpt-oss-120b"], "cpu", "bfloat16")
+    message = str(err.value)
+    assert "\n" not in message
+    assert "233.8 GB" in message
+    assert "65.3 GB" in message  # what it needs on a GPU with MXFP4
+    assert "preflight=False" in message
+
+
+def test_preflight_lets_a_fitting_load_through(monkeypatch):
+    monkeypatch.setattr("gptoss_lab.memory.available_bytes", lambda device: 80 * 2**30)
+    preflight("openai/gpt-oss-120b", KNOWN_CONFIGS["openai/gpt-oss-120b"], "cuda", "bfloat16")  # 65 GB < 80 GB
+
+
+def test_preflight_ignores_other_architectures(monkeypatch):
+    monkeypatch.setattr("gptoss_lab.memory.available_bytes", lambda device: 1)
+    preflight("some/llama", {"model_type": "llama", "hidden_size": 4096}, "cpu", "bfloat16")
+
+
+def test_lab_refuses_before_touching_any_weights(monkeypatch):
+    from gptoss_lab import Lab
+
+    monkeypatch.setattr("gptoss_lab.memory.available_bytes", lambda device: 24 * 2**30)
+    monkeypatch.setattr("gptoss_lab.model._load", lambda *a: pytest.fail("weights were touched"))
+    monkeypatch.setattr("gptoss_lab.model._cuda_visible", lambda: False)
+    with pytest.raises(NotEnoughMemory, match=r"gpt-oss-20b needs about 41\.9 GB on cpu"):
+        Lab("openai/gpt-oss-20b").ask("hi")
