@@ -25,7 +25,11 @@ def test_notebook_runs_top_to_bottom(path, tmp_path):
     ).execute()
     outputs = [o for cell in nb.cells if cell.cell_type == "code" for o in cell.outputs]
     assert not [o for o in outputs if o.output_type == "error"]
-    html = [o.data["text/html"] for o in outputs if o.output_type == "display_data" and "text/html" in o.data]
-    assert any('class="gptoss-reasoning"' in h and 'class="gptoss-answer"' in h for h in html)
-    if path.name.startswith("01"):
+    if path.name.startswith("01"):  # the quickstart shows replies (reasoning apart from answer) and a figure
+        html = [o.data["text/html"] for o in outputs if o.output_type == "display_data" and "text/html" in o.data]
+        assert any('class="gptoss-reasoning"' in h and 'class="gptoss-answer"' in h for h in html)
         assert any("application/vnd.plotly.v1+json" in o.get("data", {}) for o in outputs)
+    if path.name.startswith("02"):  # the harmony notebook shows the raw channels and the parsed messages
+        text = "".join(o.get("text", "") for o in outputs)
+        assert "<|channel|>analysis<|message|>" in text
+        assert "final: " in text
