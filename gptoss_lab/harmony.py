@@ -505,13 +505,6 @@ def parse_completion(
     return parser.messages
 
 
-def split_reasoning(messages: Sequence[Message]) -> tuple[str, str]:
-    """(reasoning, answer): the analysis channel's text and the final channel's text."""
-    reasoning = "\n\n".join(m.content for m in messages if m.channel == "analysis")
-    answer = "".join(m.content for m in messages if m.channel == "final")
-    return reasoning, answer
-
-
 def token_sources(ids: Sequence[int], tokenizer: Any) -> list[str]:
     """Which message each token of a whole sequence (prompt + completion) belongs to.
 

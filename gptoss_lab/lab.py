@@ -69,18 +69,11 @@ class Lab:
 
     def prompt_text(self, prompt: str, *, effort: str = "medium", developer: str | None = None) -> str:
         """The exact harmony text the model would see for ``prompt`` as the next turn."""
-        identity = self.handle.load().identity if self.handle.loaded else self._identity_without_loading()
+        identity = self.handle.source.identity
         dev = developer if developer is not None else self.developer
         messages = ([{"role": "developer", "content": dev}] if dev is not None else []) + self.history
         messages.append({"role": "user", "content": prompt})
         return render_prompt(messages, effort=effort, date=self.date, model_identity=identity)
-
-    def _identity_without_loading(self) -> str | None:
-        import json
-        from pathlib import Path
-
-        meta = Path(self.handle.source.path) / "gptoss_lab.json"
-        return json.loads(meta.read_text()).get("identity") if meta.exists() else None
 
     def ask(
         self,

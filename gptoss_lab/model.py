@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .harmony import TokenCodec
+from .harmony import STOP_TOKENS, TokenCodec
 
 __all__ = ["LoadedModel", "ModelHandle", "resolve_model"]
 
@@ -30,7 +30,17 @@ class ModelSource:
     kind: str
     path: str
     label: str
-    trained: bool = True
+    meta: dict[str, Any] = field(default_factory=dict)  # the checkpoint's gptoss_lab.json, read once
+
+    @property
+    def trained(self) -> bool:
+        """False only for checkpoints that say so (random weights for tests)."""
+        return bool(self.meta.get("trained", True))
+
+    @property
+    def identity(self) -> str | None:
+        """The model identity line its prompts use (None: harmony's default)."""
+        return self.meta.get("identity")
 
 
 def resolve_model(name: str) -> ModelSource:
@@ -39,12 +49,12 @@ def resolve_model(name: str) -> ModelSource:
         from .nano import nano_checkpoint
 
         ckpt = nano_checkpoint()
-        return ModelSource(name, "nano", str(ckpt.path), ckpt.label, _trained(ckpt.path))
+        return ModelSource(name, "nano", str(ckpt.path), ckpt.label, _read_meta(ckpt.path))
     path = Path(name).expanduser()
     if path.is_dir():
         if not (path / "config.json").exists():
             raise FileNotFoundError(f"{path} has no config.json: point --model at a Hugging Face checkpoint directory")
-        return ModelSource(name, "local", str(path.resolve()), path.name, _trained(path))
+        return ModelSource(name, "local", str(path.resolve()), path.name, _read_meta(path))
     if name.count("/") != 1 or name.startswith(("/", ".", "~")):
         raise FileNotFoundError(
             f"model {name!r} is neither a directory nor a hub id like 'openai/gpt-oss-20b': "
@@ -53,10 +63,10 @@ def resolve_model(name: str) -> ModelSource:
     return ModelSource(name, "hub", name, name)
 
 
-def _trained(path: Path) -> bool:
-    """False only for checkpoints that say so in gptoss_lab.json (random weights for tests)."""
+def _read_meta(path: Path) -> dict[str, Any]:
+    """gptoss_lab.json beside a checkpoint (identity, recommended sampling, recipe), or {}."""
     meta = path / "gptoss_lab.json"
-    return bool(json.loads(meta.read_text()).get("trained", True)) if meta.exists() else True
+    return json.loads(meta.read_text()) if meta.exists() else {}
 
 
 def _cuda_visible() -> bool:
@@ -208,9 +218,7 @@ def _load(source: ModelSource, device: str, dtype: str) -> LoadedModel:
         raise
     model = model.to(device).eval()
     codec = TokenCodec.from_tokenizer(tokenizer)
-    stop_ids = tuple(codec.special_ids[n] for n in ("<|return|>", "<|call|>") if n in codec.special_ids)
-    meta_file = Path(source.path) / "gptoss_lab.json"
-    meta = json.loads(meta_file.read_text()) if meta_file.exists() else {}
-    loaded = LoadedModel(model, tokenizer, codec, source, device, dtype, meta.get("identity"), stop_ids)
-    loaded.sampling.update(meta.get("sampling", {}))
+    stop_ids = tuple(codec.special_ids[n] for n in STOP_TOKENS if n in codec.special_ids)
+    loaded = LoadedModel(model, tokenizer, codec, source, device, dtype, source.identity, stop_ids)
+    loaded.sampling.update(source.meta.get("sampling", {}))
     return loaded

@@ -104,13 +104,6 @@ class Trace:
         p = np.exp(z)
         return p / p.sum(axis=-1, keepdims=True)
 
-    def source_mask(self, *sources: str) -> np.ndarray:
-        """(T,) bool: tokens whose source is one of ``sources`` ("prompt" = the prompt tokens)."""
-        mask = np.isin(np.asarray(self.sources), [s for s in sources if s != "prompt"])
-        if "prompt" in sources:
-            mask[: self.n_prompt] = True
-        return mask
-
     # -- figures (plotly imported on use)
 
     def routing_map(self, **kwargs: Any) -> Any:

@@ -15,13 +15,16 @@ from typing import Any
 
 from ..harmony import SPECIAL_TOKENS
 
-__all__ = ["CHAT_TEMPLATE", "train_tokenizer"]
+__all__ = ["CHAT_TEMPLATE", "IDENTITY", "train_tokenizer"]
+
+#: The identity line of nano's system message (its gptoss_lab.json carries it for the Lab too).
+IDENTITY = "You are gpt-oss-nano, a tiny teaching model of the gpt-oss architecture."
 
 #: Jinja version of harmony.render_prompt for conversations without tools. Keep the two in step:
-#: tests/integration/test_nano.py renders both over generated conversations.
+#: tests/integration/test_nano_training.py renders both over generated conversations.
 CHAT_TEMPLATE = (
     "{%- set identity = model_identity if model_identity is defined else "
-    "'You are gpt-oss-nano, a tiny teaching model of the gpt-oss architecture.' -%}"
+    f"'{IDENTITY}' -%}}"
     "{%- set effort = reasoning_effort if reasoning_effort is defined else 'medium' -%}"
     "<|start|>system<|message|>{{ identity }}\nKnowledge cutoff: 2024-06"
     # an expression, not an if-block: the chat template environment trims the newline after block tags

@@ -28,10 +28,10 @@ from typing import Any
 
 from ..harmony import render_prompt
 from . import tasks
+from .tokenizer import IDENTITY
 
 __all__ = ["MODEL_CONFIG", "Recipe", "sdpa_with_sinks", "train"]
 
-IDENTITY = "You are gpt-oss-nano, a tiny teaching model of the gpt-oss architecture."
 
 #: gpt-oss at toy scale: the 20b has 24 layers, hidden 2880, 64/8 heads, 32 experts top-4, window 128.
 MODEL_CONFIG: dict[str, Any] = dict(
