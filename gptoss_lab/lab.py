@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import contextlib
+import threading
 import time
 from collections.abc import Callable
 from typing import Any
@@ -87,6 +88,7 @@ class Lab:
         developer: str | None = None,
         capture: bool | None = None,
         on_update: Callable[[Reply], None] | None = None,
+        stop: threading.Event | None = None,
     ) -> Reply:
         """Send ``prompt`` as the next user turn and return the model's reply.
 
@@ -96,7 +98,8 @@ class Lab:
         ``reply.trace`` (default: on for the bundled model; off for others, whose traces are
         large). ``on_update`` is called with the growing Reply after each token. Ctrl-C (the
         notebook's stop button) ends the reply early: the partial reply is returned with
-        ``stopped == "interrupted"``.
+        ``stopped == "interrupted"``; so does setting ``stop`` (a ``threading.Event``) from
+        another thread, which is how a widget's Stop button ends a reply generated in the background.
         """
         from .generate import Sampling
 
@@ -116,7 +119,7 @@ class Lab:
         reply = Reply(prompt, loaded.source.label, effort, prompt_ids=prompt_ids, untrained=not loaded.source.trained)
         reply.stats.prompt_tokens = len(prompt_ids)
         recorders = self._captures(loaded, capture)
-        self._stream(loaded, reply, sampling, max_new_tokens, recorders, on_update)
+        self._stream(loaded, reply, sampling, max_new_tokens, recorders, on_update, stop)
         if recorders and recorders[0].complete_calls > 0:
             from .capture import build_trace
 
@@ -130,9 +133,15 @@ class Lab:
 
     @staticmethod
     def _stream(
-        loaded: Any, reply: Reply, sampling: Any, max_new_tokens: int, recorders: list[Any], on_update: Any
+        loaded: Any,
+        reply: Reply,
+        sampling: Any,
+        max_new_tokens: int,
+        recorders: list[Any],
+        on_update: Any,
+        stop: threading.Event | None,
     ) -> None:
-        """Generate into ``reply`` token by token; Ctrl-C ends it as "interrupted". Hooks always come off."""
+        """Generate into ``reply`` token by token; Ctrl-C or ``stop`` ends it as "interrupted". Hooks always come off."""
         from .generate import generate_ids
 
         parser = StreamParser(loaded.codec)
@@ -146,6 +155,9 @@ class Lab:
             for recorder in recorders:
                 recorder.__enter__()
             for token in tokens:
+                if stop is not None and stop.is_set():
+                    stopped = "interrupted"
+                    break
                 reply.record(token, parser.feed(token), time.perf_counter() - start, parser.current)
                 if token in loaded.stop_ids:
                     stopped = "call" if token == call_id else "return"

@@ -96,6 +96,44 @@ def test_interrupt_from_display_callback_is_caught(scripted_lab):
     assert len(reply.completion_ids) == 3
 
 
+def test_stop_event_ends_reply_and_keeps_partial(scripted_lab):
+    lab, _ = scripted_lab(COMPLETION)
+    stop = threading.Event()
+
+    def on_update(reply):
+        if len(reply.completion_ids) == 4:
+            stop.set()  # what a widget's Stop button does from the kernel's main thread
+
+    reply = lab.ask("What is 2+2?", temperature=0, on_update=on_update, stop=stop)
+    assert reply.stopped == "interrupted"
+    assert len(reply.completion_ids) == 4
+    stop.clear()
+    again = lab.ask("And 3+3?", temperature=0, stop=stop)
+    assert again.stopped == "return"
+
+
+def test_stop_event_from_another_thread(scripted_lab):
+    lab, _ = scripted_lab(COMPLETION)
+    stop = threading.Event()
+    started = threading.Event()
+    result = {}
+
+    def on_update(reply):
+        started.set()
+        stop.wait(timeout=5)  # hold the stream until the other thread has pressed Stop
+
+    worker = threading.Thread(
+        target=lambda: result.setdefault("reply", lab.ask("Hi", temperature=0, on_update=on_update, stop=stop))
+    )
+    worker.start()
+    assert started.wait(timeout=30)
+    stop.set()
+    worker.join(timeout=30)
+    assert not worker.is_alive()
+    assert result["reply"].stopped == "interrupted"
+    assert len(result["reply"].completion_ids) == 1
+
+
 def test_multi_turn_follows_harmony_rules(scripted_lab):
     lab, _ = scripted_lab(COMPLETION)
     lab.ask("What is 2+2?", temperature=0, developer="Answer briefly.")
