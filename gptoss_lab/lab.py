@@ -141,7 +141,7 @@ class Lab:
         on_update: Any,
         stop: threading.Event | None,
     ) -> None:
-        """Generate into ``reply`` token by token; Ctrl-C or ``stop`` ends it as "interrupted". Hooks always come off."""
+        """Generate into ``reply`` token by token; Ctrl-C or ``stop`` ends it "interrupted". Hooks always come off."""
         from .generate import generate_ids
 
         parser = StreamParser(loaded.codec)
