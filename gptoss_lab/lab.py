@@ -31,6 +31,8 @@ class Lab:
     as ``"openai/gpt-oss-20b"``. ``device``/``dtype`` default to what fits (see ``repr``).
     ``date`` writes a ``Current date:`` line into the system message (None writes none).
     ``preflight`` refuses, before loading, a gpt-oss checkpoint that cannot fit in free memory.
+    ``quant`` ("auto" | "mxfp4" | "bf16" | "bnb-4bit" | "bnb-8bit") and ``device_map`` ("auto":
+    accelerate spreads the model over every GPU) go to the model handle; ``repr`` says what they resolve to.
     """
 
     def __init__(
@@ -40,10 +42,13 @@ class Lab:
         device: str | None = None,
         dtype: str | None = None,
         quant: str | None = None,
+        device_map: str | dict[str, Any] | None = None,
         date: str | None = None,
         preflight: bool = True,
     ) -> None:
-        self.handle = ModelHandle(model, device=device, dtype=dtype, quant=quant, preflight=preflight)
+        self.handle = ModelHandle(
+            model, device=device, dtype=dtype, quant=quant, device_map=device_map, preflight=preflight
+        )
         self.date = date
         self.developer: str | None = None
         self.history: list[dict[str, Any]] = []

@@ -7,8 +7,9 @@ per quantization:
 * ``mxfp4``: the experts in MXFP4 (4-bit values plus one 8-bit scale per 32: 4.25 bits per
   parameter), everything else bf16. This is how the checkpoints ship; it runs only on a
   supported GPU, elsewhere transformers dequantizes to bf16.
-* ``bnb-8bit`` / ``bnb-4bit``: bitsandbytes quantizes ``nn.Linear`` layers only (attention and
-  the output head); gpt-oss's experts are fused 3-D parameters, so they stay bf16.
+* ``bnb-8bit`` / ``bnb-4bit``: bitsandbytes quantizes ``nn.Linear`` layers only, and transformers
+  keeps the output head out of it: the attention projections shrink; gpt-oss's experts are fused
+  3-D parameters, so they stay bf16 (checked on a tiny checkpoint, tests/integration/test_real_formats.py).
 
 The KV cache adds, per token, 2 (K and V) x KV heads x head_dim x 2 bytes in each layer;
 sliding layers keep at most ``sliding_window`` tokens.
@@ -117,7 +118,7 @@ def estimate(config: dict[str, Any], quant: str, *, context: int = 4096) -> Esti
         raise ValueError(f"quant must be one of {'|'.join(QUANTS)}, got {quant!r}")
     p = count_parameters(config)
     bf16 = 2
-    linear = p.attention + p.embeddings // 2  # nn.Linear weights: attention and the output head
+    linear = p.attention  # the nn.Linear weights bitsandbytes replaces (transformers skips the output head)
     if quant == "bf16":
         weights = p.total * bf16
     elif quant == "mxfp4":
@@ -133,7 +134,13 @@ class NotEnoughMemory(MemoryError):
 
 
 def available_bytes(device: str) -> int | None:
-    """Free memory where the weights will go: the GPU's, or the machine's available RAM."""
+    """Free memory where the weights will go: the GPU's, the machine's available RAM, or for
+    ``"auto"`` (accelerate's device_map) every GPU's plus the RAM it may offload to."""
+    if device == "auto":
+        import torch
+
+        ram = available_bytes("cpu") or 0
+        return ram + sum(int(torch.cuda.mem_get_info(i)[0]) for i in range(torch.cuda.device_count()))
     if device.startswith("cuda"):
         import torch
 
@@ -157,19 +164,34 @@ def effective_quant(config: dict[str, Any], device: str, dtype: str) -> tuple[st
     return "bf16", f"{dtype} weights"
 
 
-def preflight(name: str, config: dict[str, Any], device: str, dtype: str, *, context: int = 4096) -> None:
-    """Refuse, in one line, a load that cannot fit; do nothing if it can (or if memory is unknown)."""
+def preflight(
+    name: str,
+    config: dict[str, Any],
+    device: str,
+    dtype: str,
+    *,
+    context: int = 4096,
+    quant: str | None = None,
+    why: str | None = None,
+) -> None:
+    """Refuse, in one line, a load that cannot fit; do nothing if it can (or if memory is unknown).
+
+    ``quant``/``why``: how the weights will load (``QuantPlan.memory_quant``); by default guessed
+    from the checkpoint and the device. ``device`` "auto" means accelerate's device_map over all GPUs.
+    """
     if config.get("model_type", "gpt_oss") != "gpt_oss" or "num_local_experts" not in config:
         return
-    quant, why = effective_quant(config, device, dtype)
+    if quant is None:
+        quant, why = effective_quant(config, device, dtype)
     need = estimate(config, quant, context=context)
     total = need.total_bytes * (2 if dtype == "float32" else 1)
     free = available_bytes(device)
     if free is None or total <= free:
         return
     fits = estimate(config, "mxfp4", context=context)  # how the published checkpoints run on a GPU
+    where = "all GPUs and CPU memory (device_map='auto')" if device == "auto" else device
     raise NotEnoughMemory(
-        f"{name} needs about {total / 1e9:.1f} GB on {device} ({why}; weights plus a {context}-token KV cache) "
+        f"{name} needs about {total / 1e9:.1f} GB on {where} ({why}; weights plus a {context}-token KV cache) "
         f"but {free / 1e9:.1f} GB is free: on a GPU with MXFP4 it needs about {fits.total_bytes / 1e9:.1f} GB, "
         "or run it on a server; Lab(..., preflight=False) tries anyway"
     )

@@ -5,6 +5,9 @@ torch; ``handle.load()`` (called by the first prompt) imports torch and transfor
 loads through ``AutoModelForCausalLM.from_pretrained(..., attn_implementation="eager")``,
 the path every checkpoint takes, the bundled one included. Eager attention is the only
 implementation that returns attention weights, which the attention views need.
+
+``quant`` (see :mod:`gptoss_lab.quant`) and ``device_map`` are decided here too, before any
+weight is read, so the memory preflight prices what will really load.
 """
 
 from __future__ import annotations
@@ -15,9 +18,12 @@ import sys
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .harmony import STOP_TOKENS, TokenCodec
+
+if TYPE_CHECKING:
+    from .quant import QuantPlan
 
 __all__ = ["LoadedModel", "ModelHandle", "resolve_model"]
 
@@ -88,11 +94,13 @@ def choose_device(device: str | None) -> tuple[str, str]:
     return "cpu", "no GPU found"
 
 
-def choose_dtype(dtype: str | None, device: str, source: ModelSource) -> tuple[str, str]:
+def choose_dtype(dtype: str | None, device: str, source: ModelSource, quant: str | None = None) -> tuple[str, str]:
     """(dtype name, why). Small models on CPU run in float32 (exact, and bf16 matmuls are slow
     there); large checkpoints keep their bfloat16 weights, which halves memory."""
     if dtype is not None:
         return dtype, "you asked for it"
+    if quant in ("bf16", "bnb-4bit", "bnb-8bit"):
+        return "bfloat16", f"quant={quant!r} keeps the unquantized weights in bf16"
     if device.startswith("cuda"):
         return "bfloat16", "the checkpoint's dtype, native on GPU"
     if source.kind == "nano":
@@ -130,12 +138,20 @@ class LoadedModel:
     #: the model's recommended sampling when the user sets none (OpenAI recommends 1.0 / 1.0 for gpt-oss)
     sampling: dict[str, float] = field(default_factory=lambda: {"temperature": 1.0, "top_p": 1.0})
 
+    #: where accelerate put each module with device_map (None: all on ``device``)
+    device_map: dict[str, Any] | None = None
+
     def encode(self, text: str) -> list[int]:
         return list(self.tokenizer.encode(text, add_special_tokens=False))
 
 
 class ModelHandle:
-    """A model named now, loaded on first use. ``repr`` says what will load and why."""
+    """A model named now, loaded on first use. ``repr`` says what will load and why.
+
+    ``quant``: "auto" (default) | "mxfp4" | "bf16" | "bnb-4bit" | "bnb-8bit" (see :mod:`gptoss_lab.quant`).
+    ``device_map``: None puts the whole model on ``device``; "auto" lets accelerate spread it over
+    every GPU (and CPU memory), as the 120b needs on GPUs smaller than 80 GB.
+    """
 
     def __init__(
         self,
@@ -144,16 +160,19 @@ class ModelHandle:
         device: str | None = None,
         dtype: str | None = None,
         quant: str | None = None,
+        device_map: str | dict[str, Any] | None = None,
         preflight: bool = True,
     ) -> None:
-        if quant not in (None, "auto"):
-            raise ValueError(
-                f"quant={quant!r} is not supported yet: omit it (quant=None) and the checkpoint's own format is used"
-            )
+        from .memory import read_config
+        from .quant import plan_quant
+
         self.source = resolve_model(model)
         self.device, self._device_why = choose_device(device)
-        self.dtype, self._dtype_why = choose_dtype(dtype, self.device, self.source)
-        self.quant = quant
+        self.device_map = device_map
+        self.dtype, self._dtype_why = choose_dtype(dtype, self.device, self.source, quant)
+        self.config = read_config(self.source.name, self.source.path, self.source.kind)
+        self.plan = plan_quant(quant, self.config, self.device, self.dtype)
+        self.quant = self.plan.quant
         self.preflight = preflight
         self._loaded: LoadedModel | None = None
 
@@ -167,48 +186,82 @@ class ModelHandle:
         return (
             f"{self.source.label}{untrained}\n"
             f"  from:   {self.source.path} ({self.source.kind})\n"
-            f"  device: {self.device} ({self._device_why})\n"
+            f"  device: {self._device_line()}\n"
             f"  dtype:  {self.dtype} ({self._dtype_why})\n"
+            f"  quant:  {self.plan.quant} ({self.plan.why})\n"
             f"  state:  {state}"
         )
 
+    def _device_line(self) -> str:
+        if self.device_map is None:
+            return f"{self.device} ({self._device_why})"
+        placed = self._loaded.device_map if self._loaded is not None else None
+        if placed:
+            counts: dict[str, int] = {}
+            for where in placed.values():
+                counts[str(where)] = counts.get(str(where), 0) + 1
+            spread = ", ".join(f"{where}: {n} modules" for where, n in counts.items())
+            return f"device_map={self.device_map!r} ({spread})"
+        return f"device_map={self.device_map!r} (accelerate places the layers at load)"
+
     def __repr__(self) -> str:
-        return f"ModelHandle({self.source.name!r}, device={self.device!r}, dtype={self.dtype!r}, loaded={self.loaded})"
+        return (
+            f"ModelHandle({self.source.name!r}, device={self.device!r}, dtype={self.dtype!r}, "
+            f"quant={self.plan.quant!r}, loaded={self.loaded})"
+        )
 
     def load(self) -> LoadedModel:
         if self._loaded is None:
-            if self.preflight and self.source.kind != "nano":
-                from .memory import preflight, read_config
+            from .quant import require_packages
 
-                config = read_config(self.source.name, self.source.path, self.source.kind)
-                if config is not None:
-                    preflight(self.source.name, config, self.device, self.dtype)  # before touching the weights
-            self._loaded = _load(self.source, self.device, self.dtype)
+            require_packages(self.plan, self.device_map)
+            if self.preflight and self.source.kind != "nano" and self.config is not None:
+                from .memory import preflight
+
+                where = self.device if self.device_map is None else "auto"
+                plan = self.plan  # before touching the weights, priced as they will load
+                preflight(self.source.name, self.config, where, self.dtype, quant=plan.memory_quant, why=plan.why)
+            if self.plan.note:
+                print(self.plan.note, file=sys.stderr)  # visible in notebooks and terminals alike
+            self._loaded = _load(self.source, self.device, self.dtype, self.plan, self.device_map)
         return self._loaded
 
     def unload(self) -> None:
         self._loaded = None
 
 
-def _from_pretrained(source: ModelSource, dtype: str, offline: bool) -> tuple[Any, Any]:
+def _from_pretrained(source: ModelSource, dtype: str, offline: bool, extra: dict[str, Any]) -> tuple[Any, Any]:
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(source.path, local_files_only=offline)
     model = AutoModelForCausalLM.from_pretrained(
-        source.path, dtype=getattr(torch, dtype), attn_implementation="eager", local_files_only=offline
+        source.path, dtype=getattr(torch, dtype), attn_implementation="eager", local_files_only=offline, **extra
     )
     return tokenizer, model
 
 
-def _load(source: ModelSource, device: str, dtype: str) -> LoadedModel:
+def _load_kwargs(device: str, dtype: str, plan: QuantPlan, device_map: Any) -> dict[str, Any]:
+    """Extra from_pretrained keywords: the quantization config and where accelerate puts the weights."""
+    from .quant import from_pretrained_kwargs
+
+    extra = from_pretrained_kwargs(plan, dtype)
+    if device_map is not None:
+        extra["device_map"] = device_map
+    elif plan.quant.startswith("bnb-"):
+        extra["device_map"] = {"": device}  # bitsandbytes models cannot be moved with .to() once loaded
+    return extra
+
+
+def _load(source: ModelSource, device: str, dtype: str, plan: QuantPlan, device_map: Any = None) -> LoadedModel:
     # Honour HF_HUB_OFFLINE even when it was set after huggingface_hub was imported.
     offline = os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on")
+    extra = _load_kwargs(device, dtype, plan, device_map)
     try:
         with warnings.catch_warnings():
             # without ipywidgets, tqdm.auto warns in notebooks and falls back to a text bar: the text bar is fine
             warnings.filterwarnings("ignore", message="IProgress not found")
-            tokenizer, model = _from_pretrained(source, dtype, offline)
+            tokenizer, model = _from_pretrained(source, dtype, offline, extra)
     except OSError as err:
         if source.kind == "hub":
             raise OSError(
@@ -216,9 +269,15 @@ def _load(source: ModelSource, device: str, dtype: str) -> LoadedModel:
                 f"Download it first (hf download {source.name}) or pass a local directory. ({err})"
             ) from None
         raise
-    model = model.to(device).eval()
+    if "device_map" not in extra:
+        model = model.to(device)
+    model.eval()
+    placed = None
+    if device_map is not None:
+        placed = getattr(model, "hf_device_map", None)
+        device = str(next(model.parameters()).device)  # where inputs go: the embeddings' device
     codec = TokenCodec.from_tokenizer(tokenizer)
     stop_ids = tuple(codec.special_ids[n] for n in STOP_TOKENS if n in codec.special_ids)
-    loaded = LoadedModel(model, tokenizer, codec, source, device, dtype, source.identity, stop_ids)
+    loaded = LoadedModel(model, tokenizer, codec, source, device, dtype, source.identity, stop_ids, device_map=placed)
     loaded.sampling.update(source.meta.get("sampling", {}))
     return loaded

@@ -45,6 +45,6 @@ def test_handle_is_lazy_and_says_why(monkeypatch):
     assert not handle.loaded
 
 
-def test_unsupported_quant_names_the_fix():
-    with pytest.raises(ValueError, match="quant=None"):
-        ModelHandle("nano", quant="bnb-4bit")
+def test_unknown_quant_names_the_choices():
+    with pytest.raises(ValueError, match=r"quant must be auto\|mxfp4\|bf16\|bnb-4bit\|bnb-8bit, got 'int3'"):
+        ModelHandle("nano", quant="int3")
