@@ -24,11 +24,13 @@ _LAZY = {
     "render_prompt": "harmony",
     "parse_completion": "harmony",
     "StreamParser": "harmony",
+    "Playground": "widgets",
 }
 
 __all__ = [
     "Lab",
     "Message",
+    "Playground",
     "Reply",
     "Stats",
     "StreamParser",
@@ -43,6 +45,7 @@ if TYPE_CHECKING:
     from .harmony import Message, StreamParser, parse_completion, render_prompt
     from .lab import Lab
     from .reply import Reply, Stats
+    from .widgets import Playground
 
 
 def __getattr__(name: str) -> Any:

@@ -22,7 +22,7 @@ from .harmony import EFFORTS
 __all__ = ["GptOssMagics", "load_ipython_extension", "unload_ipython_extension"]
 
 _VAR_RE = re.compile(r"(?<!\{)\{([A-Za-z_][A-Za-z0-9_]*)\}(?!\})")  # {name}, but not {{name}}
-_COMMANDS = "load | reset | history | status"
+_COMMANDS = "load | reset | history | status | playground"
 #: --show names -> Trace methods
 _FIGURES = {"routing": "routing_map", "load": "expert_load", "stats": "routing_stats"}
 
@@ -174,12 +174,7 @@ class GptOssMagics(Magics):
         parser.add_argument("model")
         parser.add_argument("--device")
         parser.add_argument("--dtype")
-        try:
-            opts, extra = parser.parse_known_args(words)
-        except argparse.ArgumentError as err:
-            raise UsageError(f"{err}: use %gptoss load MODEL [--device cpu|cuda] [--dtype float32|bfloat16]") from None
-        if extra:
-            raise UsageError(f"unknown options {extra}: use %gptoss load MODEL [--device D] [--dtype T]")
+        opts = _command_options(parser, words, "%gptoss load MODEL [--device cpu|cuda] [--dtype float32|bfloat16]")
         self._switch(opts.model, device=opts.device, dtype=opts.dtype)
         try:
             self.lab.load()
@@ -197,12 +192,35 @@ class GptOssMagics(Magics):
         for turn in self.lab.history:
             print(f"{turn['role']}: {turn.get('content') or ''}")
 
+    def _cmd_playground(self, words: list[str]) -> Any:
+        """``%gptoss playground [--compare] [--effort E]``: the Playground widget over this Lab."""
+        parser = argparse.ArgumentParser(prog="%gptoss playground", add_help=False, exit_on_error=False)
+        parser.add_argument("--compare", action="store_true")
+        parser.add_argument("--effort", choices=EFFORTS)
+        opts = _command_options(parser, words, "%gptoss playground [--compare] [--effort low|medium|high]")
+        try:
+            from .widgets import Playground
+        except ImportError as err:
+            raise UsageError(str(err)) from None
+        return Playground(self.lab, effort=opts.effort or self.effort, compare=opts.compare)
+
     def _cmd_status(self, words: list[str]) -> None:
         print(repr(self.lab))
         print(
             f"  defaults: effort={self.effort} max_tokens={self.max_tokens} "
             f"temperature={self.temperature} top_p={self.top_p}"
         )
+
+
+def _command_options(parser: argparse.ArgumentParser, words: list[str], usage: str) -> argparse.Namespace:
+    """A line command's options, or a UsageError naming the bad option and the usage."""
+    try:
+        opts, extra = parser.parse_known_args(words)
+    except argparse.ArgumentError as err:
+        raise UsageError(f"{err}: use {usage}") from None
+    if extra:
+        raise UsageError(f"unknown options {extra}: use {usage}")
+    return opts
 
 
 def _figure_names(show: str | None) -> list[str]:

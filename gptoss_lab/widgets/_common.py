@@ -1,0 +1,123 @@
+"""What the widgets share: the optional-import check, the default Lab, a redraw throttle, escaped panels.
+
+Model text reaches the browser only through :func:`html.escape` (panels) or ``textContent`` (the
+explorer's token strip): a reply that writes ``<script>`` shows it as text.
+"""
+
+from __future__ import annotations
+
+import html
+import time
+import weakref
+from typing import Any
+
+PIP_HINT = "pip install 'gptoss-lab[widgets]'"
+
+#: Labs that a live Playground talks to, so an Explorer can find the model that wrote a reply.
+PLAYGROUNDS: weakref.WeakSet[Any] = weakref.WeakSet()
+
+_PANEL = (
+    "white-space:pre-wrap;word-break:break-word;max-height:22em;overflow-y:auto;"
+    "font-family:var(--jp-ui-font-family,system-ui,sans-serif);padding:4px 8px;margin:2px 0"
+)
+_REASONING = _PANEL + ";color:#555;font-size:0.92em;font-style:italic;border-left:3px solid #c9c9d6"
+_ANSWER = _PANEL + ";font-size:1.05em;line-height:1.45;border-left:3px solid #2ca02c"
+_LABEL = "color:#6b6b6b;font-size:0.85em;font-style:normal;display:block;margin-bottom:2px"
+_MUTED = "color:#8a8a8a;font-size:0.85em"
+_ERROR = "color:#b00020;font-size:0.9em"
+
+
+def require_widgets(*modules: str) -> None:
+    """Import-check ipywidgets (and any extra ``modules``); one line saying what to install if missing."""
+    from importlib import import_module
+
+    for name in ("ipywidgets", *modules):
+        try:
+            import_module(name)
+        except ImportError as err:
+            raise ImportError(f"gptoss_lab's widgets need {name}, which is not installed: {PIP_HINT}") from err
+
+
+def magic_lab() -> Any:
+    """The Lab that ``%%gptoss`` talks to in this IPython session, or None (no IPython, no extension)."""
+    try:
+        from IPython import get_ipython
+    except ImportError:  # pragma: no cover - IPython is a core dependency
+        return None
+    shell = get_ipython()
+    for configurable in getattr(shell, "configurables", None) or []:
+        if type(configurable).__name__ == "GptOssMagics":
+            return configurable.lab
+    return None
+
+
+def default_lab() -> Any:
+    """The magic's current Lab if ``%load_ext gptoss_lab`` ran, else a new Lab on the bundled nano."""
+    lab = magic_lab()
+    if lab is not None:
+        return lab
+    from ..lab import Lab
+
+    return Lab("nano")
+
+
+class Throttle:
+    """Lets a redraw through at most once per ``min_interval`` seconds; a finished reply always passes.
+
+    Streaming calls back on every token (hundreds a second on a GPU); each redraw sends the whole
+    panel to the browser, so ~15 a second keeps the front end responsive without looking jerky.
+    """
+
+    def __init__(self, min_interval: float = 1 / 15) -> None:
+        self.min_interval = min_interval
+        self._last = float("-inf")
+        self.redraws = 0
+
+    def ready(self, done: bool) -> bool:
+        now = time.monotonic()
+        if not done and now - self._last < self.min_interval:
+            return False
+        self._last = now
+        self.redraws += 1
+        return True
+
+
+def escape(text: str) -> str:
+    return html.escape(text, quote=True)
+
+
+def reasoning_html(reply: Any) -> str:
+    """The reasoning panel: a label ("Thinking…", "Thought for 2.1 s · 57 tokens") and the escaped text."""
+    from ..render import reasoning_label
+
+    if reply is None:
+        return f'<div style="{_REASONING}"><span style="{_LABEL}">reasoning (analysis channel)</span></div>'
+    label = reasoning_label(reply) if (reply.reasoning or reply.thinking) else "no reasoning"
+    return f'<div style="{_REASONING}"><span style="{_LABEL}">{escape(label)}</span>{escape(reply.reasoning)}</div>'
+
+
+def answer_html(reply: Any) -> str:
+    """The answer panel: the final channel's escaped text, any tool calls, or why there is none."""
+    if reply is None:
+        return f'<div style="{_ANSWER}"><span style="{_LABEL}">answer (final channel)</span></div>'
+    text = reply.answer
+    calls = "\n".join(f"→ {m.recipient}({m.content})" for m in reply.tool_calls)
+    text = "\n".join(part for part in (text, calls) if part)
+    if not text:
+        note = "(no final answer)" if reply.done else "…"
+        return f'<div style="{_ANSWER}"><span style="{_MUTED}">{note}</span></div>'
+    return f'<div style="{_ANSWER}">{escape(text)}</div>'
+
+
+def muted_html(text: str) -> str:
+    return f'<div style="{_MUTED}">{escape(text)}</div>'
+
+
+def error_html(text: str) -> str:
+    return f'<div style="{_ERROR}">{escape(text)}</div>' if text else ""
+
+
+def one_line(err: BaseException) -> str:
+    """An exception as one line: its first line, named by its type when the message alone is vague."""
+    message = (str(err).strip().splitlines() or [""])[0]
+    return f"{type(err).__name__}: {message}" if message else type(err).__name__

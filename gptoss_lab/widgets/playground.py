@@ -1,0 +1,262 @@
+"""Playground: a prompt box, effort and sampling controls, Generate and Stop, the reply streaming in.
+
+>>> pg = Playground()            # talks to %%gptoss's Lab, or a new Lab on the bundled nano
+>>> pg                           # in a notebook: type a prompt, click Generate
+>>> pg.reply.reasoning, pg.reply.answer
+
+Generation runs in a background thread, so the kernel stays free to handle a click on Stop,
+which sets the ``threading.Event`` that :meth:`gptoss_lab.Lab.ask` checks between tokens: the
+reply ends ``stopped="interrupted"`` with what was written kept. Panels redraw at most
+``1 / min_interval`` times a second, and always once more when the reply is done.
+
+"Compare efforts" answers one prompt at low, medium and high, one after another, side by side,
+each from the same conversation state: the three replies land in ``pg.replies`` and the
+conversation is left as it was (a comparison is not a turn).
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import ipywidgets as widgets
+from traitlets import Any as AnyTrait
+from traitlets import Bool, Dict, Unicode, observe
+
+from ..harmony import EFFORTS
+from ._common import (
+    PLAYGROUNDS,
+    Throttle,
+    answer_html,
+    default_lab,
+    error_html,
+    muted_html,
+    one_line,
+    reasoning_html,
+)
+
+__all__ = ["Playground"]
+
+_FULL = widgets.Layout(width="100%")
+
+
+class _Panel(widgets.VBox):
+    """One reply: a title (compare mode), the reasoning, the answer, a stats line."""
+
+    def __init__(self, title: str = "") -> None:
+        self.title = widgets.HTML(f"<b>{title}</b>" if title else "")
+        self.reasoning = widgets.HTML(reasoning_html(None), layout=_FULL)
+        self.answer = widgets.HTML(answer_html(None), layout=_FULL)
+        self.stats = widgets.HTML("", layout=_FULL)
+        self.reasoning.add_class("gptoss-reasoning")
+        self.answer.add_class("gptoss-answer")
+        self.stats.add_class("gptoss-stats")
+        self.compact = bool(title)
+        self.redraws = 0
+        self.final_drawn = False
+        super().__init__([self.title, self.reasoning, self.answer, self.stats], layout=widgets.Layout(flex="1 1 0%"))
+
+    def show(self, reply: Any) -> None:
+        self.redraws += 1
+        self.final_drawn = reply.done
+        self.reasoning.value = reasoning_html(reply)
+        self.answer.value = answer_html(reply)
+        self.stats.value = muted_html(_short_stats(reply) if self.compact else _stats(reply))
+
+    def skipped(self) -> None:
+        self.stats.value = muted_html("not run: stopped before this effort")
+
+
+def _stats(reply: Any) -> str:
+    from ..render import stats_line
+
+    return stats_line(reply)
+
+
+def _short_stats(reply: Any) -> str:
+    """Compare mode: what differs between the efforts, reasoning length and time."""
+    ending = {"interrupted": " · interrupted", "max_tokens": " · hit the token limit"}.get(reply.stopped or "", "")
+    state = "" if reply.done else " · streaming…"
+    return f"{reply.reasoning_tokens} reasoning tokens · {reply.stats.total_seconds:.1f} s{ending}{state}"
+
+
+class Playground(widgets.VBox):
+    """A prompt box with effort, temperature, max tokens and seed; Generate, Stop; the reply as it streams.
+
+    ``lab``: the :class:`gptoss_lab.Lab` to ask (default: ``%%gptoss``'s Lab, else a new nano Lab); any
+    object with ``ask(prompt, effort=, on_update=, stop=, ...)`` works, a remote one included.
+    Replies are appended to the Lab's conversation, as :meth:`~gptoss_lab.Lab.ask` does.
+    """
+
+    reply = AnyTrait(None, allow_none=True, help="The last Reply (compare mode: the last effort that ran).")
+    replies = Dict(help="effort -> Reply of the last run (three in compare mode).")
+    running = Bool(False, help="True while a reply is generated in the background thread.")
+    error = Unicode("", help="The last run's error as one line; empty when it went well.")
+
+    def __init__(
+        self,
+        lab: Any = None,
+        *,
+        prompt: str = "",
+        effort: str = "medium",
+        max_tokens: int = 512,
+        temperature: float | None = None,
+        seed: int | None = None,
+        compare: bool = False,
+        min_interval: float = 1 / 15,
+        **kwargs: Any,
+    ) -> None:
+        if effort not in EFFORTS:
+            raise ValueError(f"effort must be low, medium or high, got {effort!r}: use effort='low'|'medium'|'high'")
+        self.lab = lab if lab is not None else default_lab()
+        self.min_interval = min_interval
+        self.prompt = widgets.Textarea(value=prompt, placeholder="Ask the model…", rows=3, layout=_FULL)
+        self.effort = widgets.ToggleButtons(options=list(EFFORTS), value=effort, description="effort")
+        self.compare = widgets.Checkbox(value=compare, description="compare efforts (low, medium, high)", indent=False)
+        self.temperature = widgets.Text(
+            "" if temperature is None else str(temperature), description="temperature", placeholder="model's default"
+        )
+        self.max_tokens = widgets.BoundedIntText(value=max_tokens, min=1, max=131072, description="max tokens")
+        self.seed = widgets.Text("" if seed is None else str(seed), description="seed", placeholder="random")
+        self.generate_button = widgets.Button(description="Generate", button_style="primary", icon="play")
+        self.stop_button = widgets.Button(description="Stop", button_style="warning", icon="stop", disabled=True)
+        self.status = widgets.HTML("", layout=_FULL)
+        self.panels: list[_Panel] = [_Panel()]
+        self.columns = widgets.HBox(self.panels, layout=_FULL)
+        for widget, name in (
+            (self.prompt, "gptoss-prompt"),
+            (self.generate_button, "gptoss-generate"),
+            (self.stop_button, "gptoss-stop"),
+            (self.status, "gptoss-error"),
+            (self.columns, "gptoss-columns"),
+        ):
+            widget.add_class(name)
+        self.generate_button.on_click(lambda _: self.start())
+        self.stop_button.on_click(lambda _: self.stop())
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        controls = [
+            self.prompt,
+            widgets.HBox([self.effort, self.compare]),
+            widgets.HBox([self.temperature, self.max_tokens, self.seed]),
+            widgets.HBox([self.generate_button, self.stop_button]),
+            self.status,
+            self.columns,
+        ]
+        super().__init__(controls, **kwargs)
+        self.add_class("gptoss-playground")
+        PLAYGROUNDS.add(self)
+
+    # -- what the buttons do
+
+    def start(self) -> bool:
+        """Generate from the controls' values in a background thread (the Generate button).
+
+        Returns False, with the reason in ``error``, when the input is invalid or a run is going on.
+        """
+        if self.running:
+            return False
+        try:
+            prompt, options = self._read_controls()
+        except ValueError as err:
+            self.error = str(err)
+            return False
+        efforts = tuple(EFFORTS) if self.compare.value else (self.effort.value,)
+        self.panels = [_Panel(e if len(efforts) > 1 else "") for e in efforts]
+        self.columns.children = self.panels
+        self._stop = threading.Event()
+        self.error = ""
+        self.running = True
+        self._thread = threading.Thread(
+            target=self._run, args=(prompt, efforts, options), name="gptoss-playground", daemon=True
+        )
+        self._thread.start()
+        return True
+
+    def stop(self) -> None:
+        """End the reply being generated; its partial text is kept (the Stop button)."""
+        self._stop.set()
+        self.stop_button.disabled = True
+
+    def join(self, timeout: float | None = None) -> Any:
+        """Wait for the background run to end (scripts and tests); returns ``reply``."""
+        if self._thread is not None:
+            self._thread.join(timeout)
+        return self.reply
+
+    # -- the background thread
+
+    def _run(self, prompt: str, efforts: tuple[str, ...], options: dict[str, Any]) -> None:
+        done: dict[str, Any] = {}
+        try:
+            for effort, panel in zip(efforts, self.panels, strict=True):
+                if self._stop.is_set():
+                    panel.skipped()
+                    continue
+                if len(efforts) > 1:
+                    reply = self._ask_in_place(prompt, effort, panel, options)
+                else:
+                    reply = self._ask(prompt, effort, panel, options)
+                done[effort] = reply
+                self.replies = dict(done)
+                self.reply = reply
+        except Exception as err:  # a background thread has no cell to raise into: the widget shows it
+            self.error = one_line(err)
+        finally:
+            self.running = False
+
+    def _ask(self, prompt: str, effort: str, panel: _Panel, options: dict[str, Any]) -> Any:
+        throttle = Throttle(self.min_interval)
+
+        def update(reply: Any) -> None:
+            if throttle.ready(reply.done):
+                panel.show(reply)
+
+        reply = self.lab.ask(prompt, effort=effort, on_update=update, stop=self._stop, **options)
+        if not panel.final_drawn:  # a Lab that does not call back with the finished reply
+            panel.show(reply)
+        return reply
+
+    def _ask_in_place(self, prompt: str, effort: str, panel: _Panel, options: dict[str, Any]) -> Any:
+        """Ask without moving the conversation on, so every effort answers from the same history."""
+        history, replies = getattr(self.lab, "history", None), getattr(self.lab, "replies", None)
+        marks = (len(history) if history is not None else 0, len(replies) if replies is not None else 0)
+        try:
+            return self._ask(prompt, effort, panel, options)
+        finally:
+            if history is not None:
+                del history[marks[0] :]
+            if replies is not None:
+                del replies[marks[1] :]
+
+    def _read_controls(self) -> tuple[str, dict[str, Any]]:
+        prompt = self.prompt.value.strip()
+        if not prompt:
+            raise ValueError("the prompt is empty: type a question in the box, then click Generate")
+        temperature = _parse(self.temperature.value, float, "temperature", "a number >= 0 (0 is greedy)")
+        if temperature is not None and temperature < 0:
+            raise ValueError(f"temperature must be >= 0 (0 is greedy), got {temperature}: or leave it empty")
+        seed = _parse(self.seed.value, int, "seed", "a whole number")
+        return prompt, {"max_new_tokens": int(self.max_tokens.value), "temperature": temperature, "seed": seed}
+
+    # -- keeping the controls in step
+
+    @observe("running")
+    def _running_changed(self, change: Any) -> None:
+        self.generate_button.disabled = change.new
+        self.stop_button.disabled = not change.new
+
+    @observe("error")
+    def _error_changed(self, change: Any) -> None:
+        self.status.value = error_html(change.new)
+
+
+def _parse(text: str, kind: type, name: str, rule: str) -> Any:
+    """An optional number typed in a box: empty -> None (the default), else ``kind(text)`` or a one-line error."""
+    text = text.strip()
+    if not text:
+        return None
+    try:
+        return kind(text)
+    except ValueError:
+        raise ValueError(f"{name} must be {rule}, got {text!r}: or leave it empty for the default") from None
