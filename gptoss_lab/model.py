@@ -196,6 +196,8 @@ class ModelHandle:
         if self.device_map is None:
             return f"{self.device} ({self._device_why})"
         placed = self._loaded.device_map if self._loaded is not None else None
+        if placed and set(placed) == {""}:
+            return f"device_map={self.device_map!r} (the whole model fits on {placed['']})"
         if placed:
             counts: dict[str, int] = {}
             for where in placed.values():
@@ -212,7 +214,7 @@ class ModelHandle:
 
     def load(self) -> LoadedModel:
         if self._loaded is None:
-            from .quant import require_packages
+            from .quant import check_packed, checkpoint_format, require_packages
 
             require_packages(self.plan, self.device_map)
             if self.preflight and self.source.kind != "nano" and self.config is not None:
@@ -221,6 +223,8 @@ class ModelHandle:
                 where = self.device if self.device_map is None else "auto"
                 plan = self.plan  # before touching the weights, priced as they will load
                 preflight(self.source.name, self.config, where, self.dtype, quant=plan.memory_quant, why=plan.why)
+            if self.source.kind != "hub" and self.config is not None and checkpoint_format(self.config) == "mxfp4":
+                check_packed(self.source.path, self.config)  # headers only: a clear line, not a loader traceback
             if self.plan.note:
                 print(self.plan.note, file=sys.stderr)  # visible in notebooks and terminals alike
             self._loaded = _load(self.source, self.device, self.dtype, self.plan, self.device_map)
@@ -274,7 +278,8 @@ def _load(source: ModelSource, device: str, dtype: str, plan: QuantPlan, device_
     model.eval()
     placed = None
     if device_map is not None:
-        placed = getattr(model, "hf_device_map", None)
+        # accelerate records its placement; when everything fits on one device transformers skips it
+        placed = getattr(model, "hf_device_map", None) or {"": str(next(model.parameters()).device)}
         device = str(next(model.parameters()).device)  # where inputs go: the embeddings' device
     codec = TokenCodec.from_tokenizer(tokenizer)
     stop_ids = tuple(codec.special_ids[n] for n in STOP_TOKENS if n in codec.special_ids)

@@ -18,9 +18,10 @@ from __future__ import annotations
 import importlib.util
 import sys
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
-__all__ = ["QUANT_CHOICES", "QuantPlan", "checkpoint_format", "mxfp4_missing", "plan_quant"]
+__all__ = ["QUANT_CHOICES", "QuantPlan", "check_packed", "checkpoint_format", "mxfp4_missing", "plan_quant"]
 
 QUANT_CHOICES: tuple[str, ...] = ("auto", "mxfp4", "bf16", "bnb-4bit", "bnb-8bit")
 _BNB_WHY = (
@@ -144,3 +145,39 @@ def require_packages(plan: QuantPlan, device_map: Any) -> None:
         if importlib.util.find_spec(module) is None:
             what = f"quant={plan.quant!r}" if extra == "bnb" or device_map is None else f"device_map={device_map!r}"
             raise ImportError(f"{what} needs {module}, which is not installed: pip install 'gptoss-lab[{extra}]'")
+
+
+def _packed_shapes(path: Path) -> dict[str, tuple[int, ...]]:
+    """Shapes of the ``*_blocks``/``*_scales`` tensors in a checkpoint's safetensors headers (no data read)."""
+    from safetensors import safe_open
+
+    shapes: dict[str, tuple[int, ...]] = {}
+    for file in sorted(path.glob("*.safetensors")):
+        with safe_open(str(file), "pt") as f:
+            for key in f.keys():  # noqa: SIM118 (safe_open is not a mapping)
+                if key.endswith(("_blocks", "_scales")):
+                    shapes[key] = tuple(f.get_slice(key).get_shape())
+    return shapes
+
+
+def check_packed(path: str, config: dict[str, Any]) -> None:
+    """Refuse, naming the tensor, a local MXFP4 checkpoint whose packed experts are missing or malformed.
+
+    transformers would otherwise stop deep in its loader with a multi-page report. Each expert
+    projection needs ``*_blocks`` of shape (E, rows, groups, 16) (32 e2m1 values in 16 bytes) and
+    ``*_scales`` of shape (E, rows, groups) (one exponent per 32 values).
+    """
+    shapes = _packed_shapes(Path(path))
+    fix = "re-download or re-convert the checkpoint"
+    for layer in range(config["num_hidden_layers"]):
+        for proj in ("gate_up_proj", "down_proj"):
+            stem = f"model.layers.{layer}.mlp.experts.{proj}"
+            blocks, scales = shapes.get(f"{stem}_blocks"), shapes.get(f"{stem}_scales")
+            for name, shape in ((f"{stem}_blocks", blocks), (f"{stem}_scales", scales)):
+                if shape is None:
+                    raise ValueError(f"{path} is an MXFP4 checkpoint without {name}: {fix}")
+            if blocks != (*scales, 16):
+                raise ValueError(
+                    f"{path}: {stem}_blocks has shape {blocks} but {stem}_scales has {scales} "
+                    f"(blocks must be scales + (16,): 32 four-bit values per scale): {fix}"
+                )
