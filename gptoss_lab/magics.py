@@ -174,11 +174,17 @@ class GptOssMagics(Magics):
         parser.add_argument("model")
         parser.add_argument("--device")
         parser.add_argument("--dtype")
-        opts = _command_options(parser, words, "%gptoss load MODEL [--device cpu|cuda] [--dtype float32|bfloat16]")
-        self._switch(opts.model, device=opts.device, dtype=opts.dtype)
+        parser.add_argument("--quant")
+        parser.add_argument("--device-map")
+        usage = (
+            "%gptoss load MODEL [--device cpu|cuda] [--dtype float32|bfloat16] "
+            "[--quant auto|mxfp4|bf16|bnb-4bit|bnb-8bit] [--device-map auto]"
+        )
+        opts = _command_options(parser, words, usage)
+        self._switch(opts.model, device=opts.device, dtype=opts.dtype, quant=opts.quant, device_map=opts.device_map)
         try:
             self.lab.load()
-        except (OSError, ValueError, MemoryError) as err:
+        except (OSError, ValueError, MemoryError, ImportError) as err:
             raise UsageError(str(err)) from None
         print(repr(self.lab))
 
