@@ -25,9 +25,11 @@ _LAZY = {
     "parse_completion": "harmony",
     "StreamParser": "harmony",
     "Playground": "widgets",
+    "Explorer": "widgets",
 }
 
 __all__ = [
+    "Explorer",
     "Lab",
     "Message",
     "Playground",
@@ -45,7 +47,7 @@ if TYPE_CHECKING:
     from .harmony import Message, StreamParser, parse_completion, render_prompt
     from .lab import Lab
     from .reply import Reply, Stats
-    from .widgets import Playground
+    from .widgets import Explorer, Playground
 
 
 def __getattr__(name: str) -> Any:

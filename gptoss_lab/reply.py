@@ -99,6 +99,16 @@ class Reply:
             "messages": [asdict(m) for m in self._all_messages()],
         }
 
+    def explore(self, lab: Any = None) -> Any:
+        """An Explorer widget: this reply's tokens; click one for its routing path and attention.
+
+        ``lab``: the Lab whose model wrote the reply, for the attention recompute (found when omitted).
+        Needs ``pip install 'gptoss-lab[widgets]'``.
+        """
+        from .widgets import Explorer
+
+        return Explorer(self, lab=lab)
+
     def _all_messages(self) -> list[Message]:
         return [*self.messages, self._partial] if self._partial is not None else self.messages
 

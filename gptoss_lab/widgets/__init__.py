@@ -12,11 +12,12 @@ from typing import TYPE_CHECKING, Any
 
 from ._common import require_widgets
 
-__all__ = ["Playground"]
+__all__ = ["Explorer", "Playground"]
 
-_LAZY = {"Playground": ("playground", ())}
+_LAZY = {"Playground": ("playground", ()), "Explorer": ("explorer", ("plotly", "anywidget"))}
 
 if TYPE_CHECKING:
+    from .explorer import Explorer
     from .playground import Playground
 
 

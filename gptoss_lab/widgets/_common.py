@@ -13,7 +13,7 @@ from typing import Any
 
 PIP_HINT = "pip install 'gptoss-lab[widgets]'"
 
-#: Labs that a live Playground talks to, so an Explorer can find the model that wrote a reply.
+#: Live Playgrounds, so an Explorer can find the Lab (the model) that wrote a reply.
 PLAYGROUNDS: weakref.WeakSet[Any] = weakref.WeakSet()
 
 _PANEL = (

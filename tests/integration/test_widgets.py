@@ -10,6 +10,8 @@ from typing import Any
 import pytest
 
 pytest.importorskip("ipywidgets")
+pytest.importorskip("plotly")
+pytest.importorskip("anywidget")
 
 COMPLETION = "<|channel|>analysis<|message|>Add 2 and 2.<|end|><|start|>assistant<|channel|>final<|message|>4<|return|>"
 PAYLOAD = (
@@ -176,6 +178,7 @@ def test_compare_efforts_on_nano_grows_the_reasoning(nano_lab_factory):
         assert f"{reply.stats.reasoning_tokens} reasoning tokens" in panel.stats.value
         assert f"{reply.stats.total_seconds:.1f} s" in panel.stats.value
     assert lab.history == []
+    assert pg.replies["high"].explore().lab is lab  # the Explorer finds the model through the Playground
 
 
 def test_magic_opens_a_playground_on_its_lab():
@@ -199,3 +202,112 @@ def test_missing_ipywidgets_says_what_to_install(monkeypatch):
     rule = r"^gptoss_lab's widgets need ipywidgets, .*: pip install 'gptoss-lab\[widgets\]'$"
     with pytest.raises(ImportError, match=rule):
         require_widgets()
+
+
+# -- Explorer
+
+
+@pytest.fixture(scope="module")
+def nano_reply(nano_lab_factory):
+    lab = nano_lab_factory()
+    return lab, lab.ask("What is 17 + 25?", effort="low", temperature=0, max_new_tokens=40)
+
+
+def test_explorer_click_updates_the_figures_in_place(nano_reply):
+    np = pytest.importorskip("numpy")
+    from gptoss_lab.attention import attention
+    from gptoss_lab.viz import head_view, token_path
+
+    lab, reply = nano_reply
+    trace = reply.trace
+    ex = reply.explore(lab=lab)
+    path, att = ex.path_figure, ex.attention_figure
+    assert ex.selected == trace.n_prompt and ex.message == ""
+    t = trace.n_tokens - 3
+    before = np.array(att.data[1].z)
+    ex.strip.selected = t  # what the front end sends when the token is clicked
+    assert ex.selected == t and ex.token_select.value == t
+    assert ex.path_figure is path and ex.attention_figure is att  # same widgets, new data
+    want = token_path(trace, t)
+    for got, expected in zip(path.data, want.data, strict=True):
+        assert got.name == expected.name
+    np.testing.assert_array_equal(path.data[2].y, trace.topk_experts[t].ravel())
+    np.testing.assert_array_equal(path.data[0].z, want.data[0].z)
+    aw = attention(lab, trace, 0, queries=[t])
+    view = head_view(aw, t)
+    assert att.data[0].name == "sink" and att.data[1].name == "weights"
+    np.testing.assert_allclose(np.array(att.data[1].z), view.data[1].z)
+    np.testing.assert_allclose(np.array(att.data[0].z)[:, 0], aw.sink[:, 0])
+    assert len(att.data[1].y) == trace.config["num_attention_heads"]  # a row per head
+    assert np.array(att.data[1].z).shape != before.shape or not np.allclose(np.array(att.data[1].z), before)
+
+
+def test_explorer_layer_head_and_expert_selectors(nano_reply):
+    np = pytest.importorskip("numpy")
+    from gptoss_lab.attention import attention
+    from gptoss_lab.viz import head_view, routing_map
+
+    lab, reply = nano_reply
+    trace = reply.trace
+    ex = explorer(reply, lab=lab)
+    t = trace.n_tokens - 1
+    ex.selected = t
+    ex.layer_select.value = 1
+    ex.head_select.value = 2
+    aw = attention(lab, trace, 1, heads=[2], queries=[t])
+    assert list(ex.attention_figure.data[1].y) == ["head 2"]
+    np.testing.assert_allclose(np.array(ex.attention_figure.data[1].z), head_view(aw, t).data[1].z)
+    assert "layer 1" in ex.attention_figure.layout.title.text
+    band = [s for s in ex.path_figure.layout.shapes if s.type == "rect"]
+    assert [(s.x0, s.x1) for s in band] == [(0.5, 1.5)]  # the selected layer, shaded
+    expert = trace.n_experts - 1
+    ex.expert_select.value = expert
+    np.testing.assert_array_equal(ex.expert_figure.data[0].z, routing_map(trace, highlight=expert).data[0].z)
+    marks = [s.x0 for s in ex.expert_figure.layout.shapes if s.name == "selected token"]
+    assert marks == [t]
+
+
+def test_explorer_finds_no_model_for_a_foreign_trace(nano_reply):
+    from dataclasses import replace
+
+    from gptoss_lab.widgets.explorer import NO_MODEL
+
+    _, reply = nano_reply
+    foreign = replace(reply, trace=replace(reply.trace, config={**reply.trace.config, "model": "someone-else"}))
+    ex = explorer(foreign)
+    assert ex.lab is None and ex.message == NO_MODEL and NO_MODEL in html.unescape(ex.note.value)
+    assert [t.name for t in ex.path_figure.data] == ["router probability", "top-1 path", "chosen"]  # routing works
+
+
+def test_explorer_without_a_trace_says_so_and_escapes(scripted_lab):
+    from gptoss_lab.widgets.explorer import NO_TRACE
+
+    lab, _ = scripted_lab(PAYLOAD)
+    reply = lab.ask("hi", temperature=0)
+    assert reply.trace is None
+    ex = reply.explore()
+    assert ex.message == NO_TRACE and "gptoss-explorer" in ex._dom_classes
+    shown = "".join(child.value for child in ex.children)
+    assert "need a local model with capture on" in shown
+    assert "<script" not in shown and "&lt;script&gt;" in shown and "&lt;img src=x" in shown
+
+
+def test_token_strip_writes_tokens_as_text_never_as_html():
+    from gptoss_lab.widgets.explorer import TokenStrip
+
+    assert "textContent = text" in TokenStrip._esm and "innerHTML" not in TokenStrip._esm
+    assert "http" not in TokenStrip._esm  # nothing fetched: the front end ships with the package
+
+
+def explorer(*args: Any, **kwargs: Any) -> Any:
+    from gptoss_lab.widgets import Explorer
+
+    return Explorer(*args, **kwargs)
+
+
+def test_public_api_names_the_widgets():
+    import gptoss_lab
+    from gptoss_lab.widgets.explorer import Explorer
+    from gptoss_lab.widgets.playground import Playground
+
+    assert gptoss_lab.Playground is Playground and gptoss_lab.Explorer is Explorer

@@ -1,0 +1,292 @@
+"""Explorer: a reply's tokens coloured by channel; click one to see its routing path and its attention.
+
+>>> reply = Lab().ask("What is 17 + 25?")      # the bundled model captures routing by default
+>>> reply.explore()                             # or Explorer(reply, lab=lab)
+
+Three Plotly ``FigureWidget`` s, updated in place (their data change, the widgets stay):
+
+* ``path_figure``: :func:`gptoss_lab.viz.token_path` of the selected token (its experts in every layer);
+  the selected layer is shaded and the selected expert drawn as a line.
+* ``attention_figure``: :func:`gptoss_lab.viz.head_view` of the selected token in the selected layer, a
+  row per head (or the selected head) with the learned sink as its own column, recomputed exactly by
+  :func:`gptoss_lab.attention.attention` from the model that wrote the reply.
+* ``expert_figure``: :func:`gptoss_lab.viz.routing_map` with ``highlight`` = the selected expert:
+  where in the transcript that expert is chosen, layer by layer.
+
+Routing needs the reply's Trace (a local model with capture on); attention also needs that model.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import anywidget
+import ipywidgets as widgets
+from traitlets import Bool, Dict, Int, List, Unicode, link, observe
+
+from ..viz._common import SOURCE_COLORS
+from ._common import PLAYGROUNDS, error_html, escape, magic_lab, muted_html, one_line
+
+__all__ = ["Explorer"]
+
+NO_TRACE = (
+    "This reply has no trace, so there is no routing or attention to explore: they need a local model with "
+    "capture on, e.g. Lab('nano').ask(prompt) (capture is on by default for nano), Lab(...).ask(prompt, "
+    "capture=True), or %%gptoss --capture."
+)
+NO_MODEL = (
+    "Attention is recomputed from the model that wrote this reply, and none was found: pass it, "
+    "Explorer(reply, lab=lab) or reply.explore(lab=lab)."
+)
+
+# The token strip's front end: spans built with textContent (never innerHTML), so model text stays text.
+# Shipped inline with the package: nothing is fetched from a CDN.
+_STRIP_ESM = """
+function render({ model, el }) {
+  el.classList.add("gptoss-token-strip");
+  let spans = [];
+  const draw = () => {
+    const tokens = model.get("tokens"), sources = model.get("sources");
+    const specials = model.get("specials"), colors = model.get("colors");
+    el.replaceChildren();
+    spans = tokens.map((text, i) => {
+      const span = document.createElement("span");
+      const color = colors[sources[i]] || "#c7c7c7";
+      span.textContent = text;
+      span.title = `${i} · ${sources[i]}${specials[i] ? " · special token" : ""}`;
+      span.className = "gptoss-token" + (specials[i] ? " gptoss-special" : "");
+      span.style.background = color + "26";
+      span.style.borderBottom = `2px ${specials[i] ? "dotted" : "solid"} ${color}`;
+      span.addEventListener("click", () => { model.set("selected", i); model.save_changes(); });
+      el.appendChild(span);
+      return span;
+    });
+    mark(-1, model.get("selected"));
+  };
+  const mark = (old, now) => {
+    if (spans[old]) spans[old].classList.remove("gptoss-selected");
+    if (spans[now]) spans[now].classList.add("gptoss-selected");
+  };
+  model.on("change:tokens", draw);
+  model.on("change:selected", () => mark(model.previous("selected"), model.get("selected")));
+  draw();
+}
+export default { render };
+"""
+_STRIP_CSS = """
+.gptoss-token-strip { line-height: 1.9; max-height: 14em; overflow-y: auto; font-family: monospace; }
+.gptoss-token { white-space: pre; cursor: pointer; margin: 0 1px; padding: 0 1px; border-radius: 2px; }
+.gptoss-special { font-style: italic; opacity: 0.75; }
+.gptoss-selected { outline: 2px solid #222; }
+"""
+
+
+class TokenStrip(anywidget.AnyWidget):
+    """The transcript as clickable tokens, coloured by where each comes from (prompt role or channel)."""
+
+    _esm = _STRIP_ESM
+    _css = _STRIP_CSS
+    tokens = List(Unicode(), help="Each token as shown (newlines as ↵).").tag(sync=True)
+    sources = List(Unicode(), help="Each token's source: a prompt role or the assistant's channel.").tag(sync=True)
+    specials = List(Bool(), help="True for harmony's special tokens (<|start|>, <|channel|>, ...).").tag(sync=True)
+    colors = Dict(help="source -> CSS colour.").tag(sync=True)
+    selected = Int(-1, help="The clicked token's position; -1 before any click.").tag(sync=True)
+
+
+def _shown(token: str) -> str:
+    return token.replace("\n", "↵").replace("\t", "⇥") or "∅"
+
+
+class Explorer(widgets.VBox):
+    """A reply's tokens (click one) with layer, head and expert selectors over three FigureWidgets.
+
+    ``lab``: the Lab whose model wrote ``reply``, for the attention recompute (default: the Lab of the
+    Playground or ``%%gptoss`` that wrote it, or a new nano Lab for nano's replies).
+    """
+
+    selected = Int(-1, help="The selected token's position in prompt + completion.")
+    message = Unicode("", help="A one-line note or error shown above the figures.")
+
+    def __init__(self, reply: Any, lab: Any = None, **kwargs: Any) -> None:
+        self.reply = reply
+        self.trace = getattr(reply, "trace", None)
+        self._lab = lab
+        self._attention_cache: dict[tuple[int, int, int], Any] = {}
+        self.note = widgets.HTML("")
+        self.note.add_class("gptoss-explorer-note")
+        super().__init__(**kwargs)
+        self.add_class("gptoss-explorer")
+        if self.trace is None:
+            from ..render import reply_html
+
+            self.children = [widgets.HTML(reply_html(reply)), widgets.HTML(muted_html(NO_TRACE))]
+            self.message = NO_TRACE
+            return
+        self._build()
+
+    # -- layout
+
+    def _build(self) -> None:
+        import plotly.graph_objects as go
+
+        trace = self.trace
+        strings = list(trace.token_strings)
+        self.strip = TokenStrip(
+            tokens=[_shown(s) for s in strings],
+            sources=list(trace.sources),
+            specials=[s.startswith("<|") and s.endswith("|>") for s in strings],
+            colors=dict(SOURCE_COLORS),
+        )
+        T, H = trace.n_tokens, int(trace.config.get("num_attention_heads") or 0)
+        self.token_select = widgets.BoundedIntText(min=0, max=T - 1, description="token")
+        self.layer_select = widgets.Dropdown(options=_layer_options(trace), description="layer")
+        heads = [("all heads", -1)] + [(f"head {h}", h) for h in range(H)]
+        self.head_select = widgets.Dropdown(options=heads, description="head")
+        experts = [(f"expert {e}", e) for e in range(trace.n_experts)]
+        self.expert_select = widgets.Dropdown(options=experts, description="expert")
+        first = min(trace.n_prompt, T - 1)  # the first completion token: something to look at before a click
+        self.selected = first
+        link((self, "selected"), (self.strip, "selected"))  # a click in the strip, or a number typed
+        link((self, "selected"), (self.token_select, "value"))
+        self.expert_select.value = int(trace.topk_experts[first, 0, 0])
+        self.path_figure = go.FigureWidget(self._path_figure())
+        self.attention_figure = go.FigureWidget()
+        self.expert_figure = go.FigureWidget(self._expert_figure())
+        for select in (self.layer_select, self.head_select):
+            select.observe(lambda _: self._draw_attention(), names="value")
+        self.layer_select.observe(lambda _: self._refresh(self.path_figure, self._path_figure()), names="value")
+        self.expert_select.observe(lambda _: self._draw_expert(), names="value")
+        self.children = [
+            widgets.HTML(_title(self.reply, trace)),
+            self.strip,
+            widgets.HBox([self.token_select, self.layer_select, self.head_select, self.expert_select]),
+            self.note,
+            widgets.HBox([self.path_figure, self.attention_figure]),
+            self.expert_figure,
+        ]
+        self._draw_attention()
+
+    # -- reacting to the selectors
+
+    @observe("selected")
+    def _selected_changed(self, change: Any) -> None:
+        if self.trace is None or not hasattr(self, "expert_figure"):
+            return
+        self._refresh(self.path_figure, self._path_figure())
+        for shape in self.expert_figure.layout.shapes:  # the map itself does not depend on the token
+            if shape.name == "selected token":
+                shape.update(x0=change.new, x1=change.new)
+        self._draw_attention()
+
+    @observe("message")
+    def _message_changed(self, change: Any) -> None:
+        self.note.value = error_html(change.new)
+
+    def _draw_expert(self) -> None:
+        self._refresh(self.expert_figure, self._expert_figure())
+
+    def _draw_attention(self) -> None:
+        """Recompute the selected layer's attention for the selected token; a failure is a line, not a traceback."""
+        try:
+            figure = self._attention_figure()
+        except Exception as err:  # shown in the widget: a comm callback has no cell to raise into
+            self.message = one_line(err)
+            return
+        if figure is None:
+            self.message = NO_MODEL
+            return
+        self.message = ""
+        self._refresh(self.attention_figure, figure)
+
+    @staticmethod
+    def _refresh(widget: Any, figure: Any) -> None:
+        """Copy ``figure`` into ``widget`` in place: same traces restyled, layout overwritten key by key."""
+        with widget.batch_update():
+            if [t.type for t in widget.data] != [t.type for t in figure.data]:
+                widget.data = ()
+                widget.add_traces(list(figure.data))
+            else:
+                for old, new in zip(widget.data, figure.data, strict=True):
+                    old.update(new.to_plotly_json(), overwrite=True)
+            widget.layout.update(figure.layout.to_plotly_json(), overwrite=True)
+
+    # -- the figures (pure viz functions; the widgets only add selection marks)
+
+    def _path_figure(self) -> Any:
+        from ..viz import token_path
+
+        fig = token_path(self.trace, self.selected)
+        layer = self.layer_select.value
+        fig.add_vrect(x0=layer - 0.5, x1=layer + 0.5, fillcolor="#ffd54f", opacity=0.25, line_width=0, layer="below")
+        return fig
+
+    def _expert_figure(self) -> Any:
+        from ..viz import routing_map
+
+        fig = routing_map(self.trace, highlight=self.expert_select.value)
+        fig.add_vline(x=self.selected, line={"color": "#222", "width": 1}, name="selected token")
+        return fig
+
+    def _attention_figure(self) -> Any:
+        from ..viz import head_view
+
+        aw = self.attention_weights()
+        return None if aw is None else head_view(aw, self.selected)
+
+    def attention_weights(self) -> Any:
+        """The selected token's exact attention in the selected layer (heads: the selected one, or all)."""
+        from ..attention import attention
+
+        lab = self.lab
+        if lab is None:
+            return None
+        layer, head, t = self.layer_select.value, self.head_select.value, self.selected
+        key = (layer, head, t)
+        if key not in self._attention_cache:
+            heads = None if head < 0 else [head]
+            self._attention_cache.clear()  # one entry: each is heads x T floats, and clicks rarely come back
+            self._attention_cache[key] = attention(lab, self.trace, layer, heads=heads, queries=[t])
+        return self._attention_cache[key]
+
+    @property
+    def lab(self) -> Any:
+        """The Lab for the attention recompute: given, or found (see the class docstring), or None."""
+        if self._lab is None:
+            self._lab = _find_lab(self.reply)
+        return self._lab
+
+
+def _find_lab(reply: Any) -> Any:
+    """The Lab that wrote ``reply``: a live Playground's or the magic's; for nano's replies a new nano Lab."""
+    for playground in list(PLAYGROUNDS):
+        if reply is playground.reply or any(reply is r for r in playground.replies.values()):
+            return playground.lab
+    lab = magic_lab()
+    if lab is not None and any(reply is r for r in getattr(lab, "replies", [])):
+        return lab
+    if (reply.trace.config or {}).get("model") == _nano_label():
+        from ..lab import Lab
+
+        return Lab("nano")  # the bundled weights never change: the recompute is exact
+    return None
+
+
+def _nano_label() -> str:
+    from ..model import resolve_model
+
+    return resolve_model("nano").label
+
+
+def _layer_options(trace: Any) -> list[tuple[str, int]]:
+    kinds = {"sliding_attention": "sliding", "full_attention": "full"}
+    return [(f"{i} ({kinds.get(k, k)})", i) for i, k in enumerate(trace.layer_types)]
+
+
+def _title(reply: Any, trace: Any) -> str:
+    key = " ".join(
+        f'<span style="border-bottom:2px solid {c};padding:0 3px">{escape(s)}</span>'
+        for s, c in SOURCE_COLORS.items()
+        if s in set(trace.sources)
+    )
+    head = f"{reply.model} · effort {reply.effort} · {trace.n_tokens} tokens ({trace.n_prompt} prompt)"
+    return f"<div>{escape(head)} · click a token · {key} · dotted: special tokens</div>"
