@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from typing import Any, TextIO
 
 from .harmony import EFFORTS
+from .quant import QUANT_CHOICES
 
 __all__ = ["main"]
 
@@ -31,6 +32,8 @@ def _parser() -> argparse.ArgumentParser:
     ask.add_argument("--seed", "-s", type=int, default=None, help="random seed for a reproducible reply")
     ask.add_argument("--developer", "-d", default=None, help="developer instructions")
     ask.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: what is there)")
+    ask.add_argument("--quant", choices=QUANT_CHOICES, default="auto", help="weights format (default: auto)")
+    ask.add_argument("--device-map", default=None, help="auto: spread the model over every GPU (accelerate)")
     ask.add_argument("--json", action="store_true", help="print one JSON object instead of streaming text")
     ev = sub.add_parser("eval", help="score a model on nano's task families (held-out phrasings and numbers)")
     ev.add_argument("--model", "-m", default="nano", help="nano (bundled), a local directory, or a hub id")
@@ -79,7 +82,7 @@ class _TerminalStream:
 def _ask(args: argparse.Namespace) -> int:
     from .lab import Lab
 
-    lab = Lab(args.model, device=args.device)
+    lab = Lab(args.model, device=args.device, quant=args.quant, device_map=args.device_map)
     stream = None if args.json else _TerminalStream(sys.stdout)
     reply = lab.ask(
         args.prompt,
@@ -117,7 +120,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         return {"ask": _ask, "eval": _eval}[args.command](args)
-    except (ValueError, FileNotFoundError, OSError, MemoryError) as err:
+    except (ValueError, FileNotFoundError, OSError, MemoryError, ImportError) as err:
         print(f"gptoss-lab: error: {err}", file=sys.stderr)
         return 2
 
