@@ -220,3 +220,27 @@ def test_120b_is_refused_on_this_machine_before_any_weight_is_read(monkeypatch):
     message = str(err.value)
     assert message.startswith("openai/gpt-oss-120b needs about 233.8 GB on cpu (MXFP4 experts dequantized to bf16")
     assert "on a GPU with MXFP4 it needs about 65.3 GB" in message and "\n" not in message
+
+
+def test_magic_and_cli_take_quant(checkpoints, capsys, monkeypatch):
+    import sys
+
+    from IPython.core.interactiveshell import InteractiveShell
+    from traitlets.config import Config
+
+    from gptoss_lab.cli import main
+
+    assert main(["ask", "hi", "--model", str(checkpoints["mxfp4"]), "--quant", "bnb-8bit"]) == 2
+    assert "ships MXFP4 experts" in capsys.readouterr().err
+    monkeypatch.setitem(sys.modules, "__main__", sys.modules["__main__"])
+    config = Config()
+    config.HistoryManager.hist_file = ":memory:"
+    shell = InteractiveShell.instance(config=config)
+    try:
+        shell.run_line_magic("load_ext", "gptoss_lab")
+        shell.run_line_magic("gptoss", f"load {checkpoints['mxfp4']} --quant bf16")
+    finally:
+        InteractiveShell.clear_instance()
+    out = capsys.readouterr()
+    assert "quant:  bf16 (MXFP4 experts dequantized to bf16 at load (you asked for quant='bf16'))" in out.out
+    assert "note: MXFP4 experts dequantized to bf16" in out.err
