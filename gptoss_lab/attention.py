@@ -159,6 +159,13 @@ def attention(
     Extra memory: one query chunk's working set (about 256 MiB) plus the result,
     ``len(heads) * len(queries) * T * 4`` bytes: ask for the heads and queries you will draw.
     """
+    remote = getattr(lab, "remote", None)
+    if remote is not None:  # a server sends text only: no weights to recompute attention with
+        from .remote import local_model_needed
+
+        raise ValueError(local_model_needed(remote.base_url))
+    if trace is None:
+        raise ValueError("no trace to recompute attention over: ask with capture=True (%%gptoss --capture)")
     import torch
 
     loaded = lab.handle.load() if hasattr(lab, "handle") else lab

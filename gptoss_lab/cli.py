@@ -2,6 +2,7 @@
 
 gptoss-lab ask "What is 17 + 25?" --effort low
 gptoss-lab ask "What is 2+2?" --json
+gptoss-lab ask "What is 2+2?" --base-url http://127.0.0.1:8000/v1 --model openai/gpt-oss-20b
 """
 
 from __future__ import annotations
@@ -25,7 +26,10 @@ def _parser() -> argparse.ArgumentParser:
     ask = sub.add_parser("ask", help="ask one question; stream the reasoning, then the answer")
     ask.add_argument("prompt", help="the question (use quotes)")
     ask.add_argument("--effort", "-e", choices=EFFORTS, default="medium", help="reasoning effort (default: medium)")
-    ask.add_argument("--model", "-m", default="nano", help="nano (bundled), a local directory, or a hub id")
+    ask.add_argument("--model", "-m", default=None, help="nano (default), a local directory, a hub id; or a server's")
+    ask.add_argument("--base-url", default=None, help="ask a server instead: http://HOST:PORT/v1 (vLLM, Ollama...)")
+    ask.add_argument("--api", choices=("auto", "chat", "responses", "ollama"), default="auto", help="server API")
+    ask.add_argument("--api-key", default=None, help="the server's key (default: $OPENAI_API_KEY)")
     ask.add_argument("--max-tokens", "-n", type=int, default=1024, help="most tokens to generate (default: 1024)")
     ask.add_argument("--temperature", "-t", type=float, default=None, help="0 is greedy (default: the model's)")
     ask.add_argument("--top-p", type=float, default=None, help="nucleus sampling mass (default: the model's)")
@@ -82,7 +86,10 @@ class _TerminalStream:
 def _ask(args: argparse.Namespace) -> int:
     from .lab import Lab
 
-    lab = Lab(args.model, device=args.device, quant=args.quant, device_map=args.device_map)
+    if args.base_url:
+        lab = Lab(args.model, base_url=args.base_url, api_key=args.api_key, api=args.api)
+    else:
+        lab = Lab(args.model, device=args.device, quant=args.quant, device_map=args.device_map)
     stream = None if args.json else _TerminalStream(sys.stdout)
     reply = lab.ask(
         args.prompt,

@@ -17,6 +17,7 @@ from typing import Any
 
 from .harmony import EFFORTS, StreamParser, render_prompt
 from .model import ModelHandle
+from .remote import RemoteClient, local_model_needed
 from .reply import Reply
 
 __all__ = ["Lab"]
@@ -33,12 +34,18 @@ class Lab:
     ``preflight`` refuses, before loading, a gpt-oss checkpoint that cannot fit in free memory.
     ``quant`` ("auto" | "mxfp4" | "bf16" | "bnb-4bit" | "bnb-8bit") and ``device_map`` ("auto":
     accelerate spreads the model over every GPU) go to the model handle; ``repr`` says what they resolve to.
+    ``base_url`` talks to a server instead (vLLM, Ollama, LM Studio, ``transformers serve``):
+    ``model`` is then the server's name for it (None: the one it serves), ``api_key`` its key,
+    ``api`` "auto" | "chat" | "responses" | "ollama" (see :mod:`gptoss_lab.remote`).
     """
 
     def __init__(
         self,
-        model: str = "nano",
+        model: str | None = None,
         *,
+        base_url: str | None = None,
+        api_key: str | None = None,
+        api: str = "auto",
         device: str | None = None,
         dtype: str | None = None,
         quant: str | None = None,
@@ -46,9 +53,14 @@ class Lab:
         date: str | None = None,
         preflight: bool = True,
     ) -> None:
-        self.handle = ModelHandle(
-            model, device=device, dtype=dtype, quant=quant, device_map=device_map, preflight=preflight
-        )
+        self.remote: RemoteClient | None = None
+        self.handle: ModelHandle | Any = None
+        if base_url is not None:
+            self.remote = RemoteClient(base_url, model, api_key=api_key, api=api)
+        else:
+            self.handle = ModelHandle(
+                model or "nano", device=device, dtype=dtype, quant=quant, device_map=device_map, preflight=preflight
+            )
         self.date = date
         self.developer: str | None = None
         self.history: list[dict[str, Any]] = []
@@ -56,15 +68,21 @@ class Lab:
 
     def __repr__(self) -> str:
         turns = len(self.replies)
-        return f"Lab: {self.handle.describe()}\n  conversation: {turns} turn{'s' * (turns != 1)}"
+        what = f"{self.remote!r}\n  {local_model_needed()}" if self.remote else self.handle.describe()
+        return f"Lab: {what}\n  conversation: {turns} turn{'s' * (turns != 1)}"
 
     @property
     def model_name(self) -> str:
+        if self.remote is not None:
+            return str(self.remote.model)
         return self.handle.source.name
 
     def load(self) -> Lab:
-        """Load the model now instead of at the first prompt."""
-        self.handle.load()
+        """Load the model now instead of at the first prompt (a server: check that it answers)."""
+        if self.remote is not None:
+            self.remote.check()
+        else:
+            self.handle.load()
         return self
 
     def reset(self) -> None:
@@ -75,7 +93,7 @@ class Lab:
 
     def prompt_text(self, prompt: str, *, effort: str = "medium", developer: str | None = None) -> str:
         """The exact harmony text the model would see for ``prompt`` as the next turn."""
-        identity = self.handle.source.identity
+        identity = self.handle.source.identity if self.handle is not None else None
         dev = developer if developer is not None else self.developer
         messages = ([{"role": "developer", "content": dev}] if dev is not None else []) + self.history
         messages.append({"role": "user", "content": prompt})
@@ -105,6 +123,8 @@ class Lab:
         notebook's stop button) ends the reply early: the partial reply is returned with
         ``stopped == "interrupted"``; so does setting ``stop`` (a ``threading.Event``) from
         another thread, which is how a widget's Stop button ends a reply generated in the background.
+        With ``base_url`` the server generates: sampling options it does not take are its to ignore,
+        and ``capture`` has nothing to record (``reply.trace`` is None).
         """
         from .generate import Sampling
 
@@ -114,6 +134,12 @@ class Lab:
             raise ValueError(f"max_new_tokens must be >= 1, got {max_new_tokens}")
         if developer is not None:
             self.developer = developer
+        if self.remote is not None:
+            reply: Reply = self.remote.ask(
+                prompt, self.history, developer=self.developer, effort=effort, max_new_tokens=max_new_tokens,
+                temperature=temperature, top_p=top_p, seed=seed, on_update=on_update, stop=stop,
+            )  # fmt: skip
+            return self._finish(prompt, reply, on_update)
         loaded = self.handle.load()
         sampling = Sampling(
             temperature=loaded.sampling["temperature"] if temperature is None else temperature,
@@ -130,6 +156,9 @@ class Lab:
 
             ids = prompt_ids + reply.completion_ids
             reply.trace = build_trace(recorders[0], loaded, ids, len(prompt_ids), attention=recorders[1])
+        return self._finish(prompt, reply, on_update)
+
+    def _finish(self, prompt: str, reply: Reply, on_update: Callable[[Reply], None] | None) -> Reply:
         self._remember(prompt, reply)
         if on_update is not None:
             with contextlib.suppress(KeyboardInterrupt):  # the reply is complete: a late stop click loses nothing

@@ -18,11 +18,12 @@ from IPython.core.magic_arguments import argument, magic_arguments
 from traitlets import Bool, CaselessStrEnum, Float, Int, Unicode
 
 from .harmony import EFFORTS
+from .remote import APIS, local_model_needed
 
 __all__ = ["GptOssMagics", "load_ipython_extension", "unload_ipython_extension"]
 
 _VAR_RE = re.compile(r"(?<!\{)\{([A-Za-z_][A-Za-z0-9_]*)\}(?!\})")  # {name}, but not {{name}}
-_COMMANDS = "load | reset | history | status | playground"
+_COMMANDS = "load | reset | history | status | connect | playground"
 #: --show names -> Trace methods
 _FIGURES = {"routing": "routing_map", "load": "expert_load", "stats": "routing_stats"}
 
@@ -76,7 +77,8 @@ class GptOssMagics(Magics):
         """Ask the model the cell's text; or, as a line magic, manage the model.
 
         Cell: ``%%gptoss [--effort low|medium|high] [--max-tokens N] ...`` then the prompt.
-        Line: ``%gptoss load MODEL [--device D] [--dtype T]``, ``%gptoss reset``,
+        Line: ``%gptoss load MODEL [--device D] [--dtype T]``, ``%gptoss connect URL [--model NAME]``
+        (a server: vLLM, Ollama, LM Studio, transformers serve), ``%gptoss reset``,
         ``%gptoss history``, ``%gptoss status``.
         """
         if cell is None:
@@ -105,7 +107,11 @@ class GptOssMagics(Magics):
         if args.vars or self.interpolate:
             prompt = self._interpolate(prompt)
         if args.model and args.model != self.lab.model_name:
-            self._switch(args.model)
+            remote = getattr(self.lab, "remote", None)  # on a server, --model names another model there
+            if remote is not None:
+                self._switch(args.model, base_url=remote.base_url, api_key=remote.api_key, api=remote.api)
+            else:
+                self._switch(args.model)
         if args.new:
             self.lab.reset()
         shows = _figure_names(args.show)
@@ -133,6 +139,9 @@ class GptOssMagics(Magics):
     def _show(reply: Any, names: list[str]) -> None:
         from IPython.display import display
 
+        if names and reply.trace is None and getattr(reply, "server", ""):
+            print(local_model_needed(reply.server))
+            return
         if names and reply.trace is None:
             print("no routing was captured for this reply, so there is nothing to draw: add --capture")
             return
@@ -149,14 +158,15 @@ class GptOssMagics(Magics):
 
         return _VAR_RE.sub(sub, prompt)
 
-    def _switch(self, model: str, **options: Any) -> None:
+    def _switch(self, model: str | None, **options: Any) -> None:
         from .lab import Lab
 
         try:
             self._lab = Lab(model, **options)
         except (ValueError, FileNotFoundError) as err:
             raise UsageError(str(err)) from None
-        self.model = model
+        if options.get("base_url") is None and model is not None:  # the default is a local model's name
+            self.model = model
 
     # -- the line magic
 
@@ -185,6 +195,24 @@ class GptOssMagics(Magics):
         try:
             self.lab.load()
         except (OSError, ValueError, MemoryError, ImportError) as err:
+            raise UsageError(str(err)) from None
+        print(repr(self.lab))
+
+    def _cmd_connect(self, words: list[str]) -> None:
+        """``%gptoss connect URL [--model NAME] [--api-key KEY] [--api chat|responses|ollama]``."""
+        usage = "%gptoss connect http://HOST:PORT/v1 [--model NAME] [--api-key KEY] [--api chat|responses|ollama]"
+        parser = argparse.ArgumentParser(prog="%gptoss connect", add_help=False, exit_on_error=False)
+        parser.add_argument("url")
+        parser.add_argument("--model")
+        parser.add_argument("--api-key")
+        parser.add_argument("--api", choices=[a for a in APIS if a != "auto"])
+        if not words or words[0].startswith("-"):  # argparse would exit the kernel's cell on a missing URL
+            raise UsageError(f"%gptoss connect needs the server's URL: use {usage}")
+        opts = _command_options(parser, words, usage)
+        self._switch(opts.model, base_url=opts.url, api_key=opts.api_key, api=opts.api or "auto")
+        try:
+            self.lab.load()  # reach the server now: a wrong URL or model is said here, not at the first prompt
+        except (OSError, ValueError) as err:
             raise UsageError(str(err)) from None
         print(repr(self.lab))
 

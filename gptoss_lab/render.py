@@ -58,6 +58,9 @@ def stats_line(reply: Reply) -> str:
     if s.tokens_per_second:
         parts.append(f"{s.tokens_per_second:.1f} tok/s")
     parts.append(_STOP_WORDS.get(reply.stopped or "", "streaming…"))
+    note = getattr(reply, "token_note", "")  # a server's reply: where its token counts come from
+    if note:
+        parts.append(note)
     return " · ".join(parts)
 
 

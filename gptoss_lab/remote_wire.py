@@ -1,0 +1,249 @@
+"""What servers stream, read into ``(channel, text)`` pieces: the wire formats behind :mod:`gptoss_lab.remote`.
+
+Three stream formats (OpenAI chat completions and Responses as server-sent events, Ollama's
+native NDJSON) become :class:`Chunk` objects; :class:`ContentSplitter` then finds reasoning
+inside ``content`` for servers that send harmony there instead of a reasoning field.
+No network here: every function reads an object with ``readline()``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from .harmony import SPECIAL_TOKENS, ContentDelta, StreamParser
+
+__all__ = [
+    "Chunk",
+    "ContentSplitter",
+    "ServerError",
+    "chat_chunks",
+    "error_text",
+    "ollama_chunks",
+    "responses_chunks",
+    "split_content",
+]
+
+
+class ServerError(OSError):
+    """The server could not be reached or refused the request; the message says what to type."""
+
+
+# ----------------------------------------------------------------------------- content -> channels
+
+_GLUED_CHANNELS = ("analysis", "commentary")
+_GLUED_MARKER = re.compile(r"assistant(analysis|commentary|final)")
+_MARKERS = tuple(f"assistant{c}" for c in ("analysis", "commentary", "final"))
+_SPECIAL_STARTS = ("<|channel|>", "<|start|>", "<|message|>")
+
+
+class ContentSplitter:
+    """Split streamed ``content`` text into ``(channel, text)`` pieces.
+
+    Plain text is the answer (``final``). Text that starts with a harmony token is parsed as
+    harmony; text that starts with ``analysis``/``commentary`` is harmony with its special
+    tokens stripped (``analysisWe add...assistantfinal42``) and is split at
+    ``assistant{channel}``. Text that could still become a marker is held back until it
+    cannot, so a marker split over two chunks is still found.
+    """
+
+    def __init__(self) -> None:
+        self.mode: str | None = None  # None (undecided), "plain", "harmony", "glued"
+        self._buf = ""
+        self._channel = "final"
+        self._opened = False  # glued: the opening channel name was read
+        self._parser: StreamParser | None = None
+
+    def feed(self, text: str) -> list[tuple[str, str]]:
+        self._buf += text
+        if self.mode is None:
+            self.mode = self._decide(self._buf)
+            if self.mode is None:
+                return []
+        return self._drain(final=False)
+
+    def finish(self) -> list[tuple[str, str]]:
+        self.mode = self.mode or "plain"
+        return self._drain(final=True)
+
+    @staticmethod
+    def _decide(buf: str) -> str | None:
+        head = buf.lstrip()
+        for start in (*_SPECIAL_STARTS, *_GLUED_CHANNELS):
+            if head.startswith(start):
+                return "harmony" if start.startswith("<|") else "glued"
+            if start.startswith(head):
+                return None  # too short to tell yet
+        return "plain"
+
+    def _drain(self, final: bool) -> list[tuple[str, str]]:
+        if self.mode == "harmony":
+            return self._harmony(final)
+        if self.mode == "glued":
+            return self._glued(final)
+        text, self._buf = self._buf, ""
+        return [("final", text)] if text else []
+
+    def _harmony(self, final: bool) -> list[tuple[str, str]]:
+        if self._parser is None:
+            self._parser = StreamParser()
+        keep = 0 if final else _open_special(self._buf)
+        text, self._buf = self._buf[: len(self._buf) - keep], self._buf[len(self._buf) - keep :]
+        events = self._parser.feed_text(text) + (self._parser.finish() if final else [])
+        return [(e.channel or "final", e.text) for e in events if isinstance(e, ContentDelta) and e.text]
+
+    def _glued(self, final: bool) -> list[tuple[str, str]]:
+        out = []
+        if not self._opened:  # the first channel name opens the text
+            self._opened = True
+            head = self._buf.lstrip()
+            self._channel = next(c for c in _GLUED_CHANNELS if head.startswith(c))
+            self._buf = head[len(self._channel) :]
+        while (match := _GLUED_MARKER.search(self._buf)) is not None:
+            if match.start():
+                out.append((self._channel, self._buf[: match.start()]))
+            self._channel, self._buf = match.group(1), self._buf[match.end() :]
+        keep = 0 if final else _marker_prefix(self._buf)
+        text, self._buf = self._buf[: len(self._buf) - keep], self._buf[len(self._buf) - keep :]
+        return [*out, (self._channel, text)] if text else out
+
+
+def _marker_prefix(text: str) -> int:
+    """Length of the longest end of ``text`` that could begin an ``assistant{channel}`` marker."""
+    for k in range(min(len(text), max(map(len, _MARKERS))), 0, -1):
+        if any(m.startswith(text[-k:]) for m in _MARKERS):
+            return k
+    return 0
+
+
+def _open_special(text: str) -> int:
+    """Length of the start of a harmony special token at the end of ``text`` (split over chunks)."""
+    at = text.rfind("<")
+    tail = text[at:] if at >= 0 else ""
+    return len(tail) if tail and any(t.startswith(tail) and t != tail for t in SPECIAL_TOKENS) else 0
+
+
+def split_content(text: str) -> list[tuple[str, str]]:
+    """Split one whole ``content`` string into ``(channel, text)`` pieces (see :class:`ContentSplitter`)."""
+    splitter = ContentSplitter()
+    pieces = splitter.feed(text) + splitter.finish()
+    merged: list[tuple[str, str]] = []
+    for channel, piece in pieces:
+        if merged and merged[-1][0] == channel:
+            merged[-1] = (channel, merged[-1][1] + piece)
+        else:
+            merged.append((channel, piece))
+    return merged
+
+
+# ----------------------------------------------------------------------------- wire formats
+
+
+@dataclass
+class Chunk:
+    """One parsed piece of a stream: reasoning and content deltas, a finish reason, usage."""
+
+    reasoning: str = ""
+    content: str = ""
+    finish: str | None = None
+    usage: dict[str, int] | None = None
+
+
+def _sse(resp: Any) -> Iterator[tuple[str | None, str]]:
+    """Server-sent events as ``(event name, data)``; data lines of one event are joined."""
+    event: str | None = None
+    data: list[str] = []
+    for raw in iter(resp.readline, b""):
+        line = raw.decode("utf-8", errors="replace").rstrip("\r\n")
+        if not line:
+            if data:
+                yield event, "\n".join(data)
+            event, data = None, []
+            continue
+        name, _, value = line.partition(":")
+        value = value[1:] if value.startswith(" ") else value
+        if name == "data":
+            data.append(value)
+        elif name == "event":
+            event = value
+    if data:
+        yield event, "\n".join(data)
+
+
+def error_text(obj: Any) -> str:
+    """The message inside the error bodies servers send (OpenAI, vLLM, Ollama, FastAPI)."""
+    if isinstance(obj, dict):
+        for key in ("error", "detail", "message"):
+            if key in obj:
+                return error_text(obj[key])
+        return json.dumps(obj)[:200]
+    if isinstance(obj, list) and obj:
+        return error_text(obj[0])
+    return str(obj)[:300]
+
+
+def chat_chunks(resp: Any) -> Iterator[Chunk]:
+    """``/chat/completions`` SSE: ``delta.reasoning`` or ``delta.reasoning_content``, ``delta.content``."""
+    for _, data in _sse(resp):
+        if data.strip() == "[DONE]":
+            return
+        obj = json.loads(data)
+        if "error" in obj:
+            raise ServerError(f"the server stopped the reply with an error: {error_text(obj)}")
+        for choice in obj.get("choices") or []:
+            delta = choice.get("delta") or choice.get("message") or {}
+            reasoning = delta.get("reasoning") or delta.get("reasoning_content") or ""
+            yield Chunk(reasoning, delta.get("content") or "", choice.get("finish_reason"))
+        usage = obj.get("usage")
+        if usage:
+            details = usage.get("completion_tokens_details") or {}
+            yield Chunk(usage=_usage(usage.get("prompt_tokens"), usage.get("completion_tokens"), details))
+
+
+def responses_chunks(resp: Any) -> Iterator[Chunk]:
+    """``/responses`` SSE events: reasoning text (or its summary), output text, completion."""
+    for event, data in _sse(resp):
+        obj = json.loads(data)
+        kind = obj.get("type") or event
+        if kind in ("response.reasoning_text.delta", "response.reasoning_summary_text.delta"):
+            yield Chunk(reasoning=obj.get("delta") or "")
+        elif kind == "response.output_text.delta":
+            yield Chunk(content=obj.get("delta") or "")
+        elif kind in ("response.completed", "response.incomplete"):
+            response = obj.get("response") or {}
+            usage = response.get("usage") or {}
+            finish = "length" if kind == "response.incomplete" else "stop"
+            details = usage.get("output_tokens_details") or {}
+            yield Chunk(finish=finish, usage=_usage(usage.get("input_tokens"), usage.get("output_tokens"), details))
+            return
+        elif kind in ("response.failed", "error"):
+            raise ServerError(f"the server stopped the reply with an error: {error_text(obj)}")
+
+
+def ollama_chunks(resp: Any) -> Iterator[Chunk]:
+    """Ollama's native ``/api/chat`` NDJSON: ``message.thinking`` and ``message.content``."""
+    for raw in iter(resp.readline, b""):
+        if not raw.strip():
+            continue
+        obj = json.loads(raw)
+        if "error" in obj:
+            raise ServerError(f"the server stopped the reply with an error: {error_text(obj)}")
+        message = obj.get("message") or {}
+        done = bool(obj.get("done"))
+        usage = _usage(obj.get("prompt_eval_count"), obj.get("eval_count"), {}) if done else None
+        finish = (obj.get("done_reason") or "stop") if done else None
+        yield Chunk(message.get("thinking") or "", message.get("content") or "", finish, usage)
+        if done:
+            return
+
+
+def _usage(prompt: Any, completion: Any, details: dict[str, Any]) -> dict[str, int] | None:
+    if prompt is None and completion is None:
+        return None
+    out = {"prompt": int(prompt or 0), "completion": int(completion or 0)}
+    if details.get("reasoning_tokens") is not None:
+        out["reasoning"] = int(details["reasoning_tokens"])
+    return out
