@@ -176,7 +176,7 @@ def _sse(resp: Any) -> Iterator[tuple[str | None, str]]:
 def error_text(obj: Any) -> str:
     """The message inside the error bodies servers send (OpenAI, vLLM, Ollama, FastAPI)."""
     if isinstance(obj, dict):
-        for key in ("error", "detail", "message"):
+        for key in ("error", "detail", "message", "msg"):
             if key in obj:
                 return error_text(obj[key])
         return json.dumps(obj)[:200]

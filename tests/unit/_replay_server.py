@@ -36,6 +36,8 @@ class Request:
 @dataclass
 class ReplayServer:
     routes: dict[tuple[str, str], Route] = field(default_factory=dict)
+    #: routes whose answer depends on the request
+    dynamic: dict[tuple[str, str], Callable[[Request], Route]] = field(default_factory=dict)
     requests: list[Request] = field(default_factory=list)
     disconnected: threading.Event = field(default_factory=threading.Event)
     port: int = 0
@@ -70,8 +72,10 @@ def _handler(server: ReplayServer) -> type[BaseHTTPRequestHandler]:
             length = int(self.headers.get("Content-Length") or 0)
             raw = self.rfile.read(length) if length else b""
             body = json.loads(raw) if raw else None
-            server.requests.append(Request(method, self.path, dict(self.headers), body))
-            route = server.routes.get((method, self.path))
+            request = Request(method, self.path, dict(self.headers), body)
+            server.requests.append(request)
+            key = (method, self.path)
+            route = server.dynamic[key](request) if key in server.dynamic else server.routes.get(key)
             if route is None:
                 route = Route(404, "application/json", b'{"detail": "Not Found"}')
             self.send_response(route.status)
