@@ -44,7 +44,7 @@ NO_MODEL = (
 _STRIP_ESM = """
 function render({ model, el }) {
   el.classList.add("gptoss-token-strip");
-  let spans = [];
+  let spans = [], current = -1;
   const draw = () => {
     const tokens = model.get("tokens"), sources = model.get("sources");
     const specials = model.get("specials"), colors = model.get("colors");
@@ -61,14 +61,16 @@ function render({ model, el }) {
       el.appendChild(span);
       return span;
     });
-    mark(-1, model.get("selected"));
+    current = -1;
+    mark(model.get("selected"));
   };
-  const mark = (old, now) => {
-    if (spans[old]) spans[old].classList.remove("gptoss-selected");
+  const mark = (now) => {
+    if (spans[current]) spans[current].classList.remove("gptoss-selected");
     if (spans[now]) spans[now].classList.add("gptoss-selected");
+    current = now;
   };
   model.on("change:tokens", draw);
-  model.on("change:selected", () => mark(model.previous("selected"), model.get("selected")));
+  model.on("change:selected", () => mark(model.get("selected")));
   draw();
 }
 export default { render };

@@ -311,3 +311,63 @@ def test_public_api_names_the_widgets():
     from gptoss_lab.widgets.playground import Playground
 
     assert gptoss_lab.Playground is Playground and gptoss_lab.Explorer is Explorer
+
+
+STRIP_HARNESS = """
+const fake = () => ({
+  children: [], classes: new Set(), style: {}, listeners: {},
+  classList: { add(c) { this.o.classes.add(c); }, remove(c) { this.o.classes.delete(c); } },
+  addEventListener(name, f) { this.listeners[name] = f; },
+  appendChild(c) { this.children.push(c); }, replaceChildren() { this.children = []; },
+  set className(v) { v.split(" ").forEach((c) => this.classes.add(c)); },
+});
+const node = () => { const n = fake(); n.classList.o = n; return n; };
+globalThis.document = { createElement: node };
+const state = JSON.parse(process.argv[3]), handlers = {}, saved = [];
+const model = {
+  get: (k) => state[k], set: (k, v) => { state[k] = v; }, save_changes: () => saved.push(state.selected),
+  on: (name, f) => { handlers[name] = f; },
+};
+const el = node();
+const { default: widget } = await import(process.argv[2]);
+widget.render({ model, el });
+el.children[2].listeners.click();           // the user clicks the third token
+handlers["change:selected"]();
+const out = el.children.map((s) => ({ text: s.textContent, classes: [...s.classes], html: "innerHTML" in s }));
+console.log(JSON.stringify({ out, saved, strip: [...el.classes] }));
+"""
+
+
+def test_token_strip_front_end_clicks_and_shows_text(tmp_path):
+    import json
+    import shutil
+    import subprocess
+
+    from gptoss_lab.widgets.explorer import TokenStrip
+
+    node = shutil.which("node")
+    if node is None:
+        pytest.skip("node is not installed: the token strip's JavaScript is checked with it")
+    (tmp_path / "strip.mjs").write_text(TokenStrip._esm)
+    (tmp_path / "harness.mjs").write_text(STRIP_HARNESS)
+    tokens = ["<|start|>", "<script>alert(1)</script>", "4", "<img src=x>"]
+    state = {
+        "tokens": tokens,
+        "sources": ["user", "analysis", "final", "final"],
+        "specials": [True, False, False, False],
+    }
+    state |= {"colors": {"user": "#1f77b4", "analysis": "#ff7f0e", "final": "#2ca02c"}, "selected": 1}
+    run = subprocess.run(
+        [node, str(tmp_path / "harness.mjs"), str(tmp_path / "strip.mjs"), json.dumps(state)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    result = json.loads(run.stdout)
+    assert [s["text"] for s in result["out"]] == tokens  # as text: innerHTML is never set
+    assert not any(s["html"] for s in result["out"])
+    assert result["saved"] == [2]  # the click sent the token's position to Python
+    selected = [i for i, s in enumerate(result["out"]) if "gptoss-selected" in s["classes"]]
+    assert selected == [2]  # and moved the mark from token 1
+    assert "gptoss-special" in result["out"][0]["classes"] and "gptoss-token-strip" in result["strip"]
