@@ -244,3 +244,23 @@ def test_magic_and_cli_take_quant(checkpoints, capsys, monkeypatch):
     out = capsys.readouterr()
     assert "quant:  bf16 (MXFP4 experts dequantized to bf16 at load (you asked for quant='bf16'))" in out.out
     assert "note: MXFP4 experts dequantized to bf16" in out.err
+
+
+def test_gpu_check_runs_tiny_on_cpu():
+    """bench/gpu_check.py --tiny: the GPU check's own code, on CPU, so it cannot rot between GPU runs."""
+    import re
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[2]
+    done = subprocess.run(
+        [sys.executable, str(root / "bench" / "gpu_check.py"), "--tiny"], capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    out = done.stdout
+    for label in ("float32", "mxfp4 dequantized"):
+        assert re.search(rf"\[{label}\] tokens/s without capture: \d+\.\d\d\n", out), out
+        for mode in ("routing", "routing\\+summaries"):
+            assert re.search(rf"\[{label}\] tokens/s with {mode} capture: \d+\.\d\d  ratio \d+\.\d{{3}}\n", out), out
+    assert re.search(r"attention recompute, 1 head of the last layer over 64 tokens: \d+\.\d{3} s", out), out
+    assert "note: MXFP4 experts dequantized to float32" in done.stderr
