@@ -101,8 +101,12 @@ def plan_quant(quant: str | None, config: dict[str, Any] | None, device: str, dt
     if quant == "mxfp4":
         if missing is not None:
             raise ValueError(f"quant='mxfp4' cannot run here: {missing}; use quant='auto' to dequantize instead")
-        why = "MXFP4 experts kept: kernels for them run here" if packed else "experts quantized to MXFP4 at load"
-        return QuantPlan("mxfp4", why)
+        if config is not None and not packed:
+            raise ValueError(
+                "quant='mxfp4' loads checkpoints that ship MXFP4 experts, and this one does not: "
+                "use quant='auto' (its own weights) or quant='bnb-4bit'"
+            )
+        return QuantPlan("mxfp4", "MXFP4 experts kept: kernels for them run here")
     if not packed:
         if quant == "bf16":
             return QuantPlan("bf16", "the checkpoint's weights in bf16, as you asked")

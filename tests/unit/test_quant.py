@@ -41,6 +41,12 @@ def test_auto_dequantizes_elsewhere_and_says_so():
     assert "3.8x the memory" in plan.note
 
 
+def test_mxfp4_is_for_mxfp4_checkpoints(kernels_present):
+    assert plan_quant("mxfp4", MXFP4, "cuda", "bfloat16").quant == "mxfp4"
+    with pytest.raises(ValueError, match="this one does not: use quant='auto'"):
+        plan_quant("mxfp4", PLAIN, "cuda", "bfloat16")
+
+
 def test_bf16_dequantizes_even_where_kernels_run(kernels_present):
     plan = plan_quant("bf16", MXFP4, "cuda", "bfloat16")
     assert plan.dequantize and "you asked for quant='bf16'" in plan.why
