@@ -1,0 +1,145 @@
+"""A real server on localhost: ``transformers serve`` serving the bundled gpt-oss-nano, offline.
+
+What transformers 5.24 really sends for gpt-oss (checked by hand, recorded in
+tests/data/remote/transformers_serve_*.sse): no reasoning field. It has no response parser
+for gpt-oss, so it decodes with ``skip_special_tokens=True`` and ``content`` carries the harmony
+text with its special tokens stripped (``analysis...assistantfinal...``); it ignores
+``reasoning_effort`` (a warning in its log) and takes effort through
+``chat_template_kwargs.reasoning_effort``. These tests hold the client to that.
+
+Runtime: one server start (about 10 s on 2 CPU cores) shared by the module, then a few short replies.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from gptoss_lab import Lab
+from gptoss_lab.nano import CHECKPOINT_DIR
+from gptoss_lab.render import reply_html
+
+pytest.importorskip("torch")
+pytestmark = pytest.mark.integration
+
+HARMONY_WORDS = ("<|", "analysis", "assistant", "final")
+START_TIMEOUT_S = 90
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def served() -> Iterator[str]:
+    """``transformers serve`` on 127.0.0.1 and a free port; yields its base URL once /health answers."""
+    port = _free_port()
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+    cli = "from transformers.cli.transformers import main; import sys; sys.exit(main())"
+    args = ["serve", str(CHECKPOINT_DIR), "--host", "127.0.0.1", "--port", str(port), "--device", "cpu"]
+    proc = subprocess.Popen(
+        [sys.executable, "-c", cli, *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    try:
+        _wait_ready(proc, f"http://127.0.0.1:{port}/health")
+        yield f"http://127.0.0.1:{port}/v1"
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def _wait_ready(proc: subprocess.Popen[str], health: str) -> None:
+    deadline = time.monotonic() + START_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            log = proc.stdout.read() if proc.stdout else ""
+            pytest.fail(f"transformers serve exited with {proc.returncode}:\n{log[-3000:]}")
+        try:
+            with urllib.request.urlopen(health, timeout=2) as resp:
+                if resp.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.3)
+    pytest.fail(f"transformers serve did not answer {health} within {START_TIMEOUT_S} s")
+
+
+def assert_apart(reply: Any) -> None:
+    assert reply.stopped == "return"
+    assert reply.reasoning.strip() and reply.answer.strip()
+    for word in HARMONY_WORDS:
+        assert word not in reply.answer and word not in reply.reasoning
+    assert reply.reasoning not in reply.answer and reply.answer not in reply.reasoning
+
+
+def test_reasoning_and_answer_apart_and_effort_reaches_the_model(served: str) -> None:
+    lab = Lab(base_url=served)
+    lab.load()
+    assert lab.model_name == str(CHECKPOINT_DIR)  # the one model the server lists
+    high = lab.ask("What is 17 + 25?", effort="high")
+    assert_apart(high)
+    assert high.answer == "17 + 25 = 42."  # nano's greedy answer, as the local Lab gives it
+    assert high.stats.prompt_tokens > 0 and high.stats.completion_tokens > 0
+    assert high.token_note  # the server's totals, the reasoning/answer split estimated
+    low = Lab(base_url=served).ask("What is 17 + 25?", effort="low")
+    assert_apart(low)
+    assert len(low.reasoning) < len(high.reasoning)  # effort went through the chat template
+
+
+def test_same_reply_as_the_local_model(served: str) -> None:
+    local = Lab("nano").ask("What is 17 + 25?", effort="high", temperature=0)
+    remote = Lab(base_url=served).ask("What is 17 + 25?", effort="high")
+    assert (remote.reasoning, remote.answer) == (local.reasoning, local.answer)
+
+
+def test_responses_api(served: str) -> None:
+    reply = Lab(base_url=served, api="responses").ask("What is 17 + 25?")
+    assert_apart(reply)
+
+
+def test_magic_connect_then_cell_renders_reasoning_and_answer_apart(
+    served: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from IPython.core.interactiveshell import InteractiveShell
+    from traitlets.config import Config
+
+    shown: list[Any] = []
+
+    class Handle:
+        def update(self, obj: Any) -> None:
+            shown.append(obj)
+
+    monkeypatch.setattr("IPython.display.display", lambda obj, display_id=False: shown.append(obj) or Handle())
+    monkeypatch.setitem(sys.modules, "__main__", sys.modules["__main__"])
+    config = Config()
+    config.HistoryManager.hist_file = ":memory:"
+    shell = InteractiveShell.instance(config=config)
+    try:
+        shell.run_line_magic("load_ext", "gptoss_lab")
+        shell.run_line_magic("gptoss", f"connect {served}")
+        assert f"remote server {served}" in capsys.readouterr().out
+        result = shell.run_cell("%%gptoss --effort high --show routing\nWhat is 17 + 25?")
+        assert result.success, result.error_in_exec
+    finally:
+        InteractiveShell.clear_instance()
+    assert f"need a local model (this reply came from {served})" in capsys.readouterr().out
+    html = reply_html(shown[-1])
+    reasoning = html.split('class="gptoss-reasoning-text"', 1)[1].split("</div>", 1)[0]
+    answer = html.split('class="gptoss-answer"', 1)[1].split("</div>", 1)[0]
+    assert "17+25" in reasoning and "42" in answer
+    assert "17 + 25 = 42." not in reasoning and "carry" not in answer
+    assert "finished" in html
