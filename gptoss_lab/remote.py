@@ -278,8 +278,10 @@ class RemoteClient:
         try:
             names = self.models()
         except ServerError as err:  # a server without a model list still answers prompts for a named model
-            if self.model is None or "HTTP 404" not in str(err):
+            if "HTTP 404" not in str(err):
                 raise
+            if self.model is None:
+                raise ServerError(f"{self.base_url} lists no models: name one with --model NAME") from None
             names = []
         self._checked = True
         if self.model is None:
@@ -318,7 +320,13 @@ class RemoteClient:
         reply = RemoteReply(prompt, str(self.model), effort, server=self.base_url)
         reply.stats.prompt_tokens = sum(len(str(m.get("content") or "")) for m in messages) // 4
         start = time.perf_counter()
-        stream = self._open_retrying(endpoint, body)
+        try:
+            if stop is not None and stop.is_set():
+                raise KeyboardInterrupt
+            stream = self._open_retrying(endpoint, body)
+        except KeyboardInterrupt:  # stopped before the server sent a byte (loading, a long prompt)
+            reply.finish("interrupted", time.perf_counter() - start, None)
+            return reply
         _run(reply, stream, reader(stream.resp), on_update, stop, start)
         return reply
 

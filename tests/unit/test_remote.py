@@ -291,3 +291,19 @@ class _Handle:
 
     def update(self, obj: Any) -> None:
         self.shown.append(obj)
+
+
+def test_command_line_ask_with_base_url(server: ReplayServer, capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+
+    from gptoss_lab.cli import main
+
+    server.replay(CHAT, "vllm_chat.sse")
+    server.models("gpt-oss-test")
+    assert main(["ask", "What is 17 + 25?", "--base-url", server.url, "--effort", "high", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert (out["reasoning"], out["answer"], out["model"]) == (REASONING, ANSWER, "gpt-oss-test")
+    assert server.posted()[0]["reasoning_effort"] == "high"
+    assert main(["ask", "Hi", "--base-url", server.url, "--model", "other"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == "gptoss-lab: error: the server does not list model 'other'; it lists: gpt-oss-test: use --model NAME"

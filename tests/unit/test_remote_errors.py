@@ -191,3 +191,18 @@ def test_a_server_that_rejects_chat_template_kwargs_is_asked_again_without(serve
     lab.ask("Again")
     assert len(server.posted()) == 3  # remembered: no second refusal
     assert "chat_template_kwargs" not in server.posted()[2]
+
+
+def test_a_stop_set_before_asking_sends_nothing(server: ReplayServer) -> None:
+    server.models("m")
+    stop = threading.Event()
+    stop.set()
+    reply = Lab("m", base_url=server.url).ask("Hi", stop=stop)
+    assert (reply.stopped, reply.reasoning, reply.answer) == ("interrupted", "", "")
+    assert server.posted() == []
+
+
+def test_a_server_without_a_model_list_needs_a_model_name(server: ReplayServer) -> None:
+    with pytest.raises(ServerError) as err:
+        Lab(base_url=server.url).load()
+    assert one_line(err) == f"{server.url} lists no models: name one with --model NAME"
