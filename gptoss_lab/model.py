@@ -252,8 +252,10 @@ def _load_kwargs(device: str, dtype: str, plan: QuantPlan, device_map: Any) -> d
     extra = from_pretrained_kwargs(plan, dtype)
     if device_map is not None:
         extra["device_map"] = device_map
-    elif plan.quant.startswith("bnb-"):
-        extra["device_map"] = {"": device}  # bitsandbytes models cannot be moved with .to() once loaded
+    elif plan.quant in ("mxfp4", "bnb-4bit", "bnb-8bit") or device != "cpu":
+        # quantized weights are placed as they load and cannot be moved with .to() afterwards; on a GPU,
+        # loading straight onto it also spares the CPU memory a bf16 20b would need on the way (42 GB)
+        extra["device_map"] = {"": device}
     return extra
 
 

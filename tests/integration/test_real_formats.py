@@ -264,3 +264,19 @@ def test_gpu_check_runs_tiny_on_cpu():
             assert re.search(rf"\[{label}\] tokens/s with {mode} capture: \d+\.\d\d  ratio \d+\.\d{{3}}\n", out), out
     assert re.search(r"attention recompute, 1 head of the last layer over 64 tokens: \d+\.\d{3} s", out), out
     assert "note: MXFP4 experts dequantized to float32" in done.stderr
+
+
+def test_load_keywords_follow_the_plan():
+    from gptoss_lab.memory import KNOWN_CONFIGS
+    from gptoss_lab.model import _load_kwargs
+    from gptoss_lab.quant import plan_quant
+
+    packed = KNOWN_CONFIGS["openai/gpt-oss-20b"]
+    plain = {k: v for k, v in packed.items() if k != "quantization_config"}
+    on_gpu = _load_kwargs("cuda", "bfloat16", plan_quant("bf16", packed, "cuda", "bfloat16"), None)
+    assert on_gpu["quantization_config"].dequantize is True
+    assert on_gpu["device_map"] == {"": "cuda"}  # straight onto the GPU, not through CPU memory
+    assert _load_kwargs("cpu", "float32", plan_quant("auto", plain, "cpu", "float32"), None) == {}
+    bnb = _load_kwargs("cpu", "bfloat16", plan_quant("bnb-4bit", plain, "cpu", "bfloat16"), None)["quantization_config"]
+    assert bnb.load_in_4bit and bnb.bnb_4bit_compute_dtype == torch.bfloat16
+    assert _load_kwargs("cpu", "bfloat16", plan_quant("auto", plain, "cpu", "bfloat16"), "auto")["device_map"] == "auto"
