@@ -307,3 +307,18 @@ def test_command_line_ask_with_base_url(server: ReplayServer, capsys: pytest.Cap
     assert main(["ask", "Hi", "--base-url", server.url, "--model", "other"]) == 2
     err = capsys.readouterr().err.strip()
     assert err == "gptoss-lab: error: the server does not list model 'other'; it lists: gpt-oss-test: use --model NAME"
+
+
+def test_cell_model_option_switches_model_on_the_same_server(
+    server: ReplayServer, shell: Any, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    shell.run_line_magic("load_ext", "gptoss_lab")
+    monkeypatch.setattr("IPython.display.display", lambda obj, display_id=False: _Handle([]))
+    server.models("small", "big")
+    server.replay(CHAT, "vllm_chat.sse")
+    shell.run_line_magic("gptoss", f"connect {server.url} --model small --api-key k")
+    assert shell.run_cell("%%gptoss --model big\nWhat is 17 + 25?").success
+    assert server.posted()[0]["model"] == "big"
+    assert [r.headers.get("Authorization") for r in server.requests][-1] == "Bearer k"
+    magics = shell.magics_manager.registry["GptOssMagics"]
+    assert magics.lab.remote.base_url == server.url and magics.model == "nano"  # the local default is kept
