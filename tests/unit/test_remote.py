@@ -4,6 +4,7 @@ server's field names, what the client sends, multi-turn, the magic. No torch, no
 from __future__ import annotations
 
 import re
+import socket
 from collections.abc import Iterator
 from typing import Any
 
@@ -278,7 +279,10 @@ def test_magic_connect_errors_are_one_line(shell: Any) -> None:
     from IPython.core.error import UsageError
 
     shell.run_line_magic("load_ext", "gptoss_lab")
-    for line in ("connect", "connect http://127.0.0.1:9/v1 --api grpc", "connect http://127.0.0.1:9/v1 --model x"):
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        closed = f"http://127.0.0.1:{probe.getsockname()[1]}/v1"
+    for line in ("connect", f"connect {closed} --api grpc", f"connect {closed} --model x"):
         err = shell.run_cell(f"%gptoss {line}").error_in_exec
         assert isinstance(err, UsageError), (line, err)
         assert "\n" not in str(err)
