@@ -411,6 +411,8 @@ def _run(
         for chunk in chunks:
             if stop is not None and stop.is_set():
                 break
+            if chunk.reasoning and splitter.mode is None:
+                splitter.mode = "plain"  # the server separates reasoning: content is all answer
             if chunk.reasoning or chunk.content:
                 pieces = [("analysis", chunk.reasoning)] if chunk.reasoning else []
                 reply.add(pieces + splitter.feed(chunk.content), time.perf_counter() - start)

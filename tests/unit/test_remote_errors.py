@@ -206,3 +206,12 @@ def test_a_server_without_a_model_list_needs_a_model_name(server: ReplayServer) 
     with pytest.raises(ServerError) as err:
         Lab(base_url=server.url).load()
     assert one_line(err) == f"{server.url} lists no models: name one with --model NAME"
+
+
+def test_an_answer_that_starts_like_a_channel_name_stays_the_answer(server: ReplayServer) -> None:
+    # with a reasoning field the server has split the text itself: content is never re-split
+    server.models("m")
+    answer = [_delta(reasoning="Think."), _delta(content="analysis"), _delta(content=" of 17 + 25: 42")]
+    server.routes["POST", CHAT] = Route(body=lambda: iter(answer))
+    reply = Lab("m", base_url=server.url).ask("Hi")
+    assert (reply.reasoning, reply.answer) == ("Think.", "analysis of 17 + 25: 42")
