@@ -9,7 +9,8 @@ the same :class:`~gptoss_lab.reply.Reply` as a local model, reasoning apart from
 
 * ``"chat"`` (and ``"auto"``, since every server above offers it): ``POST {base}/chat/completions``
   with ``stream``, ``reasoning_effort`` (and ``chat_template_kwargs.reasoning_effort``, which
-  is how ``transformers serve`` and llama.cpp pass effort to gpt-oss's chat template).
+  is how ``transformers serve`` passes effort to gpt-oss's chat template; a server that refuses
+  that field is asked again without it).
   Reasoning comes from ``delta.reasoning`` (vLLM, LM Studio, Ollama) or
   ``delta.reasoning_content`` (older vLLM, llama.cpp).
 * ``"responses"``: ``POST {base}/responses`` with ``reasoning: {effort}``; reasoning from
@@ -20,7 +21,8 @@ the same :class:`~gptoss_lab.reply.Reply` as a local model, reasoning apart from
 When a server puts everything in ``content`` the text is split here: literal harmony
 (``<|channel|>analysis<|message|>...``) through :class:`~gptoss_lab.harmony.StreamParser`,
 and harmony whose special tokens were stripped (``analysis...assistantfinal...``, what
-``transformers serve`` 5.x sends for gpt-oss) at its channel names.
+``transformers serve`` 5.x sends for gpt-oss) at its channel names. Tool calls are not
+requested; past turns go back as plain ``{"role", "content"}`` messages.
 """
 
 from __future__ import annotations
