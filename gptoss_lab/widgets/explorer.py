@@ -163,7 +163,8 @@ class Explorer(widgets.VBox):
             self.strip,
             widgets.HBox([self.token_select, self.layer_select, self.head_select, self.expert_select]),
             self.note,
-            widgets.HBox([self.path_figure, self.attention_figure]),
+            self.path_figure,
+            self.attention_figure,
             self.expert_figure,
         ]
         self._draw_attention()
@@ -217,7 +218,7 @@ class Explorer(widgets.VBox):
     def _path_figure(self) -> Any:
         from ..viz import token_path
 
-        fig = token_path(self.trace, self.selected)
+        fig = token_path(self.trace, self.selected, height=380)
         layer = self.layer_select.value
         fig.add_vrect(x0=layer - 0.5, x1=layer + 0.5, fillcolor="#ffd54f", opacity=0.25, line_width=0, layer="below")
         return fig
@@ -233,7 +234,9 @@ class Explorer(widgets.VBox):
         from ..viz import head_view
 
         aw = self.attention_weights()
-        return None if aw is None else head_view(aw, self.selected)
+        if aw is None:
+            return None
+        return head_view(aw, self.selected, height=200 + 18 * len(aw.heads))  # a readable row per head
 
     def attention_weights(self) -> Any:
         """The selected token's exact attention in the selected layer (heads: the selected one, or all)."""

@@ -38,6 +38,7 @@ from ._common import (
 __all__ = ["Playground"]
 
 _FULL = widgets.Layout(width="100%")
+_LABEL = {"description_width": "initial"}  # labels in full ("temperature", not "temperat...")
 
 
 class _Panel(widgets.VBox):
@@ -113,11 +114,10 @@ class Playground(widgets.VBox):
         self.prompt = widgets.Textarea(value=prompt, placeholder="Ask the model…", rows=3, layout=_FULL)
         self.effort = widgets.ToggleButtons(options=list(EFFORTS), value=effort, description="effort")
         self.compare = widgets.Checkbox(value=compare, description="compare efforts (low, medium, high)", indent=False)
-        self.temperature = widgets.Text(
-            "" if temperature is None else str(temperature), description="temperature", placeholder="model's default"
-        )
-        self.max_tokens = widgets.BoundedIntText(value=max_tokens, min=1, max=131072, description="max tokens")
-        self.seed = widgets.Text("" if seed is None else str(seed), description="seed", placeholder="random")
+        self.temperature = widgets.Text(_text(temperature), description="temperature", style=_LABEL)
+        self.temperature.placeholder = "model's default"
+        self.max_tokens = widgets.BoundedIntText(max_tokens, min=1, max=131072, description="max tokens", style=_LABEL)
+        self.seed = widgets.Text(_text(seed), description="seed", placeholder="random", style=_LABEL)
         self.generate_button = widgets.Button(description="Generate", button_style="primary", icon="play")
         self.stop_button = widgets.Button(description="Stop", button_style="warning", icon="stop", disabled=True)
         self.status = widgets.HTML("", layout=_FULL)
@@ -249,6 +249,10 @@ class Playground(widgets.VBox):
     @observe("error")
     def _error_changed(self, change: Any) -> None:
         self.status.value = error_html(change.new)
+
+
+def _text(value: float | None) -> str:
+    return "" if value is None else str(value)
 
 
 def _parse(text: str, kind: type, name: str, rule: str) -> Any:
