@@ -121,8 +121,8 @@ class Explorer(widgets.VBox):
         if self.trace is None:
             from ..render import reply_html
 
-            self.children = [widgets.HTML(reply_html(reply)), widgets.HTML(muted_html(NO_TRACE))]
-            self.message = NO_TRACE
+            self.message = _no_trace(reply)
+            self.children = [widgets.HTML(reply_html(reply)), widgets.HTML(muted_html(self.message))]
             return
         self._build()
 
@@ -274,6 +274,16 @@ def _find_lab(reply: Any) -> Any:
 
         return Lab("nano")  # the bundled weights never change: the recompute is exact
     return None
+
+
+def _no_trace(reply: Any) -> str:
+    """Why there is nothing to explore: a server's reply says where it came from (as every view does)."""
+    server = getattr(reply, "server", "")
+    if server:
+        from ..remote import local_model_needed
+
+        return local_model_needed(server)
+    return NO_TRACE
 
 
 def _nano_label() -> str:

@@ -371,3 +371,22 @@ def test_token_strip_front_end_clicks_and_shows_text(tmp_path):
     selected = [i for i, s in enumerate(result["out"]) if "gptoss-selected" in s["classes"]]
     assert selected == [2]  # and moved the mark from token 1
     assert "gptoss-special" in result["out"][0]["classes"] and "gptoss-token-strip" in result["strip"]
+
+
+def test_playground_and_explorer_over_a_server():
+    from gptoss_lab import Lab
+    from tests.unit._replay_server import serve
+
+    for server in serve():
+        server.models("gpt-oss-test")
+        server.replay("/v1/chat/completions", "vllm_chat.sse")
+        lab = Lab("gpt-oss-test", base_url=server.url, api="chat", api_key="")
+        pg = playground(lab)
+        pg.start()
+        reply = pg.join(WAIT)
+        assert pg.error == "" and reply.reasoning and reply.answer
+        panel = pg.panels[0]
+        assert html.escape(reply.reasoning) in panel.reasoning.value and reply.reasoning not in panel.answer.value
+        assert html.escape(reply.answer) in panel.answer.value and "finished" in panel.stats.value
+        message = reply.explore().message
+        assert reply.trace is None and "need a local model" in message and server.url in message
