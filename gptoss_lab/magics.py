@@ -10,7 +10,7 @@ import argparse
 import difflib
 import re
 import shlex
-from typing import Any
+from typing import Any, NoReturn
 
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_cell_magic, magics_class
@@ -180,7 +180,7 @@ class GptOssMagics(Magics):
         return handler(words[1:])
 
     def _cmd_load(self, words: list[str]) -> None:
-        parser = argparse.ArgumentParser(prog="%gptoss load", add_help=False, exit_on_error=False)
+        parser = _LineParser("%gptoss load")
         parser.add_argument("model")
         parser.add_argument("--device")
         parser.add_argument("--dtype")
@@ -201,13 +201,11 @@ class GptOssMagics(Magics):
     def _cmd_connect(self, words: list[str]) -> None:
         """``%gptoss connect URL [--model NAME] [--api-key KEY] [--api chat|responses|ollama]``."""
         usage = "%gptoss connect http://HOST:PORT/v1 [--model NAME] [--api-key KEY] [--api chat|responses|ollama]"
-        parser = argparse.ArgumentParser(prog="%gptoss connect", add_help=False, exit_on_error=False)
+        parser = _LineParser("%gptoss connect")
         parser.add_argument("url")
         parser.add_argument("--model")
         parser.add_argument("--api-key")
         parser.add_argument("--api", choices=[a for a in APIS if a != "auto"])
-        if not words or words[0].startswith("-"):  # argparse would exit the kernel's cell on a missing URL
-            raise UsageError(f"%gptoss connect needs the server's URL: use {usage}")
         opts = _command_options(parser, words, usage)
         self._switch(opts.model, base_url=opts.url, api_key=opts.api_key, api=opts.api or "auto")
         try:
@@ -228,7 +226,7 @@ class GptOssMagics(Magics):
 
     def _cmd_playground(self, words: list[str]) -> Any:
         """``%gptoss playground [--compare] [--effort E]``: the Playground widget over this Lab."""
-        parser = argparse.ArgumentParser(prog="%gptoss playground", add_help=False, exit_on_error=False)
+        parser = _LineParser("%gptoss playground")
         parser.add_argument("--compare", action="store_true")
         parser.add_argument("--effort", choices=EFFORTS)
         opts = _command_options(parser, words, "%gptoss playground [--compare] [--effort low|medium|high]")
@@ -244,6 +242,16 @@ class GptOssMagics(Magics):
             f"  defaults: effort={self.effort} max_tokens={self.max_tokens} "
             f"temperature={self.temperature} top_p={self.top_p}"
         )
+
+
+class _LineParser(argparse.ArgumentParser):
+    """argparse for a line command: a bad line raises (argparse would exit the kernel's cell instead)."""
+
+    def __init__(self, prog: str) -> None:
+        super().__init__(prog=prog, add_help=False, exit_on_error=False)
+
+    def error(self, message: str) -> NoReturn:  # e.g. a missing positional, which exit_on_error=False still exits on
+        raise argparse.ArgumentError(None, message)
 
 
 def _command_options(parser: argparse.ArgumentParser, words: list[str], usage: str) -> argparse.Namespace:

@@ -328,6 +328,16 @@ def test_unknown_or_missing_command_is_a_usage_error(lab: FakeLab) -> None:
     assert lab.resets == lab.loads == 0
 
 
+@pytest.mark.parametrize(
+    ("line", "missing"), [("load", "model"), ("load --quant bf16", "model"), ("connect --model x", "url")]
+)
+def test_missing_argument_of_a_command_is_a_usage_error_not_an_exit(lab: FakeLab, line: str, missing: str) -> None:
+    shell = InteractiveShell.instance()
+    message = usage_error(shell, f"%gptoss {line}")  # argparse alone raises SystemExit here
+    assert f"required: {missing}" in message and f"%gptoss {line.split()[0]}" in message
+    assert lab.loads == 0
+
+
 # -- figures after the reply
 
 
