@@ -59,7 +59,7 @@ def _figures(nb: Any) -> list[dict[str, Any]]:
 
 def test_there_are_notebooks():
     assert [p.name[:3] for p in NOTEBOOKS] == [f"{i:02d}_" for i in range(1, len(NOTEBOOKS) + 1)]
-    assert len(NOTEBOOKS) >= 5
+    assert len(NOTEBOOKS) >= 6
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
@@ -136,8 +136,23 @@ def _check_attention(nb: Any) -> None:
     assert len(_figures(nb)) >= 5
 
 
+def _check_real_models(nb: Any) -> None:
+    """The memory table, the preflight's verdict on both models, every quant choice, and no surprise load."""
+    import torch
+
+    text = _text(nb)
+    assert re.search(r"openai/gpt-oss-20b\s+41\.9 GB\s+13\.9 GB", text)  # bf16, mxfp4: gptoss_lab.memory
+    verdicts = re.findall(r"preflight (refuses: openai/gpt-oss-\d+b needs|: it fits)", text)
+    assert len(verdicts) == 2, text
+    assert len(re.findall(r"^quant='[\w-]+'\s+-> (?:loads as|refused)", text, re.M)) == 5
+    if not torch.cuda.is_available():  # no GPU: the loading cell explains instead of loading
+        assert "Not loading openai/gpt-oss-20b" in text and "pip install 'gptoss-lab[gpu]'" in text
+    assert "No server set" in text
+    assert _figures(nb)
+
+
 CHECKS = {"01": _check_quickstart, "02": _check_harmony, "03": _check_effort, "04": _check_experts}
-CHECKS["05"] = _check_attention
+CHECKS.update({"05": _check_attention, "06": _check_real_models})
 
 
 def _numbers(values: Any) -> list[float]:

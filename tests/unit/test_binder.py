@@ -110,17 +110,35 @@ def _notebook_imports() -> dict[str, set[str]]:
     return found
 
 
+def _with_dependencies(names: set[str]) -> set[str]:
+    """``names`` and everything they require (as installed here), without extras."""
+    from importlib.metadata import PackageNotFoundError, requires
+
+    seen, todo = set(), list(names)
+    while todo:
+        name = todo.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        try:
+            reqs = [Requirement(r) for r in requires(name) or []]
+        except PackageNotFoundError:
+            continue
+        todo += [canonicalize_name(r.name) for r in reqs if r.marker is None or r.marker.evaluate({"extra": ""})]
+    return seen
+
+
 def test_every_notebook_import_is_installed_on_binder():
     imports = _notebook_imports()
     assert "gptoss_lab" in imports  # the parser sees the notebooks' imports at all
-    installed = _installed(_environment())
+    installed = _with_dependencies(set(_installed(_environment())))
     providers = packages_distributions()
     for module, notebooks in sorted(imports.items()):
         if module in sys.stdlib_module_names or module == "gptoss_lab":
             continue
         dists = {canonicalize_name(d) for d in providers.get(module, [])}
         assert dists, f"{sorted(notebooks)} import {module}, which no installed distribution provides"
-        assert dists & installed.keys(), f"{sorted(notebooks)} import {module}: add {sorted(dists)} to binder/"
+        assert dists & installed, f"{sorted(notebooks)} import {module}: add {sorted(dists)} to binder/"
 
 
 def test_postbuild_installs_the_package_without_dependencies():
