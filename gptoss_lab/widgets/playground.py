@@ -33,6 +33,7 @@ from ._common import (
     muted_html,
     one_line,
     reasoning_html,
+    require_widgets,
 )
 
 __all__ = ["Playground"]
@@ -104,6 +105,7 @@ class Playground(widgets.VBox):
         temperature: float | None = None,
         seed: int | None = None,
         compare: bool = False,
+        routing: bool = False,
         min_interval: float = 1 / 15,
         **kwargs: Any,
     ) -> None:
@@ -114,6 +116,8 @@ class Playground(widgets.VBox):
         self.prompt = widgets.Textarea(value=prompt, placeholder="Ask the model…", rows=3, layout=_FULL)
         self.effort = widgets.ToggleButtons(options=list(EFFORTS), value=effort, description="effort")
         self.compare = widgets.Checkbox(value=compare, description="compare efforts (low, medium, high)", indent=False)
+        self.live_routing = widgets.Checkbox(value=routing, description="live routing (local model)", indent=False)
+        self.routing_strip: Any = None  # built on first use: it needs plotly
         self.temperature = widgets.Text(_text(temperature), description="temperature", style=_LABEL)
         self.temperature.placeholder = "model's default"
         self.max_tokens = widgets.BoundedIntText(max_tokens, min=1, max=131072, description="max tokens", style=_LABEL)
@@ -137,7 +141,7 @@ class Playground(widgets.VBox):
         self._thread: threading.Thread | None = None
         controls = [
             self.prompt,
-            widgets.HBox([self.effort, self.compare]),
+            widgets.HBox([self.effort, self.compare, self.live_routing]),
             widgets.HBox([self.temperature, self.max_tokens, self.seed]),
             widgets.HBox([self.generate_button, self.stop_button]),
             self.status,
@@ -196,7 +200,7 @@ class Playground(widgets.VBox):
                 if len(efforts) > 1:
                     reply = self._ask_in_place(prompt, effort, panel, options)
                 else:
-                    reply = self._ask(prompt, effort, panel, options)
+                    reply = self._ask(prompt, effort, panel, options, live=self.live_routing.value)
                 done[effort] = reply
                 self.replies = dict(done)
                 self.reply = reply
@@ -205,17 +209,35 @@ class Playground(widgets.VBox):
         finally:
             self.running = False
 
-    def _ask(self, prompt: str, effort: str, panel: _Panel, options: dict[str, Any]) -> Any:
+    def _ask(self, prompt: str, effort: str, panel: _Panel, options: dict[str, Any], live: bool = False) -> Any:
         throttle = Throttle(self.min_interval)
+        strip = self._strip() if live else None
+        attached = strip is not None and strip.attach(self.lab)
 
         def update(reply: Any) -> None:
             if throttle.ready(reply.done):
                 panel.show(reply)
+                if attached:
+                    strip.show(len(reply.prompt_ids))
 
-        reply = self.lab.ask(prompt, effort=effort, on_update=update, stop=self._stop, **options)
+        try:
+            reply = self.lab.ask(prompt, effort=effort, on_update=update, stop=self._stop, **options)
+        finally:
+            if attached:
+                strip.detach()
         if not panel.final_drawn:  # a Lab that does not call back with the finished reply
             panel.show(reply)
         return reply
+
+    def _strip(self) -> Any:
+        """The live routing strip, added below the panels the first time it is asked for."""
+        if self.routing_strip is None:
+            require_widgets("plotly", "anywidget")
+            from .routing_strip import RoutingStrip
+
+            self.routing_strip = RoutingStrip()
+            self.children = (*self.children, self.routing_strip)
+        return self.routing_strip
 
     def _ask_in_place(self, prompt: str, effort: str, panel: _Panel, options: dict[str, Any]) -> Any:
         """Ask without moving the conversation on, so every effort answers from the same history."""

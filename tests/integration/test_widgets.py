@@ -204,6 +204,29 @@ def test_missing_ipywidgets_says_what_to_install(monkeypatch):
         require_widgets()
 
 
+def test_live_routing_strip_fills_as_tokens_stream(nano_lab_factory):
+    np = pytest.importorskip("numpy")
+    lab = nano_lab_factory()
+    pg = playground(lab, prompt="What is 17 + 25?", effort="low", routing=True, min_interval=0)
+    strip = pg._strip()
+    widths: list[int] = []
+    show = strip.show
+
+    def recording(n_prompt: int) -> None:
+        show(n_prompt)
+        widths.append(len(strip.figure.data[0].x))
+
+    strip.show = recording
+    pg.start()
+    reply = pg.join(WAIT)
+    assert pg.error == "" and reply.trace is not None
+    assert widths[0] <= 2 and widths == sorted(widths) and len(set(widths)) > 10  # it filled as tokens came
+    want = reply.trace.topk_experts[reply.trace.n_prompt :, :, 0].T  # (L, generated tokens routed)
+    np.testing.assert_array_equal(np.array(strip.figure.data[0].z), want)
+    model = lab.handle.load().model
+    assert all(not layer.mlp.router._forward_hooks for layer in model.model.layers)  # hooks came off
+
+
 # -- Explorer
 
 
@@ -381,10 +404,11 @@ def test_playground_and_explorer_over_a_server():
         server.models("gpt-oss-test")
         server.replay("/v1/chat/completions", "vllm_chat.sse")
         lab = Lab("gpt-oss-test", base_url=server.url, api="chat", api_key="")
-        pg = playground(lab)
+        pg = playground(lab, routing=True)
         pg.start()
         reply = pg.join(WAIT)
         assert pg.error == "" and reply.reasoning and reply.answer
+        assert pg.routing_strip.layout.display == "none"  # nothing to record from a server: no strip
         panel = pg.panels[0]
         assert html.escape(reply.reasoning) in panel.reasoning.value and reply.reasoning not in panel.answer.value
         assert html.escape(reply.answer) in panel.answer.value and "finished" in panel.stats.value
