@@ -18,10 +18,11 @@ PLAYGROUNDS: weakref.WeakSet[Any] = weakref.WeakSet()
 
 _PANEL = (
     "white-space:pre-wrap;word-break:break-word;max-height:22em;overflow-y:auto;"
-    "font-family:var(--jp-ui-font-family,system-ui,sans-serif);padding:4px 8px;margin:2px 0"
+    "font-family:var(--jp-ui-font-family,system-ui,sans-serif);padding:4px 8px;margin:2px 0;"
+    "line-height:1.45"  # ipywidgets' HTML sets a 28 px line height meant for one-line labels
 )
 _REASONING = _PANEL + ";color:#555;font-size:0.92em;font-style:italic;border-left:3px solid #c9c9d6"
-_ANSWER = _PANEL + ";font-size:1.05em;line-height:1.45;border-left:3px solid #2ca02c"
+_ANSWER = _PANEL + ";font-size:1.05em;border-left:3px solid #2ca02c"
 _LABEL = "color:#6b6b6b;font-size:0.85em;font-style:normal;display:block;margin-bottom:2px"
 _MUTED = "color:#8a8a8a;font-size:0.85em"
 _ERROR = "color:#b00020;font-size:0.9em"

@@ -115,8 +115,11 @@ class Playground(widgets.VBox):
         self.min_interval = min_interval
         self.prompt = widgets.Textarea(value=prompt, placeholder="Ask the model…", rows=3, layout=_FULL)
         self.effort = widgets.ToggleButtons(options=list(EFFORTS), value=effort, description="effort")
-        self.compare = widgets.Checkbox(value=compare, description="compare efforts (low, medium, high)", indent=False)
-        self.live_routing = widgets.Checkbox(value=routing, description="live routing (local model)", indent=False)
+        self.effort.style.button_width = "80px"  # the three fit on one line beside the check boxes
+        self.compare = widgets.Checkbox(compare, description="compare efforts (low, medium, high)", indent=False)
+        self.live_routing = widgets.Checkbox(routing, description="live routing (local model)", indent=False)
+        for box in (self.compare, self.live_routing):
+            box.layout.width = "auto"  # ipywidgets' 300 px default squeezes the effort buttons onto two lines
         self.routing_strip: Any = None  # built on first use: it needs plotly
         self.temperature = widgets.Text(_text(temperature), description="temperature", style=_LABEL)
         self.temperature.placeholder = "model's default"
