@@ -84,9 +84,6 @@ class NotebookPage:
         """The ``index``-th code cell (0-based) as a locator."""
         return self.page.locator(".jp-CodeCell").nth(index)
 
-    def text_of(self, selector: str) -> list[str]:
-        return [t.strip() for t in self.page.locator(selector).all_inner_texts()]
-
 
 def errors_of(nb: Any) -> list[str]:
     """Every error output of a saved notebook, as 'EName: evalue'."""

@@ -44,7 +44,7 @@ def test_quickstart_runs_and_shows_reasoning_answer_and_figure(notebook):
         assert not reply["answerInsideReasoning"], reply
         assert not reply["open"], "a finished reply's reasoning should be collapsed"
         assert "finished" in reply["stats"] or "token limit" in reply["stats"], reply
-    first = notebook.cell(1)
+    first = page.locator(".jp-CodeCell", has=page.locator(".gptoss-reply")).first
     notebook.shots.take(first, "reply-reasoning-collapsed")
 
     # a student clicks the "Thought for ..." summary and reads the reasoning
