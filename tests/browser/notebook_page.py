@@ -26,6 +26,16 @@ _KERNEL_READY_JS = """() => {
   return !!name && !!status && !name.textContent.includes('No Kernel') && status.dataset.status === 'idle';
 }"""
 
+# What the page shows of the kernel and the cells, for a timeout's message.
+_STATE_JS = """() => {
+  const name = document.querySelector('.jp-Toolbar-kernelName');
+  const status = document.querySelector('.jp-Notebook-ExecutionIndicator');
+  const prompts = [...document.querySelectorAll('.jp-CodeCell .jp-InputPrompt')].map(e => e.textContent.trim());
+  const dialog = document.querySelector('.jp-Dialog');
+  return `kernel ${name ? name.textContent : 'none'} (${status ? status.dataset.status : 'no status'}), `
+    + `cell prompts ${prompts.join(' ')}` + (dialog ? `, a dialog is open: ${dialog.innerText}` : '');
+}"""
+
 
 class Screenshots:
     """Numbered screenshots of one test: ``<test>-01-<step>.png``, ... in ``folder``."""
@@ -59,7 +69,7 @@ class NotebookPage:
         workspace = re.sub(r"\W+", "-", name)
         self.page.goto(self.server.url(f"lab/workspaces/{workspace}/tree/{name}", reset=""))
         self.page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=timeout_s * 1000)
-        self.page.wait_for_function(_KERNEL_READY_JS, timeout=timeout_s * 1000, polling=250)
+        self._wait(_KERNEL_READY_JS, timeout_s, f"{name}'s kernel was not idle")
 
     def menu(self, menu: str, command: str) -> None:
         """Click ``menu`` in the menu bar, then its item that runs ``command`` (labels vary by version)."""
@@ -72,7 +82,17 @@ class NotebookPage:
         self.wait_idle(timeout_s)
 
     def wait_idle(self, timeout_s: float) -> None:
-        self.page.wait_for_function(_DONE_JS, timeout=timeout_s * 1000, polling=250)
+        self._wait(_DONE_JS, timeout_s, f"{self.name} was still running")
+
+    def _wait(self, predicate_js: str, timeout_s: float, what: str) -> None:
+        """Wait for ``predicate_js``; on timeout fail with one line saying what the page showed."""
+        from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+        try:
+            self.page.wait_for_function(predicate_js, timeout=timeout_s * 1000, polling=250)
+        except PlaywrightTimeout:
+            state = self.page.evaluate(_STATE_JS)
+            raise AssertionError(f"{what} after {timeout_s:.0f} s: {state}") from None
 
     def save(self) -> Any:
         """File > Save Notebook; returns the saved notebook (nbformat), outputs as the browser got them."""
