@@ -9,6 +9,10 @@ from typing import Any
 
 import pytest
 
+from tests.unit.test_magics import shell as ipython_shell
+
+shell = ipython_shell  # the fixture: a fresh in-memory IPython shell per test
+
 pytest.importorskip("ipywidgets")
 pytest.importorskip("plotly")
 pytest.importorskip("anywidget")
@@ -181,13 +185,10 @@ def test_compare_efforts_on_nano_grows_the_reasoning(nano_lab_factory):
     assert pg.replies["high"].explore().lab is lab  # the Explorer finds the model through the Playground
 
 
-def test_magic_opens_a_playground_on_its_lab():
-    from IPython.core.interactiveshell import InteractiveShell
-
+def test_magic_opens_a_playground_on_its_lab(shell):
     from gptoss_lab.widgets import Playground
     from gptoss_lab.widgets._common import default_lab
 
-    shell = InteractiveShell.instance()
     shell.run_line_magic("load_ext", "gptoss_lab")
     pg = shell.run_line_magic("gptoss", "playground --compare --effort high")
     magics = next(c for c in shell.configurables if type(c).__name__ == "GptOssMagics")
