@@ -51,7 +51,7 @@ def reasoning_label(reply: Reply) -> str:
 def stats_line(reply: Reply) -> str:
     s = reply.stats
     parts = [reply.model, f"effort {reply.effort}", f"{s.prompt_tokens} prompt tokens"]
-    parts.append(f"{s.reasoning_tokens} reasoning + {s.answer_tokens} answer tokens")
+    parts.append(f"{reply.reasoning_tokens} reasoning + {reply.answer_tokens} answer tokens")  # live while streaming
     if s.seconds_to_first_token is not None:
         parts.append(f"first token {s.seconds_to_first_token:.2f} s")
     parts.append(f"{s.total_seconds:.1f} s")

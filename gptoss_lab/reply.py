@@ -83,6 +83,12 @@ class Reply:
         return self.stats.reasoning_tokens + (self._pending_tokens if self.thinking else 0)
 
     @property
+    def answer_tokens(self) -> int:
+        """Tokens of the answer so far, the message being written included."""
+        writing = not self.done and self._partial is not None and self._partial.channel == "final"
+        return self.stats.answer_tokens + (self._pending_tokens if writing else 0)
+
+    @property
     def thinking(self) -> bool:
         """True while the model is writing its reasoning."""
         return not self.done and self._partial is not None and self._partial.channel == "analysis"

@@ -120,6 +120,17 @@ def test_thinking_label_and_open_details_while_reasoning_streams() -> None:
     assert p.text["gptoss-reasoning-text"] == "Let me think about"
     assert "gptoss-answer" not in p.text  # no answer yet, and none invented
     assert "streaming…" in p.text["gptoss-stats"]
+    n = reply.reasoning_tokens
+    assert n > 0 and reply.stats.reasoning_tokens == 0  # the message is still open
+    assert f"Thinking… {n} tokens" in summary
+    assert f"{n} reasoning + 0 answer tokens" in p.text["gptoss-stats"]  # the same live count as the label
+
+
+def test_stats_count_the_answer_while_it_streams() -> None:
+    reply = streamed(ANALYSIS + "<|start|>assistant<|channel|>final<|message|>Forty")
+    assert reply.answer_tokens > 0 and reply.stats.answer_tokens == 0
+    stats = Parsed(reply_html(reply)).text["gptoss-stats"]
+    assert f"{reply.reasoning_tokens} reasoning + {reply.answer_tokens} answer tokens" in stats
 
 
 def test_thought_for_label_and_closed_details_when_done() -> None:
