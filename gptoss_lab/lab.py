@@ -20,9 +20,13 @@ from .model import ModelHandle
 from .remote import RemoteClient, local_model_needed
 from .reply import Reply
 
-__all__ = ["Lab"]
+__all__ = ["Lab", "LabBusy"]
 
 DEFAULT_MAX_NEW_TOKENS = 1024
+
+
+class LabBusy(RuntimeError):
+    """The Lab is already writing a reply (another thread, e.g. a Playground, asked first)."""
 
 
 class Lab:
@@ -65,6 +69,7 @@ class Lab:
         self.developer: str | None = None
         self.history: list[dict[str, Any]] = []
         self.replies: list[Reply] = []
+        self._busy = threading.Lock()
 
     def __repr__(self) -> str:
         turns = len(self.replies)
@@ -126,20 +131,44 @@ class Lab:
         With ``base_url`` the server generates: sampling options it does not take are its to ignore,
         and ``capture`` has nothing to record (``reply.trace`` is None).
         """
-        from .generate import Sampling
-
         if effort not in EFFORTS:
             raise ValueError(f"effort must be low, medium or high, got {effort!r}: use --effort low|medium|high")
         if max_new_tokens < 1:
             raise ValueError(f"max_new_tokens must be >= 1, got {max_new_tokens}")
-        if developer is not None:
-            self.developer = developer
-        if self.remote is not None:
-            reply: Reply = self.remote.ask(
-                prompt, self.history, developer=self.developer, effort=effort, max_new_tokens=max_new_tokens,
-                temperature=temperature, top_p=top_p, seed=seed, on_update=on_update, stop=stop,
-            )  # fmt: skip
+        # one reply at a time: a Playground's background thread and a cell must not interleave their turns
+        if not self._busy.acquire(blocking=False):
+            raise LabBusy("this Lab is already writing a reply (in a Playground?): press Stop or wait, then ask")
+        try:
+            if developer is not None:
+                self.developer = developer
+            options = dict(
+                effort=effort, max_new_tokens=max_new_tokens, temperature=temperature, top_p=top_p, seed=seed
+            )
+            if self.remote is not None:
+                reply = self.remote.ask(
+                    prompt, self.history, developer=self.developer, on_update=on_update, stop=stop, **options
+                )
+            else:
+                reply = self._ask_local(prompt, capture=capture, on_update=on_update, stop=stop, **options)
             return self._finish(prompt, reply, on_update)
+        finally:
+            self._busy.release()
+
+    def _ask_local(
+        self,
+        prompt: str,
+        *,
+        effort: str,
+        max_new_tokens: int,
+        temperature: float | None,
+        top_p: float | None,
+        seed: int | None,
+        capture: bool | None,
+        on_update: Callable[[Reply], None] | None,
+        stop: threading.Event | None,
+    ) -> Reply:
+        from .generate import Sampling
+
         loaded = self.handle.load()
         sampling = Sampling(
             temperature=loaded.sampling["temperature"] if temperature is None else temperature,
@@ -156,7 +185,7 @@ class Lab:
 
             ids = prompt_ids + reply.completion_ids
             reply.trace = build_trace(recorders[0], loaded, ids, len(prompt_ids), attention=recorders[1])
-        return self._finish(prompt, reply, on_update)
+        return reply
 
     def _finish(self, prompt: str, reply: Reply, on_update: Callable[[Reply], None] | None) -> Reply:
         self._remember(prompt, reply)

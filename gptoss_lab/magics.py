@@ -99,6 +99,7 @@ class GptOssMagics(Magics):
     # -- the cell magic
 
     def _ask(self, args: argparse.Namespace, cell: str) -> None:
+        from .lab import LabBusy
         from .render import LiveDisplay
 
         prompt = cell.strip()
@@ -128,7 +129,7 @@ class GptOssMagics(Magics):
                 capture=True if (args.capture or shows) else None,
                 on_update=live.update,
             )
-        except (ValueError, FileNotFoundError, OSError, MemoryError) as err:
+        except (ValueError, FileNotFoundError, OSError, MemoryError, LabBusy) as err:
             raise UsageError(str(err)) from None
         self.last = reply
         if args.out:

@@ -134,6 +134,29 @@ def test_stop_event_from_another_thread(scripted_lab):
     assert len(result["reply"].completion_ids) == 1
 
 
+def test_a_second_ask_while_one_streams_is_refused_and_history_stays_whole(scripted_lab):
+    from gptoss_lab.lab import LabBusy
+
+    lab, _ = scripted_lab(COMPLETION)
+    streaming, release = threading.Event(), threading.Event()
+    result = {}
+
+    def on_update(reply):
+        streaming.set()
+        release.wait(timeout=30)
+
+    worker = threading.Thread(target=lambda: result.setdefault("r", lab.ask("Hi", temperature=0, on_update=on_update)))
+    worker.start()
+    assert streaming.wait(timeout=30)
+    with pytest.raises(LabBusy, match="already writing a reply"):
+        lab.ask("Another", temperature=0)
+    release.set()
+    worker.join(timeout=30)
+    assert result["r"].stopped == "return"
+    assert [t["content"] for t in lab.history if t["role"] == "user"] == ["Hi"]
+    assert lab.ask("Next", temperature=0).stopped == "return"  # free again once the first reply is done
+
+
 def test_multi_turn_follows_harmony_rules(scripted_lab):
     lab, _ = scripted_lab(COMPLETION)
     lab.ask("What is 2+2?", temperature=0, developer="Answer briefly.")
