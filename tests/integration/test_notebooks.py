@@ -21,6 +21,9 @@ pytest.importorskip("plotly")
 NOTEBOOKS = sorted((Path(__file__).parents[2] / "notebooks").glob("*.ipynb"))
 PEAK_RSS_LIMIT = 1.5e9  # bytes: Binder's smallest allowance is 2 GB for the server and the kernel together
 PLOTLY = "application/vnd.plotly.v1+json"
+# a hang guard, not a speed target: on a quiet 2-core machine the slowest cell (03's eval) takes ~10 s,
+# but beside another CPU-bound job torch's two threads slowed it 50 to 90 times here
+CELL_TIMEOUT_S = 600
 
 # ru_maxrss is in kilobytes on Linux and in bytes on macOS
 _PEAK_CELL = (
@@ -37,7 +40,8 @@ def executed(request, tmp_path_factory) -> tuple[Path, Any, int]:
     nb = nbformat.read(path, as_version=4)
     nb.cells.append(nbformat.v4.new_code_cell(_PEAK_CELL))
     cwd = tmp_path_factory.mktemp(path.stem)
-    nbclient.NotebookClient(nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": cwd}}).execute()
+    resources = {"metadata": {"path": cwd}}
+    nbclient.NotebookClient(nb, timeout=CELL_TIMEOUT_S, kernel_name="python3", resources=resources).execute()
     probe = nb.cells.pop()
     text = "".join(o.get("text", "") for o in probe.outputs)
     match = re.search(r"PEAK_RSS_BYTES (\d+)", text)
