@@ -52,18 +52,34 @@ def generate_ids(
     max_new_tokens: int,
     stop_ids: Sequence[int],
     sampling: Sampling = Sampling(),
+    threads: int | None = None,
 ) -> Iterator[int]:
     """Yield new token ids until a stop id (yielded too) or ``max_new_tokens``.
 
     The first step runs the whole prompt through the model; each later step feeds only the
     last token against the KV cache. Closing the generator (or an exception such as
     KeyboardInterrupt) simply drops the cache: the model itself holds no state.
+    ``threads`` sets torch's intra-op threads while the generator runs (restored when it ends).
     """
     import torch
-    from transformers import DynamicCache
 
     if not prompt_ids:
         raise ValueError("prompt_ids is empty: render a prompt first")
+    before = torch.get_num_threads()
+    if threads is not None:
+        torch.set_num_threads(threads)
+    try:
+        yield from _decode(model, prompt_ids, max_new_tokens, stop_ids, sampling)
+    finally:
+        torch.set_num_threads(before)
+
+
+def _decode(
+    model: Any, prompt_ids: Sequence[int], max_new_tokens: int, stop_ids: Sequence[int], sampling: Sampling
+) -> Iterator[int]:
+    import torch
+    from transformers import DynamicCache
+
     device = next(model.parameters()).device
     generator = torch.Generator(device="cpu")
     if sampling.seed is None:

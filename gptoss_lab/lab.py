@@ -212,7 +212,12 @@ class Lab:
         stopped = "max_tokens"
         start = time.perf_counter()
         tokens = generate_ids(
-            loaded.model, reply.prompt_ids, max_new_tokens=max_new_tokens, stop_ids=loaded.stop_ids, sampling=sampling
+            loaded.model,
+            reply.prompt_ids,
+            max_new_tokens=max_new_tokens,
+            stop_ids=loaded.stop_ids,
+            sampling=sampling,
+            threads=loaded.threads,
         )
         try:
             for recorder in recorders:

@@ -140,6 +140,10 @@ class LoadedModel:
 
     #: where accelerate put each module with device_map (None: all on ``device``)
     device_map: dict[str, Any] | None = None
+    #: torch intra-op threads while generating (None: torch's default). 1 for tiny models on CPU:
+    #: their matmuls are too small to split, and a thread team stalls whenever another process
+    #: holds one of the cores (`python bench/threads.py`)
+    threads: int | None = None
 
     def encode(self, text: str) -> list[int]:
         return list(self.tokenizer.encode(text, add_special_tokens=False))
@@ -287,4 +291,15 @@ def _load(source: ModelSource, device: str, dtype: str, plan: QuantPlan, device_
     stop_ids = tuple(codec.special_ids[n] for n in STOP_TOKENS if n in codec.special_ids)
     loaded = LoadedModel(model, tokenizer, codec, source, device, dtype, source.identity, stop_ids, device_map=placed)
     loaded.sampling.update(source.meta.get("sampling", {}))
+    if device == "cpu" and _is_tiny(source):
+        loaded.threads = 1
     return loaded
+
+
+#: Below this many bytes of weights, a CPU model generates on one thread (see LoadedModel.threads).
+TINY_MODEL_BYTES = 256 * 2**20
+
+
+def _is_tiny(source: ModelSource) -> bool:
+    size = _weights_bytes(source)
+    return source.kind == "nano" or (size is not None and size < TINY_MODEL_BYTES)
