@@ -67,9 +67,11 @@ def test_only_conda_forge_and_cpu_torch():
 
 
 def test_runtime_dependencies_match_pyproject():
-    """Every runtime dependency and the figures' extra, with the same version range as pyproject.toml."""
+    """Every runtime dependency, the figures' and the widgets' extras, with the same version range as pyproject.toml."""
     project = _pyproject()["project"]
-    wanted = [Requirement(r) for r in project["dependencies"] + project["optional-dependencies"]["viz"]]
+    extras = project["optional-dependencies"]
+    wanted = [Requirement(r) for r in project["dependencies"] + extras["viz"] + extras["widgets"]]
+    wanted = list({canonicalize_name(r.name): r for r in wanted}.values())  # plotly is in both extras
     installed = _installed(_environment())
     for req in wanted:
         name = canonicalize_name(req.name)
