@@ -46,6 +46,11 @@ def _parser() -> argparse.ArgumentParser:
     ev.add_argument("--seed", type=int, default=1234, help="which held-out examples (default: 1234)")
     ev.add_argument("--device", default=None, help="cpu, cuda ... (default: what is there)")
     ev.add_argument("--json", action="store_true", help="print one JSON object per effort")
+    ev.add_argument(
+        "--teacher-forced",
+        action="store_true",
+        help="instead: how well the model predicts the reference reasoning on training vs held-out examples",
+    )
     return parser
 
 
@@ -114,12 +119,32 @@ def _eval(args: argparse.Namespace) -> int:
     from .nano.eval import evaluate, format_table, scores_to_dict
 
     loaded = ModelHandle(args.model, device=args.device).load()
+    if args.teacher_forced:
+        return _teacher_forced(loaded, args)
     for effort in args.effort or list(EFFORTS):
         scores = evaluate(loaded, effort=effort, n=args.n, seed=args.seed)
         if args.json:
             print(json.dumps(scores_to_dict(scores, model=loaded.source.label, effort=effort)))
         else:
             print(format_table(scores, effort=effort) + "\n")
+    return 0
+
+
+def _teacher_forced(loaded: object, args: argparse.Namespace) -> int:
+    from dataclasses import asdict
+
+    from .nano.eval import teacher_forced
+
+    for effort in args.effort or ["high"]:
+        train, held = (teacher_forced(loaded, split=s, effort=effort, n=args.n) for s in ("train", "eval"))
+        if args.json:
+            print(json.dumps({"effort": effort, "scores": [asdict(s) for s in train + held]}))
+            continue
+        print(f"effort {effort}, teacher-forced: token accuracy / whole completions right")
+        print(f"{'family':18s} {'training examples':>20s} {'held-out examples':>20s}")
+        for a, b in zip(train, held, strict=True):
+            row = f"{a.token_accuracy:10.3f} / {a.exact:5.0%}   {b.token_accuracy:10.3f} / {b.exact:5.0%}"
+            print(f"{a.family:18s} {row}")
     return 0
 
 

@@ -14,7 +14,7 @@ from typing import Any
 from ..harmony import parse_completion, render_prompt
 from . import tasks
 
-__all__ = ["FamilyScore", "evaluate"]
+__all__ = ["FamilyScore", "ForcedScore", "evaluate", "teacher_forced"]
 
 
 @dataclass
@@ -95,6 +95,51 @@ def evaluate(
                 sum(r[2] for r in rows) / k,
             )
         )
+    return scores
+
+
+@dataclass
+class ForcedScore:
+    """How well a model predicts the reference completions, token by token (teacher forcing).
+
+    ``token_accuracy``: share of completion tokens that are the model's top choice given the reference
+    before them; ``exact``: share of completions it gets wholly right, which greedy decoding would then
+    reproduce. Comparing ``split="train"`` with ``"eval"`` separates what a model learned by heart
+    (right on training words and phrasings only) from what it can carry to new ones.
+    """
+
+    family: str
+    split: str
+    n: int
+    token_accuracy: float
+    exact: float
+
+
+def teacher_forced(
+    loaded: Any,
+    *,
+    split: str,
+    effort: str = "high",
+    n: int = 24,
+    families: tuple[str, ...] = tasks.FAMILIES,
+    seed: int = 7,
+) -> list[ForcedScore]:
+    """Teacher-forced scores of ``loaded`` on ``n`` examples per family of ``split`` ("train" or "eval")."""
+    import torch
+
+    scores = []
+    for family in families:
+        examples = tasks.generate(n, seed=seed, split=split, families=(family,), efforts=(effort,))
+        right = total = exact = 0
+        for ex in examples:
+            prompt = loaded.encode(render_prompt(ex.messages, effort=effort, model_identity=loaded.identity))
+            target = loaded.encode(tasks.completion_text(ex))
+            ids = torch.tensor([prompt + target], device=loaded.device)  # (1, T)
+            with torch.inference_mode():
+                logits = loaded.model(input_ids=ids).logits[0, len(prompt) - 1 : -1]  # (len(target), V)
+            hits = (logits.argmax(-1).cpu() == torch.tensor(target)).tolist()
+            right, total, exact = right + sum(hits), total + len(hits), exact + all(hits)
+        scores.append(ForcedScore(family, split, len(examples), right / max(1, total), exact / max(1, len(examples))))
     return scores
 
 
