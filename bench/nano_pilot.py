@@ -13,6 +13,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this checkout's recipe, not an installed one
+
 from gptoss_lab.model import ModelHandle
 from gptoss_lab.nano import tasks
 from gptoss_lab.nano import train as T
