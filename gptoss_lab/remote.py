@@ -123,16 +123,8 @@ class RemoteReply(Reply):
             self.token_note = "token totals from the server; reasoning/answer split estimated"
         self._rate(elapsed)
 
-    def _time(self, elapsed: float) -> None:
-        self.stats.completion_tokens = self._chunks
-        self.stats.total_seconds = elapsed
-        self._rate(elapsed)
-
-    def _rate(self, elapsed: float) -> None:
-        s = self.stats
-        first = s.seconds_to_first_token
-        if first is not None and s.completion_tokens > 1 and elapsed > first:
-            s.tokens_per_second = (s.completion_tokens - 1) / (elapsed - first)
+    def _completed(self) -> int:
+        return self._chunks
 
 
 # ----------------------------------------------------------------------------- the client

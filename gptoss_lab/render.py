@@ -13,7 +13,7 @@ from typing import Any
 
 from .reply import Reply
 
-__all__ = ["LiveDisplay", "reply_html", "reply_text"]
+__all__ = ["LiveDisplay", "escape", "reply_html", "reply_text", "tool_calls_text"]
 
 _STOP_WORDS = {
     "return": "finished",
@@ -33,7 +33,7 @@ _STATS = "color:#8a8a8a;font-size:0.8em;margin-top:4px"
 _WARN = "color:#a15c00;font-size:0.85em"
 
 
-def _esc(text: str) -> str:
+def escape(text: str) -> str:
     return html.escape(text, quote=True)
 
 
@@ -64,7 +64,7 @@ def stats_line(reply: Reply) -> str:
     return " · ".join(parts)
 
 
-def _tool_calls_text(reply: Reply) -> str:
+def tool_calls_text(reply: Reply) -> str:
     return "\n".join(f"→ {m.recipient}({m.content})" for m in reply.tool_calls)
 
 
@@ -78,17 +78,17 @@ def reply_html(reply: Reply) -> str:
         out.append(
             f'<details class="gptoss-reasoning"{is_open}><summary style="{_SUMMARY}">'
             f'<span title="the analysis channel: the model\'s reasoning, not its answer">'
-            f"{_esc(reasoning_label(reply))}</span></summary>"
-            f'<div class="gptoss-reasoning-text" style="{_REASONING}">{_esc(reply.reasoning)}</div></details>'
+            f"{escape(reasoning_label(reply))}</span></summary>"
+            f'<div class="gptoss-reasoning-text" style="{_REASONING}">{escape(reply.reasoning)}</div></details>'
         )
     answer = reply.answer
     if reply.tool_calls:
-        answer = (answer + "\n" if answer else "") + _tool_calls_text(reply)
+        answer = (answer + "\n" if answer else "") + tool_calls_text(reply)
     if answer:
-        out.append(f'<div class="gptoss-answer" style="{_ANSWER}">{_esc(answer)}</div>')
+        out.append(f'<div class="gptoss-answer" style="{_ANSWER}">{escape(answer)}</div>')
     elif reply.done:
         out.append(f'<div class="gptoss-answer" style="{_STATS}">(no final answer)</div>')
-    out.append(f'<div class="gptoss-stats" style="{_STATS}">{_esc(stats_line(reply))}</div></div>')
+    out.append(f'<div class="gptoss-stats" style="{_STATS}">{escape(stats_line(reply))}</div></div>')
     return "".join(out)
 
 
@@ -102,7 +102,7 @@ def reply_text(reply: Reply) -> str:
     lines.append("[answer]")
     answer = reply.answer
     if reply.tool_calls:
-        answer = (answer + "\n" if answer else "") + _tool_calls_text(reply)
+        answer = (answer + "\n" if answer else "") + tool_calls_text(reply)
     lines.append(answer or "(no final answer)")
     lines.append(f"({stats_line(reply)})")
     return "\n".join(lines)

@@ -165,8 +165,15 @@ class Reply:
                 raise TypeError(event)
 
     def _time(self, elapsed: float) -> None:
+        self.stats.completion_tokens = self._completed()
+        self.stats.total_seconds = elapsed
+        self._rate(elapsed)
+
+    def _completed(self) -> int:
+        """Tokens generated so far (a server's reply counts what its stream stood for)."""
+        return len(self.completion_ids)
+
+    def _rate(self, elapsed: float) -> None:
         s = self.stats
-        s.completion_tokens = len(self.completion_ids)
-        s.total_seconds = elapsed
         if s.seconds_to_first_token is not None and s.completion_tokens > 1 and elapsed > s.seconds_to_first_token:
             s.tokens_per_second = (s.completion_tokens - 1) / (elapsed - s.seconds_to_first_token)

@@ -1,15 +1,16 @@
 """What the widgets share: the optional-import check, the default Lab, a redraw throttle, escaped panels.
 
-Model text reaches the browser only through :func:`html.escape` (panels) or ``textContent`` (the
+Model text reaches the browser only through :func:`gptoss_lab.render.escape` (panels) or ``textContent`` (the
 explorer's token strip): a reply that writes ``<script>`` shows it as text.
 """
 
 from __future__ import annotations
 
-import html
 import time
 import weakref
 from typing import Any
+
+from ..render import escape, tool_calls_text
 
 PIP_HINT = "pip install 'gptoss-lab[widgets]'"
 
@@ -83,10 +84,6 @@ class Throttle:
         return True
 
 
-def escape(text: str) -> str:
-    return html.escape(text, quote=True)
-
-
 def reasoning_html(reply: Any) -> str:
     """The reasoning panel: a label ("Thinking…", "Thought for 2.1 s · 57 tokens") and the escaped text."""
     from ..render import reasoning_label
@@ -101,9 +98,7 @@ def answer_html(reply: Any) -> str:
     """The answer panel: the final channel's escaped text, any tool calls, or why there is none."""
     if reply is None:
         return f'<div style="{_ANSWER}"><span style="{_LABEL}">answer (final channel)</span></div>'
-    text = reply.answer
-    calls = "\n".join(f"→ {m.recipient}({m.content})" for m in reply.tool_calls)
-    text = "\n".join(part for part in (text, calls) if part)
+    text = "\n".join(part for part in (reply.answer, tool_calls_text(reply)) if part)
     if not text:
         note = "(no final answer)" if reply.done else "…"
         return f'<div style="{_ANSWER}"><span style="{_MUTED}">{note}</span></div>'
