@@ -41,6 +41,7 @@ __all__ = [
     "generate",
     "grade",
     "held_out_value",
+    "made_up_word",
     "make_example",
 ]
 
@@ -202,7 +203,31 @@ TEMPLATES: dict[str, tuple[Template, ...]] = {
          ("there were {a} people on a bus. {b} got on. how many people are on the bus?", "{a} people",
           "There are {r} people on the bus.", "+{x} got on"),
          ("{n} picks {a} flowers; {b} of them wilt. How many flowers are still fresh?", "{a} flowers",
-          "{r} flowers are still fresh.", "-{x} wilt")],
+          "{r} flowers are still fresh.", "-{x} wilt"),
+         ("{n} had {a} balloons. {b} popped. How many balloons does {n} have now?", "{a} balloons",
+          "{n} has {r} balloons.", "-{x} popped"),
+         ("A bus has {a} people on it. {b} people get off. How many people are on the bus?", "{a} people",
+          "There are {r} people on the bus.", "-{x} get off"),
+         ("{n} finds {a} shells and then finds {b} more. How many shells did {n} find?", "{a} shells",
+          "{n} found {r} shells.", "+finds {x} more"),
+         ("{n} has {a} packs of {b} cards. How many cards is that?", "{a} packs", "That is {r} cards.",
+          "*{x} cards each"),
+         ("{n} had {a} marbles and lost {b}. How many marbles are left?", "{a} marbles",
+          "{n} has {r} marbles left.", "-lost {x}"),
+         ("There are {a} cars in a lot. {b} cars arrive and {c} cars leave. How many cars are in the lot?",
+          "{a} cars", "There are {r} cars in the lot.", "+{x} arrive", "-{x} leave"),
+         ("{n} has {a} plates with {b} grapes on each. {n} eats {c} grapes. How many grapes are left?",
+          "{a} plates", "{r} grapes are left.", "*{x} grapes each", "-eats {x}"),
+         ("{n} collects {a} stamps, then gets {b} more as a gift. How many stamps does {n} have?", "{a} stamps",
+          "{n} has {r} stamps.", "+gets {x} more"),
+         ("A tank has {a} fish. {n} adds {b} fish, then {c} fish are sold. How many fish are in the tank?",
+          "{a} fish", "There are {r} fish in the tank.", "+adds {x}", "-{x} sold"),
+         ("{n} buys {a} packs of {b} pens and gives away {c} pens. How many pens does {n} have left?",
+          "{a} packs", "{n} has {r} pens left.", "*{x} pens each", "-gives away {x}"),
+         ("A class has {a} students. {b} more students join. How many students are there?", "{a} students",
+          "There are {r} students.", "+{x} join"),
+         ("{n} had {a} stars and then found {b} more. How many stars does {n} have?", "{a} stars",
+          "{n} has {r} stars.", "+found {x} more")],
         [("A train leaves with {a} people. At the first stop {b} people get on, at the second {c} get off. How many "
           "are on the train now?", "{a} people", "There are {r} people on the train.", "+{x} get on", "-{x} get off"),
          ("{n} has {a} boxes of {b} crayons and finds {c} more crayons. How many crayons does {n} have?", "{a} boxes",
@@ -541,8 +566,32 @@ def _draw_mul(rng: random.Random, t: Template, split: str) -> dict[str, Any]:
     return {"a": rng.randint(10, 99), "b": rng.randint(2, 9) if rng.random() < 0.4 else rng.randint(10, 99)}
 
 
+_CONSONANTS, _VOWELS = "bcdfghjklmnprstvwz", "aeiouy"
+
+
+def made_up_word(rng: random.Random) -> str:
+    """A pronounceable letter string of 3-10 letters that is no eval word (``"tobrelan"``).
+
+    Half of the training words are made up: with only a list of real words to spell, the model
+    learns each word's letters by heart and cannot spell a word it has not seen. Made-up words,
+    which its tokenizer splits one letter per token, make it spell letter by letter, which
+    carries over to new words.
+    """
+    while True:
+        n = rng.randint(3, 10)
+        letters = []
+        for i in range(n):
+            pool = _VOWELS if (i % 2 == 1) != (rng.random() < 0.25) else _CONSONANTS
+            letters.append(rng.choice(pool))
+        word = "".join(letters)
+        if word not in EVAL_WORDS:
+            return word
+
+
 def _draw_reverse(rng: random.Random, t: Template, split: str) -> dict[str, Any]:
-    return {"word": rng.choice(EVAL_WORDS if split == "eval" else TRAIN_WORDS)}
+    if split == "eval":
+        return {"word": rng.choice(EVAL_WORDS)}
+    return {"word": made_up_word(rng) if rng.random() < 0.5 else rng.choice(TRAIN_WORDS)}
 
 
 def _draw_count(rng: random.Random, t: Template, split: str) -> dict[str, Any]:
@@ -629,6 +678,26 @@ def _draw(rng: random.Random, family: str, t: Template, split: str) -> dict[str,
     raise RuntimeError(f"no {split} values found for {family!r}")  # pragma: no cover
 
 
+# Words around a training prompt (never eval ones): fifteen templates a family are few, and a small
+# model fits their exact wording; padding them teaches it to look for the task inside any phrasing.
+_OPENERS = (
+    "Hey, ", "Hi! ", "Question: ", "Quick question: ", "Please help. ", "Hello. ", "Tell me: ", "OK, ",
+    "Help me out: ", "Task: ", "I wonder: ", "Here is one. ", "Hmm, ", "So, ", "One more: ",
+)  # fmt: skip
+_CLOSERS = (
+    " Thanks!", " Thank you.", " Please.", " please", " :)", " Show your work.", " Be careful.",
+    " Thanks a lot.", " Quickly!", " (homework)", " I am stuck.", " Can you?", " Go.", " ok?", " Cheers.",
+)  # fmt: skip
+
+
+def _pad_phrasing(rng: random.Random, user: str) -> str:
+    if rng.random() < 0.3:
+        user = rng.choice(_OPENERS) + user
+    if rng.random() < 0.3:
+        user += rng.choice(_CLOSERS)
+    return user
+
+
 # ----------------------------------------------------------------------------- public API
 
 
@@ -645,6 +714,8 @@ def make_example(rng: random.Random, family: str, effort: str, split: str = "tra
     meta = _draw(rng, family, template, split)
     solution = _FAMILY[family][1](meta)
     user = template.text.format(**_fields(family, meta))
+    if not held and family != OFF_TASK:
+        user = _pad_phrasing(rng, user)
     if rng.random() < 0.12:  # casing and punctuation noise on top of the templates' own
         user = user.lower()
     if rng.random() < 0.1:

@@ -1,21 +1,27 @@
-"""gpt-oss-nano's tokenizer: a small byte-level BPE with the harmony specials as single tokens.
+"""gpt-oss-nano's tokenizer: whole words or single letters, with the harmony specials as single tokens.
 
 * Byte-level with all 256 bytes in the base alphabet, so any text encodes.
-* Digits are split one per token before BPE, so arithmetic is digit by digit.
-* Merges are learned from the task corpus, so the fixed harmony scaffolding (the system
-  message, channel names) costs few tokens.
+* Digits are split one per token, so arithmetic is digit by digit.
+* Frequent words of the task corpus are whole tokens, so the fixed harmony scaffolding (the
+  system message, channel names) costs few tokens; every other word is spelled one letter per
+  token, so counting letters and reversing work on words the model has never seen.
 * The chat template renders exactly what :func:`gptoss_lab.harmony.render_prompt` renders
   for system/developer/user/assistant conversations (tests compare the two).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import re
+import string
+from collections import Counter
+from collections.abc import Collection, Iterable
 from typing import Any
 
 from ..harmony import SPECIAL_TOKENS
 
 __all__ = ["CHAT_TEMPLATE", "IDENTITY", "train_tokenizer"]
+
+SPACE = "\u0120"  # byte-level BPE's stand-in for a space
 
 #: The identity line of nano's system message (its gptoss_lab.json carries it for the Lab too).
 IDENTITY = "You are gpt-oss-nano, a tiny teaching model of the gpt-oss architecture."
@@ -55,24 +61,43 @@ CHAT_TEMPLATE = (
 )
 
 
-def train_tokenizer(texts: Iterable[str], vocab_size: int) -> Any:
-    """Learn BPE merges on ``texts``; returns a transformers ``PreTrainedTokenizerFast``."""
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+def train_tokenizer(
+    texts: Iterable[str], vocab_size: int, spelled: Collection[str] = (), *, min_count: int = 10
+) -> Any:
+    """Build the vocabulary from ``texts``; returns a transformers ``PreTrainedTokenizerFast``.
+
+    The vocabulary is the harmony specials, the 256 byte-level characters, each letter after a
+    space (`` s``), then the most frequent whole words and punctuation runs of ``texts`` (seen
+    at least ``min_count`` times; the vocabulary may stay smaller than ``vocab_size``). There
+    are no merges: a word in the vocabulary is one token, any other word is one token per letter.
+    So the fixed scaffolding (system message, channel names, the templates' words) stays short,
+    while the words to spell or count in (``spelled``, kept out of the vocabulary, and any word
+    the model has never seen; their reversals too) reach it letter by letter: a BPE piece such as ``berry`` hides
+    its letters from a model this small, which then learns spellings by heart instead of spelling.
+    """
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers
     from transformers import PreTrainedTokenizerFast
 
     specials = sorted(SPECIAL_TOKENS, key=SPECIAL_TOKENS.__getitem__)
-    tok = Tokenizer(models.BPE())
-    tok.pre_tokenizer = pre_tokenizers.Sequence(
+    pre = pre_tokenizers.Sequence(
         [pre_tokenizers.Digits(individual_digits=True), pre_tokenizers.ByteLevel(add_prefix_space=False)]
     )
+    split_specials = re.compile("|".join(re.escape(s) for s in specials))
+    counts: Counter[str] = Counter()
+    for text in texts:
+        for part in split_specials.split(text):
+            counts.update(piece for piece, _ in pre.pre_tokenize_str(part))
+    banned = {v for w in spelled for v in (w.lower(), w.lower()[::-1])}
+    base = [*specials, *sorted(pre_tokenizers.ByteLevel.alphabet()), *(SPACE + c for c in string.ascii_letters)]
+    taken = set(base)
+    words = [
+        p for p, n in counts.most_common() if n >= min_count and p not in taken and p.lstrip(SPACE).lower() not in banned
+    ]
+    vocab = {piece: i for i, piece in enumerate([*base, *words[: max(0, vocab_size - len(base))]])}
+    tok = Tokenizer(models.BPE(vocab=vocab, merges=[], ignore_merges=True))
+    tok.pre_tokenizer = pre
     tok.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(
-        vocab_size=vocab_size,
-        special_tokens=specials,
-        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
-        show_progress=False,
-    )
-    tok.train_from_iterator(texts, trainer)
+    tok.add_special_tokens(specials)
     fast = PreTrainedTokenizerFast(
         tokenizer_object=tok,
         bos_token="<|startoftext|>",

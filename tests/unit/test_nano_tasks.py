@@ -25,6 +25,7 @@ from gptoss_lab.nano.tasks import (
     generate,
     grade,
     held_out_value,
+    made_up_word,
     make_example,
 )
 
@@ -128,9 +129,18 @@ def test_train_never_produces_held_out_templates_values_or_instructions(train):
         assert not held_out_value(ex.family, ex.meta), ex.meta
         assert not any(ex.meta["dev"] == d.format(what=w) for d in held_devs for w in ("number", "word", "list"))
     words = {ex.meta["word"] for ex in train if "word" in ex.meta}
-    assert words <= set(TRAIN_WORDS)
+    assert not words & set(EVAL_WORDS)
+    assert words & set(TRAIN_WORDS) and words - set(TRAIN_WORDS)  # real words and made-up ones
     used = {(ex.family, ex.meta["template"]) for ex in train}
     assert used == {(f, t.text) for f in ALL_FAMILIES for t in TEMPLATES[f] if not t.held_out}
+
+
+def test_made_up_words_are_letters_of_varied_length_and_never_eval_words():
+    rng = random.Random(0)
+    words = [made_up_word(rng) for _ in range(2000)]
+    assert all(w.isalpha() and w.islower() and 3 <= len(w) <= 10 for w in words)
+    assert not set(words) & set(EVAL_WORDS)
+    assert len(set(words)) > 1500 and {len(w) for w in words} == set(range(3, 11))
 
 
 def test_eval_uses_only_held_out_templates_and_values(train, evalset):
