@@ -90,9 +90,8 @@ def train_tokenizer(
     banned = {v for w in spelled for v in (w.lower(), w.lower()[::-1])}
     base = [*specials, *sorted(pre_tokenizers.ByteLevel.alphabet()), *(SPACE + c for c in string.ascii_letters)]
     taken = set(base)
-    words = [
-        p for p, n in counts.most_common() if n >= min_count and p not in taken and p.lstrip(SPACE).lower() not in banned
-    ]
+    words = [p for p, n in counts.most_common() if n >= min_count and p not in taken]
+    words = [p for p in words if p.lstrip(SPACE).lower() not in banned]
     vocab = {piece: i for i, piece in enumerate([*base, *words[: max(0, vocab_size - len(base))]])}
     tok = Tokenizer(models.BPE(vocab=vocab, merges=[], ignore_merges=True))
     tok.pre_tokenizer = pre
