@@ -3,7 +3,7 @@
 The recipe (all fixed, all seeded, so one command reproduces the shipped checkpoint):
 
 1. Generate harmony conversations from :mod:`gptoss_lab.nano.tasks` (train split only).
-2. Learn the BPE tokenizer on a sample of them (:mod:`gptoss_lab.nano.tokenizer`).
+2. Build the tokenizer's vocabulary from a sample of them (:mod:`gptoss_lab.nano.tokenizer`).
 3. Train transformers' ``GptOssForCausalLM`` (the unchanged architecture) with AdamW, loss on
    the assistant's completion tokens only, plus gpt-oss's load-balancing loss so no expert
    idles. Batches are bucketed by length to waste little on padding.

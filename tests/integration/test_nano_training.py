@@ -7,17 +7,16 @@ import random
 import pytest
 import torch
 
-from gptoss_lab.harmony import render_prompt
+from gptoss_lab.harmony import SPECIAL_TOKENS, render_prompt
 from gptoss_lab.nano import tasks
-from gptoss_lab.nano.train import IDENTITY, MODEL_CONFIG, Recipe, conversation, register_attention, train
+from gptoss_lab.nano.train import IDENTITY, MODEL_CONFIG, Recipe, register_attention, train
 
 
 @pytest.fixture(scope="module")
 def tokenizer():
-    from gptoss_lab.nano.tokenizer import train_tokenizer
+    from gptoss_lab.nano.train import build_tokenizer
 
-    examples = tasks.generate(300, seed=0, families=tasks.ALL_FAMILIES)
-    return train_tokenizer(["".join(conversation(ex, None)) for ex in examples], 400)
+    return build_tokenizer(Recipe(tokenizer_examples=300, vocab_size=400))
 
 
 def test_tokenizer_encodes_anything_and_keeps_specials_whole(tokenizer):
@@ -28,6 +27,27 @@ def test_tokenizer_encodes_anything_and_keeps_specials_whole(tokenizer):
         assert len(tokenizer.encode(name, add_special_tokens=False)) == 1
     digits = tokenizer.convert_ids_to_tokens(tokenizer.encode("12345", add_special_tokens=False))
     assert digits == ["1", "2", "3", "4", "5"]  # one token per digit
+
+
+def test_frequent_words_stay_whole_and_the_rest_is_spelled_letter_by_letter():
+    from gptoss_lab.nano.tokenizer import SPACE, train_tokenizer
+
+    texts = ["Count the apples, then count the pears. " * 12, "zq once"]
+    tok = train_tokenizer(texts, 400, spelled=["apples"])
+    assert tok.tokenize(" Count the pears") == [SPACE + "Count", SPACE + "the", SPACE + "pears"]
+    assert tok.tokenize(" Count the apples") == [SPACE + "Count", SPACE + "the", SPACE, *"apples"]  # to be spelled
+    assert tok.tokenize(" selppa zq") == [SPACE, *"selppa", SPACE, "z", "q"]  # its reversal; a rare word
+    # specials, bytes, a letter after a space, then " Count", " the", " then", " count", " pears"
+    assert len(tok) == len(SPECIAL_TOKENS) + 256 + 52 + 5
+
+
+def test_task_words_and_unseen_words_reach_the_model_letter_by_letter(tokenizer):
+    from gptoss_lab.nano.tokenizer import SPACE
+
+    for word in ("strawberry", "yrrebwarts", "raspberry", "zorblax"):
+        tokens = tokenizer.tokenize(f"How many r in {word}?")
+        assert tokens[-len(word) - 2 :] == [SPACE, *word, "?"]
+        assert SPACE + "many" in tokens  # a template word is one token
 
 
 @pytest.mark.parametrize("seed", range(40))
@@ -123,3 +143,17 @@ def test_shipped_tokenizer_template_matches_harmony(seed):
         shipped.apply_chat_template(messages, tokenize=False, add_generation_prompt=True, reasoning_effort=effort)
         == ours
     )
+
+
+def test_shipped_tokenizer_spells_every_task_word_and_keeps_the_scaffolding_short():
+    from transformers import AutoTokenizer
+
+    from gptoss_lab.nano import CHECKPOINT_DIR
+    from gptoss_lab.nano.tokenizer import SPACE
+
+    shipped = AutoTokenizer.from_pretrained(CHECKPOINT_DIR)
+    for word in (*tasks.TRAIN_WORDS, *tasks.EVAL_WORDS):
+        assert shipped.tokenize(" " + word) == [SPACE, *word]
+        assert shipped.tokenize(" " + word[::-1]) == [SPACE, *word[::-1]]
+    prompt = render_prompt([{"role": "user", "content": "What is 17 + 25?"}], effort="high", model_identity=IDENTITY)
+    assert len(shipped.encode(prompt, add_special_tokens=False)) <= 80  # of 305 characters: whole words
