@@ -115,18 +115,21 @@ def _ask(args: argparse.Namespace) -> int:
 
 
 def _eval(args: argparse.Namespace) -> int:
+    from .capture import moe_layers
     from .model import ModelHandle
-    from .nano.eval import evaluate, format_table, scores_to_dict
+    from .nano.eval import answer_eval_set, expert_load, format_table, load_line, score, scores_to_dict
 
     loaded = ModelHandle(args.model, device=args.device).load()
     if args.teacher_forced:
         return _teacher_forced(loaded, args)
     for effort in args.effort or list(EFFORTS):
-        scores = evaluate(loaded, effort=effort, n=args.n, seed=args.seed)
+        conversations = answer_eval_set(loaded, effort=effort, n=args.n, seed=args.seed)
+        scores = score(loaded, conversations)
+        load = expert_load(loaded, conversations) if moe_layers(loaded.model) else None
         if args.json:
-            print(json.dumps(scores_to_dict(scores, model=loaded.source.label, effort=effort)))
+            print(json.dumps(scores_to_dict(scores, model=loaded.source.label, effort=effort, load=load)))
         else:
-            print(format_table(scores, effort=effort) + "\n")
+            print(format_table(scores, effort=effort) + ("\n" + load_line(load) if load is not None else "") + "\n")
     return 0
 
 

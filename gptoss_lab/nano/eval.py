@@ -14,7 +14,16 @@ from typing import Any
 from ..harmony import parse_completion, render_prompt
 from . import tasks
 
-__all__ = ["FamilyScore", "ForcedScore", "evaluate", "teacher_forced"]
+__all__ = [
+    "Conversation",
+    "FamilyScore",
+    "ForcedScore",
+    "answer_eval_set",
+    "evaluate",
+    "expert_load",
+    "score",
+    "teacher_forced",
+]
 
 
 @dataclass
@@ -31,14 +40,12 @@ def _valid(messages: list[Any], ids: list[int], return_id: int) -> bool:
     return channels == ["analysis", "final"] and bool(ids) and ids[-1] == return_id
 
 
-def _generate_batch(loaded: Any, prompts: list[str], max_new_tokens: int) -> list[list[int]]:
-    """Greedy completions for a batch of prompts (left-padded), cut after the first stop token."""
+def _generate_batch(loaded: Any, encoded: list[list[int]], max_new_tokens: int) -> list[list[int]]:
+    """Greedy completions for a batch of encoded prompts (left-padded), cut after the first stop token."""
     import torch
 
-    tok = loaded.tokenizer
-    encoded = [loaded.encode(p) for p in prompts]
     width = max(map(len, encoded))
-    pad = tok.pad_token_id
+    pad = loaded.tokenizer.pad_token_id
     ids = torch.tensor([[pad] * (width - len(e)) + e for e in encoded])
     mask = torch.tensor([[0] * (width - len(e)) + [1] * len(e) for e in encoded])
     with torch.inference_mode():
@@ -57,6 +64,57 @@ def _generate_batch(loaded: Any, prompts: list[str], max_new_tokens: int) -> lis
     return completions
 
 
+@dataclass
+class Conversation:
+    """One held-out example with the model's greedy answer: prompt and completion token ids."""
+
+    example: tasks.Example
+    prompt_ids: list[int]
+    completion_ids: list[int]
+
+
+def answer_eval_set(
+    loaded: Any,
+    *,
+    effort: str,
+    n: int,
+    families: tuple[str, ...] = tasks.FAMILIES,
+    seed: int = 1234,
+    batch_size: int = 32,
+    max_new_tokens: int = 320,
+) -> list[Conversation]:
+    """``n`` held-out examples per family at ``effort``, answered greedily by ``loaded``."""
+    examples = tasks.generate(n * len(families), seed=seed, split="eval", families=families, efforts=(effort,))
+    prompts = [
+        loaded.encode(render_prompt(ex.messages, effort=effort, model_identity=loaded.identity)) for ex in examples
+    ]
+    completions: list[list[int]] = []
+    for i in range(0, len(prompts), batch_size):
+        completions += _generate_batch(loaded, prompts[i : i + batch_size], max_new_tokens)
+    return [Conversation(*row) for row in zip(examples, prompts, completions, strict=True)]
+
+
+def score(loaded: Any, conversations: list[Conversation]) -> list[FamilyScore]:
+    """Accuracy, format validity and mean reasoning tokens per family, in :data:`tasks.ALL_FAMILIES` order."""
+    return_id = loaded.codec.special_ids["<|return|>"]
+    by_family: dict[str, list[tuple[bool, bool, int]]] = {}
+    for c in conversations:
+        messages = parse_completion(c.completion_ids, loaded.codec)
+        final = "".join(m.content for m in messages if m.channel == "final")
+        analysis_tokens = sum(len(loaded.encode(m.content)) for m in messages if m.channel == "analysis")
+        by_family.setdefault(c.example.family, []).append(
+            (
+                tasks.grade(c.example.family, final, c.example.target),
+                _valid(messages, c.completion_ids, return_id),
+                analysis_tokens,
+            )
+        )
+    return [
+        FamilyScore(family, len(rows), *(sum(r[i] for r in rows) / len(rows) for i in range(3)))
+        for family, rows in sorted(by_family.items(), key=lambda item: tasks.ALL_FAMILIES.index(item[0]))
+    ]
+
+
 def evaluate(
     loaded: Any,
     *,
@@ -68,34 +126,34 @@ def evaluate(
     max_new_tokens: int = 320,
 ) -> list[FamilyScore]:
     """Score ``loaded`` (a :class:`gptoss_lab.model.LoadedModel`) on ``n`` held-out examples per family."""
-    identity = loaded.identity
-    examples = tasks.generate(n * len(families), seed=seed, split="eval", families=families, efforts=(effort,))
-    prompts = [render_prompt(ex.messages, effort=effort, model_identity=identity) for ex in examples]
-    completions: list[list[int]] = []
-    for i in range(0, len(prompts), batch_size):
-        completions += _generate_batch(loaded, prompts[i : i + batch_size], max_new_tokens)
-    return_id = loaded.codec.special_ids["<|return|>"]
-    by_family: dict[str, list[tuple[bool, bool, int]]] = {f: [] for f in families}
-    for ex, ids in zip(examples, completions, strict=True):
-        messages = parse_completion(ids, loaded.codec)
-        final = "".join(m.content for m in messages if m.channel == "final")
-        analysis_tokens = sum(len(loaded.encode(m.content)) for m in messages if m.channel == "analysis")
-        by_family[ex.family].append(
-            (tasks.grade(ex.family, final, ex.target), _valid(messages, ids, return_id), analysis_tokens)
+    conversations = answer_eval_set(
+        loaded, effort=effort, n=n, families=families, seed=seed, batch_size=batch_size, max_new_tokens=max_new_tokens
+    )
+    return score(loaded, conversations)
+
+
+def expert_load(loaded: Any, conversations: list[Conversation]) -> Any:
+    """numpy (L, E): each expert's share of its layer's token-slots over the conversations'
+    tokens, prompts and completions (each token fills top-k slots in every layer)."""
+    import numpy as np
+    import torch
+
+    from ..capture import RoutingCapture
+
+    counts = None
+    for c in conversations:
+        ids = torch.tensor([c.prompt_ids + c.completion_ids], device=loaded.device)
+        with RoutingCapture(loaded.model) as cap, torch.inference_mode():
+            loaded.model(input_ids=ids)
+        _logits, experts, _weights = cap.arrays()  # experts (T, L, k)
+        n_experts = loaded.model.config.num_local_experts
+        one = np.stack(
+            [np.bincount(experts[:, layer].ravel(), minlength=n_experts) for layer in range(experts.shape[1])]
         )
-    scores = []
-    for family, rows in by_family.items():
-        k = max(1, len(rows))
-        scores.append(
-            FamilyScore(
-                family,
-                len(rows),
-                sum(r[0] for r in rows) / k,
-                sum(r[1] for r in rows) / k,
-                sum(r[2] for r in rows) / k,
-            )
-        )
-    return scores
+        counts = one if counts is None else counts + one
+    if counts is None:
+        raise ValueError("no conversations to measure")
+    return counts / counts.sum(axis=1, keepdims=True)
 
 
 @dataclass
@@ -143,12 +201,24 @@ def teacher_forced(
     return scores
 
 
-def scores_to_dict(scores: list[FamilyScore], *, model: str, effort: str) -> dict[str, Any]:
+def scores_to_dict(scores: list[FamilyScore], *, model: str, effort: str, load: Any = None) -> dict[str, Any]:
     overall = {
         "accuracy": sum(s.accuracy * s.n for s in scores) / max(1, sum(s.n for s in scores)),
         "format_valid": sum(s.format_valid * s.n for s in scores) / max(1, sum(s.n for s in scores)),
     }
-    return {"model": model, "effort": effort, "families": [asdict(s) for s in scores], "overall": overall}
+    out = {"model": model, "effort": effort, "families": [asdict(s) for s in scores], "overall": overall}
+    if load is not None:
+        out["expert_load"] = {"min": float(load.min()), "max": float(load.max()), "per_layer": load.round(4).tolist()}
+    return out
+
+
+def load_line(load: Any) -> str:
+    """``expert load: 4.1%-22.0% of a layer's token-slots (lowest: layer 2, expert 5)``."""
+    layer, expert = divmod(int(load.argmin()), load.shape[1])
+    return (
+        f"expert load: {load.min():.1%}-{load.max():.1%} of a layer's token-slots "
+        f"(lowest: layer {layer}, expert {expert})"
+    )
 
 
 def format_table(scores: list[FamilyScore], *, effort: str) -> str:

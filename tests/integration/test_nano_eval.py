@@ -10,7 +10,7 @@ pytest.importorskip("torch")
 
 from gptoss_lab import Lab
 from gptoss_lab.nano import tasks
-from gptoss_lab.nano.eval import evaluate, teacher_forced
+from gptoss_lab.nano.eval import Conversation, evaluate, expert_load, teacher_forced
 
 
 @pytest.fixture(scope="module")
@@ -48,6 +48,20 @@ def test_teacher_forced_exact_means_greedy_decoding_reproduces_the_reference(lab
     assert 0 < score.token_accuracy <= 1
 
 
+def test_expert_load_counts_what_the_labs_capture_records(lab):
+    import numpy as np
+
+    (ex,) = tasks.generate(1, seed=3, split="eval", families=("add",), efforts=("high",))
+    lab.reset()
+    reply = lab.ask(ex.messages[-1]["content"], effort="high", temperature=0, capture=True)
+    trace = reply.trace
+    routed = reply.completion_ids[: trace.n_tokens - len(reply.prompt_ids)]  # the last token is never fed back
+    load = expert_load(lab.handle.load(), [Conversation(ex, reply.prompt_ids, routed)])
+    experts = trace.topk_experts.astype(int)  # (T, L, k)
+    counted = [np.bincount(experts[:, layer].ravel(), minlength=trace.n_experts) for layer in range(trace.n_layers)]
+    np.testing.assert_allclose(load, np.stack(counted) / (trace.n_tokens * trace.top_k))
+
+
 def test_cli_eval_json_and_teacher_forced(capsys):
     from gptoss_lab.cli import main
 
@@ -55,6 +69,9 @@ def test_cli_eval_json_and_teacher_forced(capsys):
     report = json.loads(capsys.readouterr().out)
     assert report["effort"] == "low" and [f["family"] for f in report["families"]] == list(tasks.FAMILIES)
     assert all(f["n"] == 1 for f in report["families"])
+    load = report["expert_load"]
+    assert len(load["per_layer"]) == 4 and all(sum(row) == pytest.approx(1, abs=1e-3) for row in load["per_layer"])
+    assert load["min"] == pytest.approx(min(map(min, load["per_layer"])), abs=1e-4)
     assert main(["eval", "--n", "1", "--effort", "low", "--teacher-forced", "--json"]) == 0
     forced = json.loads(capsys.readouterr().out)
     assert {(s["family"], s["split"]) for s in forced["scores"]} == {
