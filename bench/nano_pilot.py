@@ -3,7 +3,7 @@
     python bench/nano_pilot.py OUT_DIR [STEPS]     # from the checkout whose recipe you want to try
 
 Runs the current checkout's recipe on ``reverse`` and ``count_letter`` alone (so a few hundred steps give
-those families about the exposure the full 4000-step run gives them), then prints teacher-forced scores on
+those families about the exposure a full run gives them), then prints teacher-forced scores on
 training and held-out examples and greedy held-out accuracy. Compare two checkouts' recipes by running
 it in each.
 """

@@ -71,9 +71,10 @@ def train_tokenizer(
     at least ``min_count`` times; the vocabulary may stay smaller than ``vocab_size``). There
     are no merges: a word in the vocabulary is one token, any other word is one token per letter.
     So the fixed scaffolding (system message, channel names, the templates' words) stays short,
-    while the words to spell or count in (``spelled``, kept out of the vocabulary, and any word
-    the model has never seen; their reversals too) reach it letter by letter: a BPE piece such as ``berry`` hides
-    its letters from a model this small, which then learns spellings by heart instead of spelling.
+    while the words to spell or count in (``spelled`` and their reversals, kept out of the
+    vocabulary, and any word the model has never seen) reach it letter by letter. A BPE piece
+    such as ``berry`` hides its letters from a model this small, which then learns the spellings
+    of its training words by heart and cannot spell a new one.
     """
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers
     from transformers import PreTrainedTokenizerFast
