@@ -157,3 +157,38 @@ def test_shipped_tokenizer_spells_every_task_word_and_keeps_the_scaffolding_shor
         assert shipped.tokenize(" " + word[::-1]) == [SPACE, *word[::-1]]
     prompt = render_prompt([{"role": "user", "content": "What is 17 + 25?"}], effort="high", model_identity=IDENTITY)
     assert len(shipped.encode(prompt, add_special_tokens=False)) <= 80  # of 305 characters: whole words
+
+
+def test_balance_loss_is_counted_per_layer():
+    from transformers.models.gpt_oss.modeling_gpt_oss import load_balancing_loss_func
+
+    from gptoss_lab.nano.train import balance_loss
+
+    torch.manual_seed(0)
+    mask = torch.ones(4, 25, dtype=torch.long)
+    one = torch.randn(100, 8)
+    torch.testing.assert_close(balance_loss((one,), mask, 2), load_balancing_loss_func((one,), 8, 2, mask))
+    # layer 0 sends every token to experts 0-1, layer 1 to experts 2-7: pooled, all 8 are used
+    busy = torch.full((100, 8), -10.0)
+    busy[:, :2] = 10.0
+    rest = torch.zeros(100, 8)
+    rest[:, :2] = -10.0
+    rest[torch.arange(100), 2 + torch.arange(100) % 6] = 10.0
+    rest[torch.arange(100), 2 + (torch.arange(100) + 1) % 6] = 10.0
+    pooled = float(load_balancing_loss_func((busy, rest), 8, 2, mask))
+    ours = float(balance_loss((busy, rest), mask, 2))
+    assert ours > 1.5 * pooled  # an idle expert in a layer costs here, not in the pooled loss
+
+
+def test_lm_loss_is_the_models_own_loss_on_the_labels():
+    from transformers import GptOssConfig, GptOssForCausalLM
+
+    from gptoss_lab.nano.train import lm_loss
+
+    torch.manual_seed(0)
+    model = GptOssForCausalLM(GptOssConfig(vocab_size=97, **MODEL_CONFIG))
+    ids = torch.randint(0, 97, (2, 12))
+    labels = ids.masked_fill(torch.arange(12) < 5, -100)
+    with torch.no_grad():
+        ours, theirs = lm_loss(model(input_ids=ids).logits, labels), model(input_ids=ids, labels=labels).loss
+    torch.testing.assert_close(ours, theirs)
