@@ -180,9 +180,12 @@ def test_effort_reaches_the_system_message(scripted_lab):
 
 def test_nano_generation_is_reproducible_with_a_seed(nano_lab_factory):
     # sampling at temperature 1 (nano's own default is greedy, where seeds play no part)
-    a, b, c = (nano_lab_factory().ask("Count to three.", seed=s, max_new_tokens=24, temperature=1.0) for s in (7, 7, 8))
-    assert a.completion_ids == b.completion_ids
-    assert a.completion_ids != c.completion_ids
+    def sample(seed):
+        return nano_lab_factory().ask("Count to three.", seed=seed, max_new_tokens=24, temperature=1.0).completion_ids
+
+    assert sample(7) == sample(7)
+    # nano is confident on its own tasks: two seeds may agree, five should not all
+    assert len({tuple(sample(seed)) for seed in range(7, 12)}) > 1
 
 
 def test_cached_greedy_generation_equals_full_forward(nano_lab_factory):

@@ -25,10 +25,14 @@ PLOTLY = "application/vnd.plotly.v1+json"
 # but beside another CPU-bound job torch's two threads slowed it 50 to 90 times here
 CELL_TIMEOUT_S = 600
 
-# ru_maxrss is in kilobytes on Linux and in bytes on macOS
+# The kernel's own peak: on Linux, VmHWM (kB) of its process image; ru_maxrss would also count the peak of
+# the pytest process it was forked from. Elsewhere ru_maxrss (bytes on macOS).
 _PEAK_CELL = (
     "import resource, sys\n"
-    "_peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * (1 if sys.platform == 'darwin' else 1024)\n"
+    "try:\n"
+    "    _peak = next(int(line.split()[1]) * 1024 for line in open('/proc/self/status') if line.startswith('VmHWM:'))\n"
+    "except OSError:\n"
+    "    _peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * (1 if sys.platform == 'darwin' else 1024)\n"
     "print('PEAK_RSS_BYTES', _peak)"
 )
 
