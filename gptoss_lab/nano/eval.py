@@ -115,21 +115,12 @@ def score(loaded: Any, conversations: list[Conversation]) -> list[FamilyScore]:
     ]
 
 
-def evaluate(
-    loaded: Any,
-    *,
-    effort: str,
-    n: int,
-    families: tuple[str, ...] = tasks.FAMILIES,
-    seed: int = 1234,
-    batch_size: int = 32,
-    max_new_tokens: int = 320,
-) -> list[FamilyScore]:
-    """Score ``loaded`` (a :class:`gptoss_lab.model.LoadedModel`) on ``n`` held-out examples per family."""
-    conversations = answer_eval_set(
-        loaded, effort=effort, n=n, families=families, seed=seed, batch_size=batch_size, max_new_tokens=max_new_tokens
-    )
-    return score(loaded, conversations)
+def evaluate(loaded: Any, **options: Any) -> list[FamilyScore]:
+    """Score ``loaded`` (a :class:`gptoss_lab.model.LoadedModel`) on ``n`` held-out examples per family.
+
+    Takes :func:`answer_eval_set`'s keyword arguments (``effort``, ``n``, ``families``, ``seed``...).
+    """
+    return score(loaded, answer_eval_set(loaded, **options))
 
 
 def expert_load(loaded: Any, conversations: list[Conversation]) -> Any:
@@ -140,13 +131,13 @@ def expert_load(loaded: Any, conversations: list[Conversation]) -> Any:
 
     from ..capture import RoutingCapture
 
+    n_experts = loaded.model.config.num_local_experts
     counts = None
     for c in conversations:
         ids = torch.tensor([c.prompt_ids + c.completion_ids], device=loaded.device)
         with RoutingCapture(loaded.model) as cap, torch.inference_mode():
             loaded.model(input_ids=ids)
         _logits, experts, _weights = cap.arrays()  # experts (T, L, k)
-        n_experts = loaded.model.config.num_local_experts
         one = np.stack(
             [np.bincount(experts[:, layer].ravel(), minlength=n_experts) for layer in range(experts.shape[1])]
         )
