@@ -27,7 +27,7 @@ def main() -> None:
     out, steps = Path(sys.argv[1]), int(sys.argv[2]) if len(sys.argv) > 2 else 800
     tasks.ALL_FAMILIES = FAMILIES  # train.batches and build_tokenizer read it when called
     T.tasks.ALL_FAMILIES = FAMILIES
-    T.train(out, T.Recipe(steps=steps, warmup=50, tokenizer_examples=1500), save_every=0)
+    T.train(out, T.Recipe(steps=steps, warmup=50, tokenizer_examples=1500))
     loaded = ModelHandle(str(out)).load()
     for split in ("train", "eval"):
         for s in teacher_forced(loaded, split=split, effort="high", n=24, families=FAMILIES):

@@ -47,6 +47,13 @@ def _parser() -> argparse.ArgumentParser:
     ev.add_argument("--device", default=None, help="cpu, cuda ... (default: what is there)")
     ev.add_argument("--json", action="store_true", help="print one JSON object per effort")
     ev.add_argument(
+        "--paraphrase",
+        type=int,
+        default=0,
+        metavar="K",
+        help="also ask each question in K wordings: do the answers agree? (default: 0, off)",
+    )
+    ev.add_argument(
         "--teacher-forced",
         action="store_true",
         help="instead: how well the model predicts the reference reasoning on training vs held-out examples",
@@ -117,19 +124,32 @@ def _ask(args: argparse.Namespace) -> int:
 def _eval(args: argparse.Namespace) -> int:
     from .capture import moe_layers
     from .model import ModelHandle
-    from .nano.eval import answer_eval_set, expert_load, format_table, load_line, score, scores_to_dict
+    from .nano import eval as nano_eval
 
+    if args.paraphrase and args.paraphrase < 2:
+        raise ValueError(f"--paraphrase K needs K >= 2 wordings per question (or 0 for off), got {args.paraphrase}")
     loaded = ModelHandle(args.model, device=args.device).load()
     if args.teacher_forced:
         return _teacher_forced(loaded, args)
+    progress = sys.stderr.isatty()  # a bar only where someone watches; logs and pipes stay clean
     for effort in args.effort or list(EFFORTS):
-        conversations = answer_eval_set(loaded, effort=effort, n=args.n, seed=args.seed)
-        scores = score(loaded, conversations)
-        load = expert_load(loaded, conversations) if moe_layers(loaded.model) else None
+        options = {"effort": effort, "n": args.n, "seed": args.seed, "progress": progress}
+        conversations = nano_eval.answer_eval_set(loaded, **options)
+        scores = nano_eval.score(loaded, conversations)
+        load = nano_eval.expert_load(loaded, conversations, progress=progress) if moe_layers(loaded.model) else None
+        agreement = nano_eval.paraphrase_agreement(loaded, k=args.paraphrase, **options) if args.paraphrase else None
         if args.json:
-            print(json.dumps(scores_to_dict(scores, model=loaded.source.label, effort=effort, load=load)))
-        else:
-            print(format_table(scores, effort=effort) + ("\n" + load_line(load) if load is not None else "") + "\n")
+            report = nano_eval.scores_to_dict(
+                scores, model=loaded.source.label, effort=effort, load=load, agreement=agreement
+            )
+            print(json.dumps(report))
+            continue
+        print(nano_eval.format_table(scores, effort=effort))
+        if load is not None:
+            print(nano_eval.load_line(load))
+        if agreement is not None:
+            print("\n" + nano_eval.format_agreement(agreement, effort=effort))
+        print()
     return 0
 
 

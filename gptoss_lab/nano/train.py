@@ -5,15 +5,21 @@ The recipe (all fixed, all seeded, so one command reproduces the shipped checkpo
 1. Generate harmony conversations from :mod:`gptoss_lab.nano.tasks` (train split only).
 2. Build the tokenizer's vocabulary from a sample of them (:mod:`gptoss_lab.nano.tokenizer`).
 3. Train transformers' ``GptOssForCausalLM`` (the unchanged architecture) with AdamW, loss on
-   the assistant's completion tokens only, plus gpt-oss's load-balancing loss counted in each
-   layer (:func:`balance_loss`) so no expert idles. Batches are bucketed by length to waste
-   little on padding.
-4. Save config, weights, tokenizer and ``gptoss_lab.json`` (identity, recipe, seed).
+   the assistant's completion tokens only, less the deliberate slips the reasoning catches
+   (:func:`encode`), plus gpt-oss's load-balancing loss counted in each layer
+   (:func:`balance_loss`) so no expert idles. Batches are bucketed by length to waste little
+   on padding.
+4. Save config, weights, tokenizer and ``gptoss_lab.json`` (identity, recipe, seed), and every
+   ``save_minutes`` a resume state in ``resume/``: ``--resume DIR`` continues the run and ends
+   with the weights an uninterrupted run would have (the data stream is a function of seed
+   and step).
 
 Training attends through :func:`sdpa_with_sinks`: PyTorch's fused attention with the learned
 sink appended as one extra key, which computes exactly what the eager implementation does
-(tests compare them) at about twice the speed on CPU. The saved model runs with eager
-attention like any gpt-oss.
+(tests compare them) at about twice the speed on CPU. Its experts run through
+:func:`experts_by_expert` (eager's arithmetic, one gather and one scatter), and the vocabulary
+head sees only the labelled positions (:func:`lm_loss`); ``bench/nano_train_speed.py`` times
+all three against the previous step. The saved model runs with eager attention like any gpt-oss.
 """
 
 from __future__ import annotations
@@ -21,9 +27,10 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import random
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -31,20 +38,20 @@ from ..harmony import render_prompt
 from . import tasks
 from .tokenizer import IDENTITY
 
-__all__ = ["MODEL_CONFIG", "Recipe", "sdpa_with_sinks", "train"]
+__all__ = ["MODEL_CONFIG", "Recipe", "experts_by_expert", "sdpa_with_sinks", "train"]
 
 
 #: gpt-oss at toy scale: the 20b has 24 layers, hidden 2880, 64/8 heads, 32 experts top-4, window 128.
 MODEL_CONFIG: dict[str, Any] = dict(
-    hidden_size=128,
-    intermediate_size=128,
+    hidden_size=192,
+    intermediate_size=192,
     num_hidden_layers=4,  # sliding, full, sliding, full
     num_attention_heads=4,
     num_key_value_heads=2,
     head_dim=32,
     num_local_experts=8,
     num_experts_per_tok=2,
-    sliding_window=64,
+    sliding_window=128,  # as on the real models; nano's high-effort chains run to ~850 tokens
     max_position_embeddings=2048,
     router_aux_loss_coef=0.05,  # weight of balance_loss (per layer)
     rope_parameters={
@@ -64,7 +71,7 @@ class Recipe:
     """Every knob of a training run; saved next to the weights."""
 
     seed: int = 0
-    steps: int = 5000
+    steps: int = 3400
     batch_size: int = 48
     lr: float = 3e-3
     min_lr: float = 1e-4
@@ -75,6 +82,17 @@ class Recipe:
     follow_up_share: float = 0.15  # conversations with an earlier question and answer in the history
     pool: int = 4096  # examples generated at a time, then bucketed by length
     threads: int = 2
+    save_minutes: float = 4.0  # wall time between checkpoints (with resume state); 0: only at the end
+    model: dict[str, Any] = field(default_factory=dict)  # overrides of MODEL_CONFIG
+
+    @classmethod
+    def saved(cls, out: Path) -> Recipe:
+        """The recipe a checkpoint directory was trained with (its ``gptoss_lab.json``)."""
+        return cls(**json.loads((out / "gptoss_lab.json").read_text())["recipe"])
+
+
+#: What a resumed run may change: how long it runs and how often it saves, not what it learns.
+RESUMABLE_CHANGES = ("steps", "save_minutes")
 
 
 def sdpa_with_sinks(
@@ -82,31 +100,28 @@ def sdpa_with_sinks(
 ) -> tuple[Any, None]:
     """gpt-oss attention (learned sink per head) through ``scaled_dot_product_attention``.
 
-    The sink is one more key that every query sees: q' = [q, 1], k_sink = [0, sink / scale],
-    v_sink = 0, so its logit is exactly ``sink`` and its value adds nothing, which is what the
-    eager implementation's extra softmax column does.
+    The sink is one more key that every query sees: q' = [q, sink / scale], k' = [k, 0],
+    k_sink = [0, 1], v_sink = 0, so its logit is exactly ``sink`` and its value adds nothing,
+    which is what the eager implementation's extra softmax column does. The sink rides in the
+    query, so the key-value heads stay shared (``enable_gqa``), and the values get the same
+    extra (zero) column as queries and keys: PyTorch's fused CPU kernel wants one head size.
     """
     import torch
     import torch.nn.functional as F
 
     B, H, S, D = query.shape  # (B, H, S, D)
-    groups = H // key.shape[1]
-    key = key.repeat_interleave(groups, dim=1)  # (B, H, Sk, D)
-    value = value.repeat_interleave(groups, dim=1)
-    sink = (module.sinks.to(query.dtype) / scaling).view(1, H, 1, 1).expand(B, H, 1, 1)
-    q = torch.cat([query, query.new_ones(B, H, S, 1)], dim=-1)  # (B, H, S, D+1)
-    k = torch.cat(
-        [
-            torch.cat([key, key.new_zeros(B, H, key.shape[2], 1)], dim=-1),
-            torch.cat([key.new_zeros(B, H, 1, D), sink], dim=-1),
-        ],
-        dim=2,
-    )  # (B, H, Sk+1, D+1)
-    v = torch.cat([value, value.new_zeros(B, H, 1, D)], dim=2)  # (B, H, Sk+1, D)
+    kv_heads = key.shape[1]
+    sink = (module.sinks.to(query.dtype) / scaling).view(1, H, 1, 1).expand(B, H, S, 1)
+    q = torch.cat([query, sink], dim=-1)  # (B, H, S, D+1)
+    sink_key = F.pad(key.new_ones(B, kv_heads, 1, 1), (D, 0))  # (B, Hkv, 1, D+1): [0, ..., 0, 1]
+    k = torch.cat([F.pad(key, (0, 1)), sink_key], dim=2)  # (B, Hkv, Sk+1, D+1)
+    v = F.pad(value, (0, 1, 0, 1))  # (B, Hkv, Sk+1, D+1)
     mask = attention_mask[..., : key.shape[2]]
     mask = F.pad(mask, (0, 1), value=0.0 if mask.dtype.is_floating_point else True)  # the sink is always visible
-    out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=dropout, scale=scaling)
-    return out.transpose(1, 2).contiguous(), None  # (B, S, H, D)
+    out = F.scaled_dot_product_attention(
+        q, k, v, attn_mask=mask, dropout_p=dropout, scale=scaling, enable_gqa=kv_heads != H
+    )  # (B, H, S, D+1)
+    return out[..., :D].transpose(1, 2).contiguous(), None  # (B, S, H, D)
 
 
 def register_attention() -> str:
@@ -116,6 +131,34 @@ def register_attention() -> str:
     AttentionInterface.register("sdpa_with_sinks", sdpa_with_sinks)
     AttentionMaskInterface.register("sdpa_with_sinks", eager_mask)  # always a full additive mask
     return "sdpa_with_sinks"
+
+
+def experts_by_expert(module: Any, hidden_states: Any, top_k_index: Any, top_k_weights: Any) -> Any:
+    """gpt-oss's experts (``GptOssExperts``), computed as eager does, with one gather and one scatter.
+
+    transformers' eager loop gathers each expert's tokens by index, whose backward is a slow
+    accumulating ``index_put``; its default ``grouped_mm`` is slower still on CPU. Sorting the
+    (token, slot) pairs by expert once makes each expert's rows one contiguous slice.
+    """
+    import torch
+
+    experts = top_k_index.reshape(-1)  # (T*k,)
+    order = experts.argsort(stable=True)  # slots grouped by expert
+    token = order // top_k_index.shape[1]  # (T*k,) the token of each sorted slot
+    rows = hidden_states.index_select(0, token)  # (T*k, hidden)
+    outs = []
+    for e, part in enumerate(rows.split(torch.bincount(experts, minlength=module.num_experts).tolist())):
+        gate_up = part @ module.gate_up_proj[e] + module.gate_up_proj_bias[e]
+        outs.append(module._apply_gate(gate_up) @ module.down_proj[e] + module.down_proj_bias[e])
+    weighted = torch.cat(outs) * top_k_weights.reshape(-1, 1).index_select(0, order)  # (T*k, hidden)
+    return torch.zeros_like(hidden_states).index_add_(0, token, weighted.to(hidden_states.dtype))
+
+
+def register_experts() -> str:
+    from transformers.integrations.moe import ExpertsInterface
+
+    ExpertsInterface.register("experts_by_expert", experts_by_expert)
+    return "experts_by_expert"
 
 
 def conversation(ex: tasks.Example, earlier: tasks.Example | None) -> tuple[str, str]:
@@ -130,33 +173,64 @@ def conversation(ex: tasks.Example, earlier: tasks.Example | None) -> tuple[str,
     return render_prompt(messages, effort=ex.effort, model_identity=IDENTITY), tasks.completion_text(ex)
 
 
-def batches(tokenizer: Any, recipe: Recipe, rng: random.Random) -> Any:
-    """Endless (input_ids, labels, attention_mask) batches, bucketed by length."""
+def encode(tokenizer: Any, ex: tasks.Example, earlier: tasks.Example | None) -> tuple[list[int], list[int]]:
+    """Token ids of one conversation and their labels: the completion, less its masked spans.
+
+    A masked span is a deliberate slip in the reasoning that the model should learn to catch:
+    its tokens stay in the input (the model sees the slip and the correction after it) but
+    get label -100, so training never teaches the model to make it.
+    """
+    prompt, completion = conversation(ex, earlier)
+    p_ids = tokenizer.encode(prompt, add_special_tokens=False)
+    enc = tokenizer(completion, add_special_tokens=False, return_offsets_mapping=True)
+    spans = tasks.completion_spans(ex)
+    labels = [
+        -100 if any(start < m_end and m_start < end for m_start, m_end in spans) else token
+        for token, (start, end) in zip(enc["input_ids"], enc["offset_mapping"], strict=True)
+    ]
+    return p_ids + enc["input_ids"], [-100] * len(p_ids) + labels
+
+
+def pool_chunks(tokenizer: Any, recipe: Recipe, index: int) -> list[list[tuple[list[int], list[int]]]]:
+    """Pool ``index`` of the data stream as batches of (ids, labels) rows, in training order.
+
+    Each pool is a function of (seed, index) alone, so a resumed run rebuilds exactly the
+    batches an uninterrupted one would have seen.
+    """
+    rng = random.Random(f"gpt-oss-nano/train-data/{recipe.seed}/{index}")  # str seeds: stable across runs
+    examples = tasks.generate(recipe.pool, seed=rng.randrange(2**31), families=tasks.ALL_FAMILIES)
+    rows = []
+    for ex in examples:
+        earlier = rng.choice(examples) if rng.random() < recipe.follow_up_share else None
+        rows.append(encode(tokenizer, ex, earlier))
+    rows.sort(key=lambda r: len(r[0]))  # bucket by length: little padding
+    chunks = [rows[i : i + recipe.batch_size] for i in range(0, len(rows), recipe.batch_size)]
+    rng.shuffle(chunks)
+    return chunks
+
+
+def collate(chunk: list[tuple[list[int], list[int]]], pad: int) -> tuple[Any, Any, Any]:
     import torch
 
-    pad = tokenizer.pad_token_id
+    width = max(len(ids) for ids, _ in chunk)
+    ids = torch.full((len(chunk), width), pad, dtype=torch.long)  # (B, T)
+    labels = torch.full((len(chunk), width), -100, dtype=torch.long)
+    mask = torch.zeros((len(chunk), width), dtype=torch.long)
+    for row, (seq, seq_labels) in enumerate(chunk):
+        ids[row, : len(seq)] = torch.tensor(seq)
+        labels[row, : len(seq)] = torch.tensor(seq_labels)
+        mask[row, : len(seq)] = 1
+    return ids, labels, mask
+
+
+def batches(tokenizer: Any, recipe: Recipe, start: int = 0) -> Any:
+    """Endless (input_ids, labels, attention_mask) batches, bucketed by length, from step ``start``."""
+    per_pool = math.ceil(recipe.pool / recipe.batch_size)
+    index, skip = divmod(start, per_pool)
     while True:
-        examples = tasks.generate(recipe.pool, seed=rng.randrange(2**31), families=tasks.ALL_FAMILIES)
-        rows = []
-        for ex in examples:
-            earlier = rng.choice(examples) if rng.random() < recipe.follow_up_share else None
-            prompt, completion = conversation(ex, earlier)
-            p_ids = tokenizer.encode(prompt, add_special_tokens=False)
-            c_ids = tokenizer.encode(completion, add_special_tokens=False)
-            rows.append((p_ids + c_ids, len(p_ids)))
-        rows.sort(key=lambda r: len(r[0]))
-        chunks = [rows[i : i + recipe.batch_size] for i in range(0, len(rows), recipe.batch_size)]
-        rng.shuffle(chunks)
-        for chunk in chunks:
-            width = max(len(ids) for ids, _ in chunk)
-            ids = torch.full((len(chunk), width), pad, dtype=torch.long)
-            labels = torch.full((len(chunk), width), -100, dtype=torch.long)
-            mask = torch.zeros((len(chunk), width), dtype=torch.long)
-            for row, (seq, n_prompt) in enumerate(chunk):
-                ids[row, : len(seq)] = torch.tensor(seq)
-                labels[row, n_prompt : len(seq)] = torch.tensor(seq[n_prompt:])  # loss on the completion only
-                mask[row, : len(seq)] = 1
-            yield ids, labels, mask
+        for chunk in pool_chunks(tokenizer, recipe, index)[skip:]:
+            yield collate(chunk, tokenizer.pad_token_id)
+        index, skip = index + 1, 0
 
 
 def build_tokenizer(recipe: Recipe) -> Any:
@@ -177,7 +251,7 @@ def build_model(tokenizer: Any, recipe: Recipe) -> Any:
         eos_token_id=[ids("<|return|>"), ids("<|call|>")],
         pad_token_id=ids("<|endoftext|>"),
         bos_token_id=ids("<|startoftext|>"),
-        **MODEL_CONFIG,
+        **{**MODEL_CONFIG, **recipe.model},
     )
     torch.manual_seed(recipe.seed)
     return GptOssForCausalLM(config)
@@ -203,11 +277,19 @@ def balance_loss(router_logits: Any, mask: Any, top_k: int) -> Any:
     return torch.stack(losses).mean()
 
 
-def lm_loss(logits: Any, labels: Any) -> Any:
-    """Next-token cross-entropy on the labelled positions (the completion)."""
+def lm_loss(hidden: Any, lm_head: Any, labels: Any) -> Any:
+    """Next-token cross-entropy on the labelled positions (the completion).
+
+    ``hidden``: the final hidden states (B, T, hidden). The head projects only the labelled
+    positions: prompt and padding are over half of a batch, and the vocabulary projection and
+    its softmax are the step's largest matmul.
+    """
     import torch.nn.functional as F
 
-    return F.cross_entropy(logits[:, :-1].flatten(0, 1).float(), labels[:, 1:].flatten(), ignore_index=-100)
+    targets = labels[:, 1:].flatten()  # (B*(T-1),) the next token at each position
+    where = (targets != -100).nonzero().squeeze(1)
+    rows = hidden[:, :-1].flatten(0, 1).index_select(0, where)  # (N, hidden)
+    return F.cross_entropy(lm_head(rows).float(), targets.index_select(0, where))
 
 
 def lr_at(step: int, recipe: Recipe) -> float:
@@ -217,49 +299,145 @@ def lr_at(step: int, recipe: Recipe) -> float:
     return recipe.min_lr + 0.5 * (recipe.lr - recipe.min_lr) * (1 + math.cos(math.pi * progress))
 
 
-def train(out: Path, recipe: Recipe = Recipe(), *, log_every: int = 100, save_every: int = 500) -> Path:
-    """Run the recipe; writes the checkpoint to ``out`` (and intermediate ones as it goes)."""
+def build_optimizer(model: Any, recipe: Recipe) -> Any:
     import torch
 
-    torch.set_num_threads(recipe.threads)
-    random.seed(recipe.seed)
-    rng = random.Random(recipe.seed)
-    tokenizer = build_tokenizer(recipe)
-    model = build_model(tokenizer, recipe)
-    model.config._attn_implementation = register_attention()
-    model.train()
     decay = [p for n, p in model.named_parameters() if p.ndim >= 2 and "embed" not in n]
     other = [p for n, p in model.named_parameters() if not (p.ndim >= 2 and "embed" not in n)]
-    optimizer = torch.optim.AdamW(
+    return torch.optim.AdamW(
         [{"params": decay, "weight_decay": recipe.weight_decay}, {"params": other, "weight_decay": 0.0}],
         lr=recipe.lr,
         betas=(0.9, 0.95),
     )
-    data = batches(tokenizer, recipe, rng)
-    start, seen = time.perf_counter(), 0
-    for step in range(recipe.steps):
-        ids, labels, mask = next(data)
-        for group in optimizer.param_groups:
-            group["lr"] = lr_at(step, recipe)
-        out_ = model(input_ids=ids, attention_mask=mask, output_router_logits=True)
-        aux = balance_loss(out_.router_logits, mask, model.config.num_experts_per_tok)
-        loss = lm_loss(out_.logits, labels)
-        (loss + model.config.router_aux_loss_coef * aux).backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
-        seen += int(mask.sum())
+
+
+def train_step(model: Any, optimizer: Any, batch: tuple[Any, Any, Any], lr: float) -> tuple[float, float]:
+    """One AdamW step on a batch; returns (lm loss, balance loss)."""
+    import torch
+
+    ids, labels, mask = batch
+    for group in optimizer.param_groups:
+        group["lr"] = lr
+    out = model.model(input_ids=ids, attention_mask=mask, output_router_logits=True)  # no head yet: lm_loss
+    aux = balance_loss(out.router_logits, mask, model.config.num_experts_per_tok)
+    loss = lm_loss(out.last_hidden_state, model.lm_head, labels)
+    (loss + model.config.router_aux_loss_coef * aux).backward()
+    torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+    optimizer.step()
+    optimizer.zero_grad(set_to_none=True)
+    return float(loss.detach()), float(aux.detach())
+
+
+def train(
+    out: Path, recipe: Recipe | None = None, *, resume: bool = False, stop_at: int | None = None, log_every: int = 100
+) -> Path:
+    """Run the recipe; writes the checkpoint and its resume state to ``out`` as it goes.
+
+    ``resume``: continue the run saved in ``out`` (its recipe unless ``recipe`` is given, which
+    may differ only in :data:`RESUMABLE_CHANGES`). ``stop_at``: stop after that step, saved for
+    a later resume, as a run killed there would have been.
+    """
+    import torch
+
+    state = load_state(out) if resume else None
+    recipe = resumed_recipe(out, recipe) if resume else recipe or Recipe()
+    torch.set_num_threads(recipe.threads)
+    random.seed(recipe.seed)
+    tokenizer = load_tokenizer(out) if resume else build_tokenizer(recipe)
+    model = build_model(tokenizer, recipe)
+    model.config._attn_implementation = register_attention()
+    model.config._experts_implementation = register_experts()
+    model.train()
+    optimizer = build_optimizer(model, recipe)
+    first, seen, elapsed = 0, 0, 0.0
+    if state is not None:
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        torch.set_rng_state(state["torch_rng"])
+        random.setstate(state["python_rng"])
+        first, seen, elapsed = state["step"], state["seen"], state["elapsed"]
+        print(f"resumed {out} at step {first} of {recipe.steps}", flush=True)
+    last = recipe.steps if stop_at is None else min(stop_at, recipe.steps)
+    data = batches(tokenizer, recipe, start=first)
+    start = time.perf_counter() - elapsed  # minutes and tokens/s continue across resumes
+    saved_at = time.perf_counter()
+    for step in range(first, last):
+        batch = next(data)
+        loss, aux = train_step(model, optimizer, batch, lr_at(step, recipe))
+        seen += int(batch[2].sum())
+        now = time.perf_counter()
         if step % log_every == 0 or step == recipe.steps - 1:
-            elapsed = time.perf_counter() - start
             print(
-                f"step {step:5d}  loss {float(loss.detach()):.4f}  aux {float(aux.detach()):.3f}  "
-                f"lr {lr_at(step, recipe):.2e}  "
-                f"{seen / elapsed:7.0f} tok/s  {elapsed / 60:5.1f} min",
+                f"step {step:5d}  loss {loss:.4f}  aux {aux:.3f}  lr {lr_at(step, recipe):.2e}  "
+                f"{seen / (now - start):7.0f} tok/s  {(now - start) / 60:5.1f} min",
                 flush=True,
             )
-        if save_every and step and step % save_every == 0:
-            save(model, tokenizer, recipe, out, step=step)
-    return save(model, tokenizer, recipe, out, step=recipe.steps)
+        if recipe.save_minutes and now - saved_at >= 60 * recipe.save_minutes and step + 1 < last:
+            checkpoint(model, tokenizer, optimizer, recipe, out, step=step + 1, seen=seen, elapsed=now - start)
+            saved_at = time.perf_counter()
+    elapsed = time.perf_counter() - start
+    return checkpoint(model, tokenizer, optimizer, recipe, out, step=max(first, last), seen=seen, elapsed=elapsed)
+
+
+def resumed_recipe(out: Path, recipe: Recipe | None) -> Recipe:
+    saved = Recipe.saved(out)
+    if recipe is None:
+        return saved
+    kept = [f.name for f in fields(Recipe) if f.name not in RESUMABLE_CHANGES]
+    changed = [name for name in kept if getattr(recipe, name) != getattr(saved, name)]
+    if changed:
+        raise ValueError(
+            f"a resumed run keeps the recipe saved in {out}; {', '.join(changed)} differ from it. "
+            f"Change only {', '.join(RESUMABLE_CHANGES)}, or train afresh into another directory."
+        )
+    return recipe
+
+
+def load_tokenizer(out: Path) -> Any:
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(out)
+
+
+def load_state(out: Path) -> dict[str, Any]:
+    import torch
+
+    path = out / "resume" / "state.pt"
+    if not path.is_file():
+        raise FileNotFoundError(f"no resume state at {path}: train afresh (without --resume) into {out}")
+    return torch.load(path, weights_only=True)
+
+
+def save_state(out: Path, model: Any, optimizer: Any, *, step: int, seen: int, elapsed: float) -> None:
+    """Everything a resume needs, in ``out/resume/state.pt``, replaced atomically.
+
+    The data stream needs no state of its own: it is a function of (seed, step) (:func:`batches`).
+    """
+    import torch
+
+    state = {
+        "step": step,  # the next step to run
+        "model": model.state_dict(),
+        "optimizer": optimizer.state_dict(),
+        "torch_rng": torch.get_rng_state(),
+        "python_rng": random.getstate(),
+        "seen": seen,
+        "elapsed": elapsed,
+    }
+    folder = out / "resume"
+    folder.mkdir(parents=True, exist_ok=True)
+    tmp = folder / "state.pt.tmp"
+    torch.save(state, tmp)
+    os.replace(tmp, folder / "state.pt")  # a kill mid-save leaves the previous state whole
+
+
+def checkpoint(
+    model: Any, tokenizer: Any, optimizer: Any, recipe: Recipe, out: Path, *, step: int, seen: int, elapsed: float
+) -> Path:
+    """The usable checkpoint, then the resume state (whose tokenizer and recipe it reads from ``out``)."""
+    save(model, tokenizer, recipe, out, step=step)
+    save_state(out, model, optimizer, step=step, seen=seen, elapsed=elapsed)
+    return out
 
 
 def save(model: Any, tokenizer: Any, recipe: Recipe, out: Path, *, step: int) -> Path:
@@ -280,14 +458,48 @@ def save(model: Any, tokenizer: Any, recipe: Recipe, out: Path, *, step: int) ->
     return out
 
 
+def parse_config(pairs: list[str]) -> dict[str, Any]:
+    """``KEY=VALUE`` overrides of :data:`MODEL_CONFIG`; values read as JSON (ints, floats, objects) or text."""
+    overrides: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or key not in MODEL_CONFIG:
+            raise ValueError(f"--config takes KEY=VALUE with KEY one of {', '.join(MODEL_CONFIG)}; got {pair!r}")
+        try:
+            overrides[key] = json.loads(value)
+        except json.JSONDecodeError:
+            overrides[key] = value
+    return overrides
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="Train gpt-oss-nano on CPU (the shipped recipe by default).")
-    parser.add_argument("--out", type=Path, required=True, help="checkpoint directory to write")
-    parser.add_argument("--steps", type=int, default=Recipe.steps)
-    parser.add_argument("--seed", type=int, default=Recipe.seed)
-    parser.add_argument("--batch-size", type=int, default=Recipe.batch_size)
+    parser.add_argument("--out", type=Path, help="checkpoint directory to write")
+    parser.add_argument("--resume", type=Path, metavar="DIR", help="continue the run saved in DIR (and write there)")
+    parser.add_argument("--steps", type=int, help=f"default {Recipe.steps}; with --resume, the saved run's")
+    parser.add_argument("--seed", type=int, help=f"default {Recipe.seed}")
+    parser.add_argument("--batch-size", type=int, help=f"default {Recipe.batch_size}")
+    parser.add_argument("--save-minutes", type=float, help=f"default {Recipe.save_minutes}; 0: only at the end")
+    parser.add_argument("--config", action="append", default=[], metavar="KEY=VALUE", help="override MODEL_CONFIG")
     args = parser.parse_args(argv)
-    train(args.out, Recipe(seed=args.seed, steps=args.steps, batch_size=args.batch_size))
+    control = {k: v for k, v in (("steps", args.steps), ("save_minutes", args.save_minutes)) if v is not None}
+    if args.resume is not None:
+        if args.out is not None and args.out.resolve() != args.resume.resolve():
+            parser.error("--resume DIR continues in DIR: drop --out or give the same directory")
+        if args.seed is not None or args.batch_size is not None or args.config:
+            parser.error("--resume keeps the saved recipe: only --steps and --save-minutes may change")
+        if not (args.resume / "resume" / "state.pt").is_file():
+            parser.error(f"no resume state in {args.resume / 'resume'}: train afresh with --out {args.resume}")
+        train(args.resume, replace(Recipe.saved(args.resume), **control), resume=True)
+        return
+    if args.out is None:
+        parser.error("give --out DIR (or --resume DIR)")
+    try:
+        model = parse_config(args.config)
+    except ValueError as e:
+        parser.error(str(e))
+    given = {k: v for k, v in (("seed", args.seed), ("batch_size", args.batch_size)) if v is not None}
+    train(args.out, Recipe(**given, **control, model=model))
 
 
 if __name__ == "__main__":

@@ -1,4 +1,5 @@
-"""nano's eval: batched greedy scoring and the teacher-forced diagnostic agree with the Lab's own loop."""
+"""nano's eval: batched greedy scoring, self-check rates, paraphrase agreement and the teacher-forced
+diagnostic agree with the Lab's own loop."""
 
 from __future__ import annotations
 
@@ -10,7 +11,15 @@ pytest.importorskip("torch")
 
 from gptoss_lab import Lab
 from gptoss_lab.nano import tasks
-from gptoss_lab.nano.eval import Conversation, evaluate, expert_load, teacher_forced
+from gptoss_lab.nano.eval import (
+    Conversation,
+    evaluate,
+    expert_load,
+    grade_conversation,
+    paraphrase_agreement,
+    summarize,
+    teacher_forced,
+)
 
 
 @pytest.fixture(scope="module")
@@ -35,6 +44,49 @@ def test_evaluate_grades_what_the_labs_own_greedy_loop_answers(lab):
         assert score.n == len(mine) == 3
         assert score.accuracy == pytest.approx(sum(mine) / len(mine))
         assert 0 <= score.format_valid <= 1 and score.mean_reasoning_tokens > 0
+        assert 0 <= score.check_rate <= 1 and 0 <= score.n_fired <= score.n_checked <= score.n
+        assert all(r is None or 0 <= r <= 1 for r in (score.fire_rate, score.fix_rate, score.false_pass))
+
+
+def test_self_check_rates_count_what_the_labs_own_reasoning_says(lab):
+    loaded = lab.handle.load()
+    (score,) = evaluate(loaded, effort="high", n=3, families=("add",), batch_size=1)
+    examples = tasks.generate(3, seed=1234, split="eval", families=("add",), efforts=("high",))
+    records = []
+    for ex in examples:
+        reply = _ask(lab, ex)
+        records.append(
+            grade_conversation(ex.family, ex.target, reply.reasoning, reply.answer, valid=True, reasoning_tokens=0)
+        )
+    mine = summarize("add", records)
+    assert score.n_checked > 0, "nano ran no check at high effort: the rates below would compare Nones"
+    assert (score.n_checked, score.n_fired, score.n_wrong_checked) == (
+        mine.n_checked,
+        mine.n_fired,
+        mine.n_wrong_checked,
+    )
+    assert (score.check_rate, score.fire_rate, score.fix_rate, score.false_pass) == (
+        mine.check_rate,
+        mine.fire_rate,
+        mine.fix_rate,
+        mine.false_pass,
+    )
+
+
+def test_paraphrase_agreement_compares_the_labs_own_answers_across_wordings(lab):
+    loaded = lab.handle.load()
+    (row,) = paraphrase_agreement(loaded, effort="low", n=2, families=("add",), k=2, batch_size=1)
+    questions = tasks.generate(2, seed=1234, split="eval", families=("add",), efforts=("low",))
+    agree = right = 0
+    for i, ex in enumerate(questions):
+        wordings = tasks.paraphrases(ex, 2, seed=1234 + i)
+        assert len({w.messages[-1]["content"] for w in wordings}) == 2 and {w.target for w in wordings} == {ex.target}
+        answers = [_ask(lab, w).answer for w in wordings]
+        values = [tasks.answer_value("add", a) for a in answers]
+        agree += None not in values and values[0] == values[1]
+        right += sum(tasks.grade("add", a, ex.target) for a in answers)
+    assert (row.family, row.n, row.k) == ("add", 2, 2)
+    assert row.agreement == pytest.approx(agree / 2) and row.accuracy == pytest.approx(right / 4)
 
 
 def test_teacher_forced_exact_means_greedy_decoding_reproduces_the_reference(lab):
@@ -65,10 +117,19 @@ def test_expert_load_counts_what_the_labs_capture_records(lab):
 def test_cli_eval_json_and_teacher_forced(capsys):
     from gptoss_lab.cli import main
 
-    assert main(["eval", "--n", "1", "--effort", "low", "--json"]) == 0
+    assert main(["eval", "--n", "1", "--effort", "low", "--paraphrase", "2", "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
     assert report["effort"] == "low" and [f["family"] for f in report["families"]] == list(tasks.FAMILIES)
     assert all(f["n"] == 1 for f in report["families"])
+    overall = report["overall"]
+    assert overall["n"] == len(tasks.FAMILIES) and set(report["families"][0]) - {"family"} == set(overall)
+    for row in [*report["families"], overall]:
+        assert 0 <= row["accuracy"] <= 1 and 0 <= row["check_rate"] <= 1
+        assert all(row[k] is None or 0 <= row[k] <= 1 for k in ("fire_rate", "fix_rate", "false_pass"))
+    paraphrase = report["paraphrase"]
+    assert [a["family"] for a in paraphrase["families"]] == list(tasks.FAMILIES)
+    assert all(a["n"] == 1 and a["k"] == 2 and a["agreement"] in (0, 1) for a in paraphrase["families"])
+    assert paraphrase["overall"]["n"] == len(tasks.FAMILIES) and 0 <= paraphrase["overall"]["accuracy"] <= 1
     load = report["expert_load"]
     assert len(load["per_layer"]) == 4 and all(sum(row) == pytest.approx(1, abs=1e-3) for row in load["per_layer"])
     assert load["min"] == pytest.approx(min(map(min, load["per_layer"])), abs=1e-4)
@@ -77,3 +138,15 @@ def test_cli_eval_json_and_teacher_forced(capsys):
     assert {(s["family"], s["split"]) for s in forced["scores"]} == {
         (f, split) for f in tasks.FAMILIES for split in ("train", "eval")
     }
+
+
+def test_cli_eval_table_has_the_self_check_columns_and_an_all_row(capsys):
+    from gptoss_lab.cli import main
+
+    assert main(["eval", "--paraphrase", "1"]) == 2  # checked before the model loads
+    assert "--paraphrase K needs K >= 2" in capsys.readouterr().err
+    assert main(["eval", "--n", "1", "--effort", "low"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == "effort low" and lines[1].split()[-5:] == ["check", "fires", "fixes", "false", "pass"]
+    rows = [line.split()[0] for line in lines[2:] if line and line.split()[0] in (*tasks.FAMILIES, "all")]
+    assert rows == [*tasks.FAMILIES, "all"] and max(map(len, lines)) <= 100

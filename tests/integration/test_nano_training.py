@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import random
+import re
+from dataclasses import asdict, replace
 
 import pytest
 import torch
@@ -16,7 +19,7 @@ from gptoss_lab.nano.train import IDENTITY, MODEL_CONFIG, Recipe, register_atten
 def tokenizer():
     from gptoss_lab.nano.train import build_tokenizer
 
-    return build_tokenizer(Recipe(tokenizer_examples=300, vocab_size=400))
+    return build_tokenizer(Recipe(tokenizer_examples=300, vocab_size=600))  # room for every frequent word
 
 
 def test_tokenizer_encodes_anything_and_keeps_specials_whole(tokenizer):
@@ -96,12 +99,37 @@ def test_training_attention_equals_eager_with_sinks_padding_and_windows():
         torch.testing.assert_close(a, b, atol=1e-6, rtol=1e-4)
 
 
+def test_training_experts_equal_eager():
+    from transformers import GptOssConfig, GptOssForCausalLM
+
+    from gptoss_lab.nano.train import register_experts
+
+    torch.manual_seed(0)
+    model = GptOssForCausalLM(GptOssConfig(vocab_size=97, **MODEL_CONFIG)).train()
+    for layer in model.model.layers:
+        torch.nn.init.normal_(layer.mlp.router.weight, std=1.0)  # spread the tokens over the experts
+    ids = torch.randint(0, 97, (3, 30))
+    experts = model.model.layers[0].mlp.experts
+    params = [experts.gate_up_proj, experts.down_proj_bias, model.model.layers[0].mlp.router.weight]
+    results = []
+    for impl in ("eager", register_experts()):
+        model.config._experts_implementation = impl
+        out = model(input_ids=ids, labels=ids, output_router_logits=True)
+        results.append((out.logits, torch.autograd.grad(out.loss, params)))
+    (la, ga), (lb, gb) = results
+    torch.testing.assert_close(la, lb, atol=1e-6, rtol=1e-5)
+    for a, b in zip(ga, gb, strict=True):
+        torch.testing.assert_close(a, b, atol=1e-6, rtol=1e-4)
+    chosen = out.router_logits[0].topk(MODEL_CONFIG["num_experts_per_tok"]).indices
+    assert chosen.unique().numel() == MODEL_CONFIG["num_local_experts"]  # every expert's slice was exercised
+
+
 def test_loss_only_on_the_completion():
     from gptoss_lab.nano.train import batches, build_tokenizer
 
     recipe = Recipe(batch_size=4, pool=16, vocab_size=300, tokenizer_examples=100)
     tok = build_tokenizer(recipe)
-    ids, labels, _mask = next(batches(tok, recipe, random.Random(0)))
+    ids, labels, _mask = next(batches(tok, recipe))
     return_id = tok.convert_tokens_to_ids("<|return|>")
     for row in range(ids.shape[0]):
         supervised = ids[row][labels[row] != -100].tolist()
@@ -111,9 +139,110 @@ def test_loss_only_on_the_completion():
         assert "<|start|>system" not in text
 
 
+def test_masked_slips_are_in_the_input_but_not_in_the_labels(tokenizer):
+    from gptoss_lab.nano.train import conversation, encode
+
+    ex = tasks.generate(1, seed=3, families=("add",), efforts=("high",))[0]
+    number = next(m for m in re.finditer(r"\d\d+", ex.analysis))  # a slip of a few digit tokens
+    slip = replace(ex, masked=((number.start(), number.end()),))
+    plain_ids, plain_labels = encode(tokenizer, replace(ex, masked=()), None)
+    ids, labels = encode(tokenizer, slip, None)
+    assert ids == plain_ids  # the model still reads the slip
+    n_prompt = len(tokenizer.encode(conversation(ex, None)[0], add_special_tokens=False))
+    assert labels[:n_prompt] == [-100] * n_prompt  # the prompt is never learned
+    assert plain_labels[n_prompt:] == ids[n_prompt:]  # without a slip, all of the completion is
+    dropped = [i for i in range(n_prompt, len(ids)) if labels[i] == -100]
+    assert tokenizer.decode([ids[i] for i in dropped]) == number.group()
+    assert dropped == list(range(dropped[0], dropped[0] + len(number.group())))  # one digit per token
+    assert all(labels[i] == ids[i] for i in range(n_prompt, len(ids)) if i not in dropped)
+
+
+def test_the_data_stream_restarts_at_any_step(tokenizer):
+    from gptoss_lab.nano.train import batches
+
+    recipe = Recipe(batch_size=4, pool=16)  # 4 batches a pool
+    stream = batches(tokenizer, recipe)
+    expected = [next(stream) for _ in range(7)]
+    for start in (0, 3, 4, 6):
+        got = next(batches(tokenizer, recipe, start=start))
+        for a, b in zip(expected[start], got, strict=True):
+            assert torch.equal(a, b)
+
+
+def test_a_resumed_run_ends_with_the_weights_of_an_uninterrupted_one(tmp_path, capsys):
+    from safetensors.torch import load_file
+
+    # one thread: with two, CPU reductions vary in order and even two straight runs differ by ~1e-8
+    recipe = Recipe(steps=6, warmup=2, batch_size=4, pool=16, vocab_size=300, tokenizer_examples=100, threads=1)
+    straight = train(tmp_path / "straight", recipe, log_every=1)
+    stopped = train(tmp_path / "resumed", recipe, stop_at=3, log_every=1)
+    assert torch.load(stopped / "resume" / "state.pt", weights_only=True)["step"] == 3
+    assert json.loads((stopped / "gptoss_lab.json").read_text())["step"] == 3
+    with pytest.raises(ValueError, match="batch_size"):
+        train(stopped, replace(recipe, batch_size=8), resume=True)
+    capsys.readouterr()
+    train(stopped, resume=True, log_every=1)
+    printed = capsys.readouterr().out
+    assert f"resumed {stopped} at step 3 of 6" in printed
+    assert [int(line.split()[1]) for line in printed.splitlines() if line.startswith("step")] == [3, 4, 5]
+    a, b = load_file(straight / "model.safetensors"), load_file(stopped / "model.safetensors")
+    assert a.keys() == b.keys()
+    for name in a:
+        torch.testing.assert_close(a[name], b[name], rtol=0, atol=0, msg=name)
+
+
+def test_a_checkpoint_and_resume_state_every_save_minutes(tmp_path, monkeypatch):
+    import gptoss_lab.nano.train as T
+
+    saved = []
+    real = T.save_state
+    monkeypatch.setattr(
+        T, "save_state", lambda out, *a, step, **kw: (saved.append(step), real(out, *a, step=step, **kw))
+    )
+    recipe = Recipe(steps=3, batch_size=4, pool=16, vocab_size=300, tokenizer_examples=100, save_minutes=1e-9)
+    out = train(tmp_path / "nano", recipe)
+    assert saved == [1, 2, 3]  # after every step here, and at the end
+    assert sorted(p.name for p in (out / "resume").iterdir()) == ["state.pt"]  # no temporary left behind
+
+
+def test_command_line_flags_make_the_recipe(tmp_path, monkeypatch):
+    import gptoss_lab.nano.train as T
+
+    calls = []
+    monkeypatch.setattr(T, "train", lambda out, recipe, **kw: calls.append((out, recipe, kw)))
+    T.main(["--out", str(tmp_path), "--steps", "7", "--seed", "3", "--batch-size", "5", "--save-minutes", "0.5",
+            "--config", "hidden_size=256", "--config", "router_aux_loss_coef=0.1"])  # fmt: skip
+    recipe = Recipe(
+        steps=7, seed=3, batch_size=5, save_minutes=0.5, model={"hidden_size": 256, "router_aux_loss_coef": 0.1}
+    )
+    assert calls[-1] == (tmp_path, recipe, {})
+    for wrong in (["--config", "hidden=256"], ["--config", "hidden_size"]):
+        with pytest.raises(SystemExit):
+            T.main(["--out", str(tmp_path), *wrong])
+    (tmp_path / "gptoss_lab.json").write_text(json.dumps({"recipe": asdict(recipe)}))
+    with pytest.raises(SystemExit):
+        T.main(["--resume", str(tmp_path)])  # no resume state yet
+    (tmp_path / "resume").mkdir()
+    (tmp_path / "resume" / "state.pt").touch()  # train is stubbed: it is never read
+    T.main(["--resume", str(tmp_path), "--steps", "9"])  # the saved recipe, run longer
+    assert calls[-1] == (tmp_path, replace(recipe, steps=9), {"resume": True})
+    for wrong in (["--seed", "1"], ["--config", "hidden_size=64"], ["--out", str(tmp_path / "elsewhere")]):
+        with pytest.raises(SystemExit):
+            T.main(["--resume", str(tmp_path), *wrong])
+
+
+def test_model_overrides_reach_the_model(tokenizer):
+    from gptoss_lab.nano.train import build_model
+
+    model = build_model(tokenizer, Recipe(model={"num_hidden_layers": 2, "hidden_size": 64}))
+    assert len(model.model.layers) == 2
+    assert model.config.hidden_size == 64
+    assert model.config.num_local_experts == MODEL_CONFIG["num_local_experts"]
+
+
 def test_a_few_training_steps_reduce_the_loss_and_save_a_loadable_checkpoint(tmp_path, capsys):
     recipe = Recipe(steps=12, warmup=2, batch_size=8, pool=64, vocab_size=300, tokenizer_examples=200)
-    out = train(tmp_path / "nano", recipe, log_every=1, save_every=0)
+    out = train(tmp_path / "nano", recipe, log_every=1)
     losses = [float(line.split()[3]) for line in capsys.readouterr().out.splitlines() if line.startswith("step")]
     assert len(losses) == 12
     assert sum(losses[-3:]) / 3 < sum(losses[:3]) / 3
@@ -190,5 +319,6 @@ def test_lm_loss_is_the_models_own_loss_on_the_labels():
     ids = torch.randint(0, 97, (2, 12))
     labels = ids.masked_fill(torch.arange(12) < 5, -100)
     with torch.no_grad():
-        ours, theirs = lm_loss(model(input_ids=ids).logits, labels), model(input_ids=ids, labels=labels).loss
+        hidden = model.model(input_ids=ids).last_hidden_state
+        ours, theirs = lm_loss(hidden, model.lm_head, labels), model(input_ids=ids, labels=labels).loss
     torch.testing.assert_close(ours, theirs)
