@@ -4,7 +4,7 @@
 
 A random-weight gpt-oss with the 20b's attention (hidden 2880, 64 query heads, 8 KV heads,
 head_dim 64, sliding window 128 on even layers) and small experts. For each length, in a
-fresh process: ``gptoss_lab.attention.attention`` for one head of the last layer (all
+fresh process: ``gptoss_lab.attention.attention_of`` for one head of the last layer (all
 queries), and, where it fits, transformers' eager forward with ``output_attentions=True``
 (the only way transformers returns the weights) as the same-process baseline.
 Peak extra memory = peak RSS during the call minus RSS just before it.
@@ -21,7 +21,7 @@ PROBE = r"""
 import json, resource, time, types
 import numpy as np, torch
 from transformers import GptOssConfig, GptOssForCausalLM
-from gptoss_lab.attention import attention
+from gptoss_lab.attention import attention_of
 
 def rss():
     with open("/proc/self/statm") as f:
@@ -39,7 +39,7 @@ trace = types.SimpleNamespace(token_ids=ids, token_strings=[""] * T, sources=["u
 before = rss()
 start = time.perf_counter()
 if mode == "recompute":
-    aw = attention(types.SimpleNamespace(model=model), trace, L - 1, heads=[0])
+    aw = attention_of(model, trace, L - 1, heads=[0])
 else:
     with torch.inference_mode():
         out = model(input_ids=torch.tensor([ids.tolist()]), output_attentions=True, use_cache=False)

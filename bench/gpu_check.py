@@ -109,7 +109,7 @@ def recompute(model: Any, length: int) -> dict[str, float]:
     import numpy as np
     import torch
 
-    from gptoss_lab.attention import attention
+    from gptoss_lab.attention import attention_of
 
     ids = np.asarray([(31 * i + 7) % model.config.vocab_size for i in range(length)], dtype=np.int64)
     trace = types.SimpleNamespace(
@@ -127,7 +127,7 @@ def recompute(model: Any, length: int) -> dict[str, float]:
         sync()
         forward = time.perf_counter() - start
     start = time.perf_counter()
-    weights = attention(types.SimpleNamespace(model=model), trace, len(model.model.layers) - 1, heads=[0])
+    weights = attention_of(model, trace, len(model.model.layers) - 1, heads=[0])
     sync()
     seconds = time.perf_counter() - start
     assert weights.weights.shape[-1] == length

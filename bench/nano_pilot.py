@@ -1,11 +1,12 @@
-"""Pilot for the next nano recipe: train on the spelling families only, then score train vs held-out words.
+"""Pilot a nano recipe on a few families: train briefly, then score held-out questions at high effort.
 
-    python bench/nano_pilot.py OUT_DIR [STEPS]     # from the checkout whose recipe you want to try
+    python bench/nano_pilot.py OUT_DIR [STEPS] [FAMILIES]     # e.g. 600 add,sub,mul,sort
 
-Runs the current checkout's recipe on ``reverse`` and ``count_letter`` alone (so a few hundred steps give
-those families about the exposure a full run gives them), then prints teacher-forced scores on
-training and held-out examples and greedy held-out accuracy. Compare two checkouts' recipes by running
-it in each.
+Runs this checkout's recipe (:mod:`gptoss_lab.nano.train`) on the given families alone (default: the
+hard ones, addition, subtraction, multiplication and sorting), so a few hundred steps give them
+about the exposure a full run gives them; then prints the eval table at high effort (accuracy,
+format, how often the check fires and fixes, how often it passes a wrong answer) on 16 held-out
+questions per family. Compare two recipes by running it in each checkout.
 """
 
 from __future__ import annotations
@@ -18,22 +19,18 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this checkout's 
 from gptoss_lab.model import ModelHandle
 from gptoss_lab.nano import tasks
 from gptoss_lab.nano import train as T
-from gptoss_lab.nano.eval import evaluate, teacher_forced
-
-FAMILIES = ("reverse", "count_letter")
+from gptoss_lab.nano.eval import answer_eval_set, count_scores, format_table, graded
 
 
 def main() -> None:
-    out, steps = Path(sys.argv[1]), int(sys.argv[2]) if len(sys.argv) > 2 else 800
-    tasks.ALL_FAMILIES = FAMILIES  # train.batches and build_tokenizer read it when called
-    T.tasks.ALL_FAMILIES = FAMILIES
+    out = Path(sys.argv[1])
+    steps = int(sys.argv[2]) if len(sys.argv) > 2 else 600
+    families = tuple(sys.argv[3].split(",")) if len(sys.argv) > 3 else ("add", "sub", "mul", "sort")
+    tasks.ALL_FAMILIES = families  # train.pool_chunks and build_tokenizer read it when called
     T.train(out, T.Recipe(steps=steps, warmup=50, tokenizer_examples=1500))
     loaded = ModelHandle(str(out)).load()
-    for split in ("train", "eval"):
-        for s in teacher_forced(loaded, split=split, effort="high", n=24, families=FAMILIES):
-            print(f"teacher-forced {split:5s} {s.family:13s} tokens {s.token_accuracy:.3f}  exact {s.exact:.0%}")
-    for s in evaluate(loaded, effort="high", n=24, families=FAMILIES):
-        print(f"greedy held-out {s.family:13s} accuracy {s.accuracy:.0%}  format {s.format_valid:.0%}")
+    conversations = answer_eval_set(loaded, effort="high", n=16, families=families)
+    print(format_table(count_scores(graded(loaded, conversations)), effort="high"))
 
 
 if __name__ == "__main__":

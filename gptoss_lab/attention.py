@@ -24,7 +24,9 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["AttentionWeights", "attention"]
+from .errors import OptionError
+
+__all__ = ["AttentionWeights", "attention", "attention_of"]
 
 _CHUNKED = "gptoss_lab_chunked"
 _BUDGET_BYTES = 256 * 2**20  # working set of one query chunk (logits, probabilities, mask)
@@ -154,34 +156,44 @@ def attention(
 ) -> AttentionWeights:
     """Recompute the exact attention of ``layer`` over ``trace``'s tokens.
 
-    ``lab``: a :class:`gptoss_lab.Lab` (or its loaded model) with the model that made the trace.
+    ``lab``: a :class:`gptoss_lab.Lab` (or its loaded model) with the model that made the trace; the
+    recompute holds the Lab's lock (LabBusy while a reply is being written).
     ``heads``: query heads (default all); ``queries``: absolute query positions (default all).
     Extra memory: one query chunk's working set (about 256 MiB) plus the result,
     ``len(heads) * len(queries) * T * 4`` bytes: ask for the heads and queries you will draw.
     """
-    remote = getattr(lab, "remote", None)
-    if remote is not None:  # a server sends text only: no weights to recompute attention with
-        from .remote import local_model_needed
+    # the Lab's lock: a click never runs the model a Playground is generating with (LabBusy instead);
+    # a server's Lab has no weights to recompute with (NeedsLocalModel)
+    with lab.local_model("recompute attention") as loaded:
+        if trace is None:
+            raise OptionError("no trace to recompute attention over: ask with capture=True (%%gptoss --capture)")
+        wrote = (trace.config or {}).get("model")
+        if wrote and wrote != loaded.source.label:  # e.g. the Lab switched models since the reply
+            raise OptionError(
+                f"this trace was captured by {wrote}, and the Lab now holds {loaded.source.label}: "
+                "recompute with a Lab on the model that wrote it"
+            )
+        return attention_of(loaded.model, trace, layer, heads, queries)
 
-        raise ValueError(local_model_needed(remote.base_url))
-    if trace is None:
-        raise ValueError("no trace to recompute attention over: ask with capture=True (%%gptoss --capture)")
+
+def attention_of(
+    model: Any, trace: Any, layer: int, heads: list[int] | None = None, queries: Any = None
+) -> AttentionWeights:
+    """:func:`attention` for a bare transformers gpt-oss model (no Lab, no lock): for benchmarks and scripts."""
     import torch
 
-    loaded = lab.handle.load() if hasattr(lab, "handle") else lab
-    model = loaded.model
     n_layers = len(model.model.layers)
     if not 0 <= layer < n_layers:
-        raise ValueError(f"layer must be in 0..{n_layers - 1}, got {layer}")
+        raise OptionError(f"layer must be in 0..{n_layers - 1}, got {layer}")
     T = len(trace.token_ids)
     q_all, k, attn = _queries_and_keys(model, trace.token_ids, layer)
     H = q_all.shape[0]
     heads = list(range(H)) if heads is None else [int(h) for h in heads]
     if any(not 0 <= h < H for h in heads):
-        raise ValueError(f"heads must be in 0..{H - 1}, got {heads}")
+        raise OptionError(f"heads must be in 0..{H - 1}, got {heads}")
     q_pos = np.arange(T) if queries is None else np.asarray(list(queries), dtype=np.int64)
     if q_pos.size and (q_pos.min() < 0 or q_pos.max() >= T):
-        raise ValueError(f"queries must be positions in 0..{T - 1}")
+        raise OptionError(f"queries must be positions in 0..{T - 1}")
     groups = H // k.shape[0]
     head_idx = torch.tensor(heads, device=k.device)
     q = q_all[head_idx]  # (h, T, D)

@@ -14,7 +14,9 @@ import sys
 from collections.abc import Sequence
 from typing import Any, TextIO
 
+from .errors import GptOssLabError, OptionError
 from .harmony import EFFORTS
+from .options import DTYPES
 from .quant import QUANT_CHOICES
 
 __all__ = ["main"]
@@ -30,12 +32,14 @@ def _parser() -> argparse.ArgumentParser:
     ask.add_argument("--base-url", default=None, help="ask a server instead: http://HOST:PORT/v1 (vLLM, Ollama...)")
     ask.add_argument("--api", choices=("auto", "chat", "responses", "ollama"), default="auto", help="server API")
     ask.add_argument("--api-key", default=None, help="the server's key (default: $OPENAI_API_KEY)")
+    ask.add_argument("--timeout", type=float, default=600.0, help="seconds to wait for the server (default: 600)")
     ask.add_argument("--max-tokens", "-n", type=int, default=1024, help="most tokens to generate (default: 1024)")
     ask.add_argument("--temperature", "-t", type=float, default=None, help="0 is greedy (default: the model's)")
     ask.add_argument("--top-p", type=float, default=None, help="nucleus sampling mass (default: the model's)")
     ask.add_argument("--seed", "-s", type=int, default=None, help="random seed for a reproducible reply")
     ask.add_argument("--developer", "-d", default=None, help="developer instructions")
     ask.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: what is there)")
+    ask.add_argument("--dtype", default=None, help=f"{'|'.join(DTYPES)} (default: what suits the device)")
     ask.add_argument("--quant", choices=QUANT_CHOICES, default="auto", help="weights format (default: auto)")
     ask.add_argument("--device-map", default=None, help="auto: spread the model over every GPU (accelerate)")
     ask.add_argument("--json", action="store_true", help="print one JSON object instead of streaming text")
@@ -99,9 +103,9 @@ def _ask(args: argparse.Namespace) -> int:
     from .lab import Lab
 
     if args.base_url:
-        lab = Lab(args.model, base_url=args.base_url, api_key=args.api_key, api=args.api)
+        lab = Lab(args.model, base_url=args.base_url, api_key=args.api_key, api=args.api, timeout=args.timeout)
     else:
-        lab = Lab(args.model, device=args.device, quant=args.quant, device_map=args.device_map)
+        lab = Lab(args.model, device=args.device, dtype=args.dtype, quant=args.quant, device_map=args.device_map)
     stream = None if args.json else _TerminalStream(sys.stdout)
     reply = lab.ask(
         args.prompt,
@@ -115,9 +119,13 @@ def _ask(args: argparse.Namespace) -> int:
     )
     if stream is None:
         data = reply.to_dict()
-        print(json.dumps({k: data[k] for k in ("model", "effort", "reasoning", "answer", "stats", "stopped")}))
+        keys = ("model", "effort", "reasoning", "answer", "stats", "stopped", "error")
+        print(json.dumps({k: data[k] for k in keys}))
     else:
         stream.close(reply)
+    if reply.stopped == "error":  # what arrived is printed above; the reason goes to stderr too
+        print(f"gptoss-lab: error: {reply.error}", file=sys.stderr)
+        return 1
     return 130 if reply.stopped == "interrupted" else 0
 
 
@@ -127,7 +135,7 @@ def _eval(args: argparse.Namespace) -> int:
     from .nano import eval as nano_eval
 
     if args.paraphrase and args.paraphrase < 2:
-        raise ValueError(f"--paraphrase K needs K >= 2 wordings per question (or 0 for off), got {args.paraphrase}")
+        raise OptionError(f"--paraphrase K needs K >= 2 wordings per question (or 0 for off), got {args.paraphrase}")
     loaded = ModelHandle(args.model, device=args.device).load()
     if args.teacher_forced:
         return _teacher_forced(loaded, args)
@@ -175,7 +183,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         return {"ask": _ask, "eval": _eval}[args.command](args)
-    except (ValueError, FileNotFoundError, OSError, MemoryError, ImportError) as err:
+    except GptOssLabError as err:  # bad input: one line; anything else is a bug and keeps its traceback
         print(f"gptoss-lab: error: {err}", file=sys.stderr)
         return 2
 

@@ -23,10 +23,9 @@ class Sampling:
     seed: int | None = None
 
     def __post_init__(self) -> None:
-        if self.temperature < 0:
-            raise ValueError(f"temperature must be >= 0 (0 is greedy), got {self.temperature}")
-        if not 0 < self.top_p <= 1:
-            raise ValueError(f"top_p must be in (0, 1], got {self.top_p}")
+        from .options import check_generation
+
+        check_generation(temperature=self.temperature, top_p=self.top_p, seed=self.seed)  # the rules, once
 
 
 def sample_next(logits: Any, sampling: Sampling, generator: Any) -> int:

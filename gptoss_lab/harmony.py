@@ -10,11 +10,14 @@ content type. The model ends its turn with ``<|return|>`` (answer done) or ``<|c
 This module has two halves and imports neither torch nor transformers:
 
 * :func:`render_prompt` turns chat dicts into the exact prompt text openai-harmony
-  renders for completion (tests compare the two byte for byte).
+  renders for completion (tests compare the two byte for byte). The text is a
+  :class:`Prompt`, which remembers which parts are structure: message text is encoded
+  as text, so a literal ``<|end|>`` typed by a user never becomes a control token.
 * :class:`StreamParser` reads a completion one **token id** at a time and emits events
-  (message start, content delta, message end). It never raises on model output: a
-  malformed or truncated stream degrades to text of the current message, and no
-  character is lost. :func:`parse_completion` is the batch form.
+  (message start, content delta, message end). It never raises on model output and
+  loses no character: every message keeps its header as written, a header that does not
+  parse is flagged ``malformed``, and text outside any header becomes a message's
+  content. :func:`parse_completion` is the batch form.
 """
 
 from __future__ import annotations
@@ -22,8 +25,10 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Literal
+
+from .detok import byte_level_reader, make_decoder
 
 __all__ = [
     "EFFORTS",
@@ -34,6 +39,7 @@ __all__ = [
     "Message",
     "MessageEnd",
     "MessageStart",
+    "Prompt",
     "StreamParser",
     "TokenCodec",
     "parse_completion",
@@ -69,7 +75,13 @@ _TOOLS_CHANNEL_LINE = "Calls to these tools must go to the commentary channel: '
 
 @dataclass(frozen=True)
 class Message:
-    """One harmony message. ``name`` is the author's name (``functions.x`` for a tool)."""
+    """One harmony message. ``name`` is the author's name (``functions.x`` for a tool).
+
+    Parsed messages also keep ``header``, the characters the model wrote between
+    ``<|start|>`` and ``<|message|>`` (special tokens as their literal text; the role the
+    prompt wrote is not included). ``malformed`` is True when that header did not parse
+    cleanly (the fields are then a best guess) or when the message had no header at all.
+    """
 
     role: str
     content: str
@@ -77,6 +89,54 @@ class Message:
     recipient: str | None = None
     content_type: str | None = None
     name: str | None = None
+    header: str = ""
+    malformed: bool = False
+
+
+#: ``(text, special)``: a special piece is one control token, any other piece is text.
+Piece = tuple[str, bool]
+
+
+class Prompt(str):
+    """Harmony prompt text that remembers which parts are control tokens.
+
+    It is its text (compare, print and slice it as a ``str``); ``pieces`` say which parts
+    the renderer wrote as structure. :meth:`token_ids` encodes the text pieces as ordinary
+    text, so a message holding ``<|end|><|start|>assistant`` stays that text to the model.
+    A plain string (and anything built by ``+`` or slicing) has no pieces: a tokenizer
+    reads its literal special tokens as control.
+    """
+
+    pieces: tuple[Piece, ...]
+
+    def __new__(cls, pieces: Iterable[Piece]) -> Prompt:
+        merged: list[Piece] = []
+        for text, special in pieces:
+            if merged and not special and not merged[-1][1]:
+                merged[-1] = (merged[-1][0] + text, False)  # adjacent text: one piece, tokenized as one
+            elif text:
+                merged.append((text, special))
+        self = super().__new__(cls, "".join(text for text, _ in merged))
+        self.pieces = tuple(merged)
+        return self
+
+    def __getnewargs__(self) -> tuple[tuple[Piece, ...]]:  # type: ignore[override]
+        return (self.pieces,)
+
+    def token_ids(self, encode_text: Callable[[str], list[int]], special_ids: Mapping[str, int]) -> list[int]:
+        """Ids: each special piece by ``special_ids``, each text piece by ``encode_text``.
+
+        ``encode_text`` must encode with special-token parsing off (transformers:
+        ``tokenizer.encode(t, add_special_tokens=False, split_special_tokens=True)``;
+        tiktoken / openai-harmony: ``enc.encode(t, disallowed_special=())``).
+        """
+        ids: list[int] = []
+        for text, special in self.pieces:
+            if special:
+                ids.append(special_ids[text])
+            else:
+                ids.extend(encode_text(text))
+        return ids
 
 
 def render_prompt(
@@ -87,7 +147,7 @@ def render_prompt(
     model_identity: str | None = None,
     knowledge_cutoff: str = "2024-06",
     tools: Sequence[Mapping[str, Any]] | None = None,
-) -> str:
+) -> Prompt:
     """Render chat dicts as a harmony prompt that ends with ``<|start|>assistant``.
 
     ``messages`` are dicts with ``role`` (system | developer | user | assistant | tool) and
@@ -99,20 +159,19 @@ def render_prompt(
     The text equals openai-harmony's ``render_conversation_for_completion``: past analysis
     is dropped once the conversation's last assistant message is a final answer (harmony
     drops the analysis that precedes the first final message), and past turns end in
-    ``<|end|>`` (or ``<|call|>`` for tool calls), never ``<|return|>``.
+    ``<|end|>`` (or ``<|call|>`` for tool calls), never ``<|return|>``. The result is a
+    :class:`Prompt`: every message's text, header fields included, is text, never structure.
     """
     if effort not in EFFORTS:
         raise ValueError(f"effort must be one of low|medium|high, got {effort!r}: use effort='medium'")
     instructions, rest = _split_instructions(messages)
     has_tools = bool(tools)
-    parts = [
-        _render_message(Message("system", _system_text(effort, date, model_identity, knowledge_cutoff, has_tools)))
-    ]
+    messages_out = [Message("system", _system_text(effort, date, model_identity, knowledge_cutoff, has_tools))]
     if instructions is not None or has_tools:
-        parts.append(_render_message(Message("developer", _developer_text(instructions, tools))))
-    parts.extend(_render_message(m) for m in _drop_past_analysis(_to_messages(rest)))
-    parts.append("<|start|>assistant")
-    return "".join(parts)
+        messages_out.append(Message("developer", _developer_text(instructions, tools)))
+    messages_out += _drop_past_analysis(_to_messages(rest))
+    pieces = [piece for m in messages_out for piece in _render_message(m)]
+    return Prompt([*pieces, ("<|start|>", True), ("assistant", False)])
 
 
 def _system_text(effort: str, date: str | None, identity: str | None, cutoff: str, has_tools: bool) -> str:
@@ -193,17 +252,20 @@ def _drop_past_analysis(messages: list[Message]) -> list[Message]:
     return [m for i, m in enumerate(messages) if not (i < first_final and m.channel == "analysis")]
 
 
-def _render_message(m: Message) -> str:
+def _render_message(m: Message) -> list[Piece]:
+    """``<|start|>{header}<|message|>{content}<|end|>`` as pieces: only the structure is special."""
     author = m.name if m.role == "tool" and m.name else m.role
-    header = author
+    pieces: list[Piece] = [("<|start|>", True), (author, False)]
     if m.recipient:
-        header += f" to={m.recipient}"
+        pieces.append((f" to={m.recipient}", False))
     if m.channel:
-        header += f"<|channel|>{m.channel}"
+        pieces += [("<|channel|>", True), (m.channel, False)]
     if m.content_type:
-        header += f" {m.content_type}"
+        kind = m.content_type.removeprefix("<|constrain|>")  # the renderer's own "<|constrain|>json"
+        pieces += [(" ", False), ("<|constrain|>", True)] if kind != m.content_type else [(" ", False)]
+        pieces.append((kind, False))
     end = "<|call|>" if m.role == "assistant" and m.recipient else "<|end|>"
-    return f"<|start|>{header}<|message|>{m.content}{end}"
+    return [*pieces, ("<|message|>", True), (m.content, False), (end, True)]
 
 
 # ----------------------------------------------------------------------------- parsing
@@ -213,13 +275,17 @@ def _render_message(m: Message) -> str:
 class TokenCodec:
     """What the parser needs from a tokenizer: ids of the harmony specials and a decoder.
 
-    Any tokenizer with the harmony special tokens works; build one with
-    :meth:`from_tokenizer` (Hugging Face tokenizers) or directly (openai-harmony's
+    ``token_bytes`` (one id -> its bytes), when known, lets the parser decode UTF-8 exactly:
+    only invalid bytes become U+FFFD. Without it the parser decodes windows of ids with
+    ``decode``: every valid character is still kept, but a run of invalid bytes may come out
+    as more or fewer U+FFFD. Build one with :meth:`from_tokenizer` (Hugging Face tokenizers;
+    byte-level ones, as gpt-oss's, get ``token_bytes``) or directly (openai-harmony's
     encoding: ``TokenCodec(decode=enc.decode, special_ids={...})``).
     """
 
     decode: Callable[[list[int]], str]
     special_ids: Mapping[str, int]
+    token_bytes: Callable[[int], bytes] | None = None
 
     @classmethod
     def from_tokenizer(cls, tokenizer: Any) -> TokenCodec:
@@ -245,18 +311,20 @@ class TokenCodec:
         missing = [n for n in ("<|start|>", "<|channel|>", "<|message|>", "<|end|>") if n not in ids]
         if missing:
             raise ValueError(f"tokenizer lacks the harmony special tokens {missing}: it is not a gpt-oss tokenizer")
-        return cls(decode=decode, special_ids=ids)
+        return cls(decode=decode, special_ids=ids, token_bytes=byte_level_reader(tokenizer, decode))
 
 
 @dataclass(frozen=True)
 class MessageStart:
-    """A message's header is complete: its content follows."""
+    """A message's header is complete: its content follows. ``header``: as written."""
 
     role: str
     channel: str | None
     recipient: str | None
     content_type: str | None
     name: str | None = None
+    header: str = ""
+    malformed: bool = False
 
 
 @dataclass(frozen=True)
@@ -280,49 +348,7 @@ Event = MessageStart | ContentDelta | MessageEnd
 _HEADER, _CONTENT, _DONE = "header", "content", "done"
 _MAX_HEADER_CHARS = 256
 _SPECIAL_TEXT_RE = re.compile("|".join(re.escape(s) for s in SPECIAL_TOKENS))
-
-
-class _Decoder:
-    """Incremental detokenizer: emits text once it no longer ends mid-character.
-
-    Decodes a short window behind the read position (like an offset streamer), so byte-level
-    tokens that split one UTF-8 character come out as that character, once. A decoder that
-    marks an incomplete character with U+FFFD (Hugging Face) and one that raises
-    (openai-harmony's ``decode_utf8``) are both handled.
-    """
-
-    def __init__(self, decode: Callable[[list[int]], str]) -> None:
-        self._decode = decode
-        self._ids: list[int] = []
-        self._prefix = 0  # ids before this index are already emitted and context only
-        self._read = 0
-
-    def _text(self, ids: list[int]) -> str | None:
-        try:
-            return self._decode(ids)
-        except Exception:  # a strict decoder refusing an incomplete character
-            return None
-
-    def push(self, token_id: int) -> str:
-        self._ids.append(token_id)
-        text = self._text(self._ids[self._prefix :])
-        incomplete = text is None or text.endswith("\ufffd")
-        if incomplete and len(self._ids) - self._read < 4:
-            return ""  # wait for the rest of the character
-        return self._emit(text)
-
-    def flush(self) -> str:
-        """Whatever is held back, even an incomplete character (as U+FFFD)."""
-        if self._read == len(self._ids):
-            return ""
-        return self._emit(self._text(self._ids[self._prefix :]))
-
-    def _emit(self, text: str | None) -> str:
-        prefix_text = self._text(self._ids[self._prefix : self._read]) or ""
-        if text is None:  # still undecodable after 4 tokens: the bytes are invalid
-            text = prefix_text + "\ufffd"
-        self._prefix, self._read = self._read, len(self._ids)
-        return text[len(prefix_text) :]
+_TERMINATORS = ("<|end|>", "<|return|>", "<|call|>")
 
 
 class StreamParser:
@@ -332,24 +358,27 @@ class StreamParser:
     >>> for token_id in stream: events = parser.feed(token_id)
 
     The completion is assumed to follow a prompt ending in ``<|start|>{role}``, so parsing
-    starts inside the header of a ``role`` message. Rules for malformed output (the parser
-    never raises): a special token out of place is kept as its literal text in the
-    current message; text where a ``<|start|>`` was expected opens a header; a
-    ``<|start|>`` inside content closes that message first; a "header" longer than 256
-    characters is text written without a header and becomes a channel-less message; at
-    :meth:`finish` an unterminated message ends with ``stop="truncated"`` and an
-    unfinished header becomes the content of a message, so no character is lost.
+    starts inside the header of a ``role`` message. The parser never raises and keeps every
+    character: a message's ``header`` is its header as written, its ``content`` the text after
+    ``<|message|>``. Malformed output: a header that does not parse (extra words, text glued
+    to the role, stray special tokens) gives a message flagged ``malformed`` whose fields are
+    a best guess; a special token out of place in content is kept as its literal text; text
+    where a ``<|start|>`` was expected opens a header; a ``<|start|>`` closes an open message,
+    and makes header text before it a message of its own; a ``<|return|>``/``<|call|>`` in a
+    header ends a content-less message; a "header" longer than 256 characters, and an
+    unfinished one at :meth:`finish`, becomes the content of a channel-less malformed message;
+    an unterminated message ends with ``stop="truncated"``.
     """
 
     def __init__(self, tokenizer: Any = None, *, role: str = "assistant") -> None:
         self._codec = TokenCodec.from_tokenizer(tokenizer) if tokenizer is not None else None
         self._special = {i: n for n, i in self._codec.special_ids.items()} if self._codec else {}
-        self._decoder = _Decoder(self._codec.decode) if self._codec else None
+        self._decoder = make_decoder(self._codec.decode, self._codec.token_bytes) if self._codec else None
         self.messages: list[Message] = []
-        self._role = role
+        self._role = role or "assistant"  # the author of text written without a header
         self._implicit = role  # the prompt wrote `<|start|>{role}`; the model did not
         self._state = _HEADER
-        self._header = role
+        self._header = ""  # the header as the model writes it, special tokens literal
         self._head: Message | None = None
         self._content: list[str] = []
 
@@ -358,7 +387,7 @@ class StreamParser:
         """The message being written (content so far), or None between messages."""
         if self._state != _CONTENT or self._head is None:
             return None
-        return _with_content(self._head, "".join(self._content))
+        return replace(self._head, content="".join(self._content))
 
     @property
     def state(self) -> str:
@@ -389,12 +418,8 @@ class StreamParser:
         events = self._on_text(self._decoder.flush()) if self._decoder else []
         if self._state == _CONTENT:
             events += self._end("truncated")
-        elif self._state == _HEADER and self._header:
-            # The header never finished: keep its characters as a message's text.
-            header = self._model_text(self._header)
-            events += self._start(Message(self._role, ""))
-            events += self._on_text(header)
-            events += self._end("truncated")
+        elif self._header:  # the header never finished: its characters become text
+            events += self._headerless() + self._end("truncated")
         self._state, self._header = _DONE, ""
         return events
 
@@ -411,84 +436,94 @@ class StreamParser:
         if len(self._header) > _MAX_HEADER_CHARS:
             # No real header is this long: the model is writing text without a header.
             # Show it as the content of a channel-less message rather than hold it back.
-            header, self._header = self._model_text(self._header), ""
-            return self._start(Message(self._role, "")) + self._on_text(header)
+            return self._headerless()
         return []
 
     def _on_special(self, name: str) -> list[Event]:
-        state = self._state
         if name == "<|start|>":
-            events = self._end("truncated") if state == _CONTENT else []
-            if state == _HEADER and self._header:
-                return self._on_text(name)  # a second <|start|> inside a header: keep it as text
+            events = self._end("truncated") if self._state == _CONTENT else []
+            if self._header:  # text where a header was expected: a message of its own
+                events += self._headerless() + self._end("truncated")
             self._state, self._header, self._implicit = _HEADER, "", ""
             return events
-        if state == _HEADER and name in ("<|channel|>", "<|constrain|>"):
-            self._header += name
-            return []
-        if state == _HEADER and name == "<|message|>":
-            return self._start(_parse_header(self._header))
-        if state == _CONTENT and name in ("<|end|>", "<|return|>", "<|call|>"):
-            return self._end(name)
-        if state != _CONTENT and name in ("<|end|>", "<|return|>", "<|call|>", "<|endoftext|>") and not self._header:
+        if self._state == _CONTENT:
+            return self._end(name) if name in _TERMINATORS else self._on_text(name)
+        if name == "<|message|>":
+            return self._start(_parse_header(self._header, self._implicit, self._role))
+        if not self._header and name in (*_TERMINATORS, "<|endoftext|>"):
             return []  # a stray terminator between messages carries no text
-        if state == _CONTENT:
-            return self._on_text(name)
+        if name in STOP_TOKENS:  # the turn ended inside a header: a message without content
+            head = _parse_header(self._header, self._implicit, self._role)
+            return self._start(replace(head, malformed=True)) + self._end(name)
         self._state = _HEADER
         self._header += name
         return []
 
-    def _model_text(self, header: str) -> str:
-        """The header's characters minus the role the prompt wrote for the model."""
-        return header[len(self._implicit) :] if header.startswith(self._implicit) else header
+    def _headerless(self) -> list[Event]:
+        """The header text so far becomes the content of a channel-less, malformed message."""
+        text, self._header = self._header, ""
+        return self._start(Message(self._role, "", malformed=True)) + self._on_text(text)
 
     def _start(self, head: Message) -> list[Event]:
         self._implicit = ""
         self._head, self._content, self._state, self._header = head, [], _CONTENT, ""
-        return [MessageStart(head.role, head.channel, head.recipient, head.content_type, head.name)]
+        fields = (head.role, head.channel, head.recipient, head.content_type, head.name, head.header, head.malformed)
+        return [MessageStart(*fields)]
 
     def _end(self, stop: str) -> list[Event]:
         assert self._head is not None
-        message = _with_content(self._head, "".join(self._content))
+        message = replace(self._head, content="".join(self._content))
         self.messages.append(message)
         self._head, self._content = None, []
-        self._state = _DONE if stop in ("<|return|>", "<|call|>") else _HEADER
+        self._state = _DONE if stop in STOP_TOKENS else _HEADER
         self._header = ""
         return [MessageEnd(message, stop)]
 
 
-def _with_content(head: Message, content: str) -> Message:
-    return Message(head.role, content, head.channel, head.recipient, head.content_type, head.name)
-
-
 _ROLES = ("assistant", "user", "system", "developer", "tool")
+_TOOL_NAME_RE = re.compile(r"[A-Za-z_][\w-]*(?:\.[\w-]+)*")
 
 
-def _parse_header(header: str) -> Message:
-    """``assistant to=functions.f<|channel|>commentary <|constrain|>json`` -> a content-less Message.
+def _header_words(text: str) -> list[str]:
+    """Whitespace-separated words; ``<|constrain|>`` joins the word after it, other specials stand alone."""
+    spaced = _SPECIAL_TEXT_RE.sub(lambda m: f" {m.group()}" + ("" if m.group() == "<|constrain|>" else " "), text)
+    return spaced.split()
 
-    The recipient may stand before or after the channel (the model writes it after,
-    openai-harmony writes history with it before). An author that is not a role
-    (``functions.get_weather``) is a tool of that name.
+
+def _parse_header(header: str, implicit: str, default_role: str) -> Message:
+    """A header as written -> a content-less Message, ``malformed`` unless every word has a place.
+
+    ``assistant to=functions.f<|channel|>commentary <|constrain|>json``: the recipient may
+    stand before or after the channel (the model writes it after, openai-harmony writes
+    history with it before). An author that is not a role (``functions.get_weather``) is a
+    tool of that name. ``implicit`` is the role the prompt wrote: the header follows it.
     """
-    before, _, after = header.partition("<|channel|>")
-    words = before.split()
-    author = words[0] if words else "assistant"
-    recipient = next((w[3:] for w in words[1:] if w.startswith("to=")), None)
-    channel = content_type = None
-    if _ or after:
-        rest = after.replace("<|constrain|>", " <|constrain|>", 1)
-        fields = rest.split()
-        channel = fields[0] if fields and not fields[0].startswith("<|constrain|>") else None
-        others = fields[1:] if channel is not None else fields
-        for w in others:
-            if w.startswith("to=") and recipient is None:
-                recipient = w[3:]
-            elif content_type is None and not w.startswith("to="):
-                content_type = w
+    before, marker, after = header.partition("<|channel|>")
+    words, fields = _header_words(before), _header_words(after)
+    glued = bool(implicit and before) and not before[0].isspace() and not _SPECIAL_TEXT_RE.match(before)
+    bad = glued or "<|channel|>" in after  # text glued to the role, or a second channel
+    author = implicit or (words.pop(0) if words else "")
+    channel = fields.pop(0) if marker and fields and not fields[0].startswith(("<|", "to=")) else None
+    bad = bad or (bool(marker) and channel is None)
+    recipient = content_type = None
+    for i, w in enumerate(words + fields):
+        if w.startswith("to=") and len(w) > 3 and recipient is None:
+            recipient = w[3:]
+        elif i >= len(words) and content_type is None and _is_content_type(w):
+            content_type = w
+        else:
+            bad = True  # a word with no place (it stays in ``header``)
     if author in _ROLES:
-        return Message(author, "", channel, recipient, content_type)
-    return Message("tool", "", channel, recipient, content_type, name=author)
+        return Message(author, "", channel, recipient, content_type, header=header, malformed=bad)
+    if _TOOL_NAME_RE.fullmatch(author) and (not bad or "." in author):
+        return Message("tool", "", channel, recipient, content_type, name=author, header=header, malformed=bad)
+    return Message(default_role, "", channel, recipient, content_type, header=header, malformed=True)
+
+
+def _is_content_type(word: str) -> bool:
+    if word.startswith("<|constrain|>"):
+        return len(word) > len("<|constrain|>")
+    return not word.startswith(("to=", "<|"))
 
 
 def parse_completion(

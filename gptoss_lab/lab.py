@@ -4,29 +4,34 @@
 >>> reply = lab.ask("What is 17 + 25?", effort="low")   # loads on first use, then streams
 >>> reply.reasoning, reply.answer
 >>> lab.ask("And times 2?")          # follow-up: harmony's multi-turn rules apply
+>>> lab.load("openai/gpt-oss-20b")   # switch models: on failure the old one and the conversation stay
 >>> lab.reset()
+
+The Lab holds the conversation and one :class:`~gptoss_lab.backends.Backend` (a local model or a
+server) and never asks which kind it is: what a backend can do is in ``lab.capabilities``.
 """
 
 from __future__ import annotations
 
 import contextlib
+import sys
 import threading
-import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
-from .harmony import EFFORTS, StreamParser, render_prompt
+from .backends import Backend, Turn
+from .backends.local import LocalBackend
+from .backends.server import ServerBackend
+from .errors import GptOssLabError, LabBusy, with_note
 from .model import ModelHandle
-from .remote import RemoteClient, local_model_needed
+from .options import check_generation, check_text
+from .remote import RemoteClient
 from .reply import Reply
 
 __all__ = ["Lab", "LabBusy"]
 
 DEFAULT_MAX_NEW_TOKENS = 1024
-
-
-class LabBusy(RuntimeError):
-    """The Lab is already writing a reply (another thread, e.g. a Playground, asked first)."""
+DEFAULT_TIMEOUT = 600.0
 
 
 class Lab:
@@ -40,7 +45,9 @@ class Lab:
     accelerate spreads the model over every GPU) go to the model handle; ``repr`` says what they resolve to.
     ``base_url`` talks to a server instead (vLLM, Ollama, LM Studio, ``transformers serve``):
     ``model`` is then the server's name for it (None: the one it serves), ``api_key`` its key,
-    ``api`` "auto" | "chat" | "responses" | "ollama" (see :mod:`gptoss_lab.remote`).
+    ``api`` "auto" | "chat" | "responses" | "ollama" (see :mod:`gptoss_lab.remote`), ``timeout``
+    the seconds to wait for any byte from it.
+    Every option is checked here, before anything loads.
     """
 
     def __init__(
@@ -50,6 +57,7 @@ class Lab:
         base_url: str | None = None,
         api_key: str | None = None,
         api: str = "auto",
+        timeout: float = DEFAULT_TIMEOUT,
         device: str | None = None,
         dtype: str | None = None,
         quant: str | None = None,
@@ -57,14 +65,15 @@ class Lab:
         date: str | None = None,
         preflight: bool = True,
     ) -> None:
-        self.remote: RemoteClient | None = None
-        self.handle: ModelHandle | Any = None
         if base_url is not None:
-            self.remote = RemoteClient(base_url, model, api_key=api_key, api=api)
+            self.backend: Backend = ServerBackend(
+                RemoteClient(base_url, model, api_key=api_key, api=api, timeout=timeout)
+            )
         else:
-            self.handle = ModelHandle(
+            handle = ModelHandle(
                 model or "nano", device=device, dtype=dtype, quant=quant, device_map=device_map, preflight=preflight
             )
+            self.backend = LocalBackend(handle)
         self.date = date
         self.developer: str | None = None
         self.history: list[dict[str, Any]] = []
@@ -73,22 +82,76 @@ class Lab:
 
     def __repr__(self) -> str:
         turns = len(self.replies)
-        what = f"{self.remote!r}\n  {local_model_needed()}" if self.remote else self.handle.describe()
-        return f"Lab: {what}\n  conversation: {turns} turn{'s' * (turns != 1)}"
+        return f"Lab: {self.backend.describe()}\n  conversation: {turns} turn{'s' * (turns != 1)}"
 
     @property
     def model_name(self) -> str:
-        if self.remote is not None:
-            return str(self.remote.model)
-        return self.handle.source.name
+        return self.backend.name
 
-    def load(self) -> Lab:
-        """Load the model now instead of at the first prompt (a server: check that it answers)."""
-        if self.remote is not None:
-            self.remote.check()
-        else:
-            self.handle.load()
+    @property
+    def capabilities(self) -> frozenset[str]:
+        """What this Lab's backend can do: "routing", "attention", "token_ids" (none on a server)."""
+        return self.backend.capabilities
+
+    @property
+    def handle(self) -> ModelHandle | None:
+        """The local model's handle (None when a server answers)."""
+        return self.backend.handle
+
+    # -- choosing the model: each switch is a transaction
+
+    def load(self, model: str | None = None, **options: Any) -> Lab:
+        """Load the model now (a server: check that it answers); or, given ``model``, switch to it.
+
+        ``options``: ``device``, ``dtype``, ``quant``, ``device_map``, ``preflight`` as for :class:`Lab`.
+        A switch checks and loads the new model first; only then does it replace the old one. On failure
+        the old model and the conversation stay, and the error says so. The conversation carries over.
+        """
+        if model is None and not options:
+            with self._exclusive(", so it cannot load a model now", "wait for the reply, then load"):
+                self.backend.load()
+            return self
+        name = model if model is not None else self.backend.name  # options alone: the same model, loaded anew
+        return self._switch(lambda: LocalBackend(ModelHandle(name, **options)))
+
+    def connect(
+        self,
+        base_url: str,
+        model: str | None = None,
+        *,
+        api_key: str | None = None,
+        api: str = "auto",
+        timeout: float = DEFAULT_TIMEOUT,
+    ) -> Lab:
+        """Switch to a server (see :class:`Lab`), after reaching it and reading its model list; a failure keeps
+        the old model and the conversation."""
+        return self._switch(
+            lambda: ServerBackend(RemoteClient(base_url, model, api_key=api_key, api=api, timeout=timeout))
+        )
+
+    def switch_model(self, name: str) -> Lab:
+        """Another model of the same kind: the same server for a server, a local model otherwise."""
+        return self._switch(lambda: self.backend.with_model(name))
+
+    def _switch(self, build: Callable[[], Backend]) -> Lab:
+        with self._exclusive(", so it cannot switch models now", "wait for the reply, then switch"):
+            kept = self._kept()
+            try:
+                backend = build()
+                backend.load()  # config, files, memory preflight and weights; a server's model list
+            except GptOssLabError as err:
+                raise with_note(err, kept) from None
+            except Exception as err:  # a bug keeps its traceback, with what was kept beside it
+                if sys.version_info >= (3, 11):
+                    err.add_note(kept)
+                raise
+            self.backend = backend
         return self
+
+    def _kept(self) -> str:
+        turns = len(self.replies)
+        said = f"your {turns} earlier turn{'s' * (turns != 1)}" if turns else "the (empty) conversation"
+        return f"kept {self.backend.label} and {said}"
 
     def reset(self) -> None:
         """Forget the conversation (the model stays loaded)."""
@@ -96,13 +159,15 @@ class Lab:
         self.replies.clear()
         self.developer = None
 
+    # -- asking
+
     def prompt_text(self, prompt: str, *, effort: str = "medium", developer: str | None = None) -> str:
         """The exact harmony text the model would see for ``prompt`` as the next turn."""
-        identity = self.handle.source.identity if self.handle is not None else None
+        return self._turn(prompt, developer).harmony(effort, self.backend.identity)
+
+    def _turn(self, prompt: str, developer: str | None) -> Turn:
         dev = developer if developer is not None else self.developer
-        messages = ([{"role": "developer", "content": dev}] if dev is not None else []) + self.history
-        messages.append({"role": "user", "content": prompt})
-        return render_prompt(messages, effort=effort, date=self.date, model_identity=identity)
+        return Turn(prompt, list(self.history), dev, self.date)
 
     def ask(
         self,
@@ -129,63 +194,42 @@ class Lab:
         ``stopped == "interrupted"``; so does setting ``stop`` (a ``threading.Event``) from
         another thread, which is how a widget's Stop button ends a reply generated in the background.
         With ``base_url`` the server generates: sampling options it does not take are its to ignore,
-        and ``capture`` has nothing to record (``reply.trace`` is None).
+        and ``capture`` has nothing to record (``reply.trace`` is None); a stream that breaks keeps what
+        arrived (``stopped == "error"``, ``reply.error`` says why).
+        Options are checked before anything loads; a prompt that with ``max_new_tokens`` would not fit
+        the model's context is refused before prefill (ContextTooLongError), the conversation unchanged.
         """
-        if effort not in EFFORTS:
-            raise ValueError(f"effort must be low, medium or high, got {effort!r}: use --effort low|medium|high")
-        if max_new_tokens < 1:
-            raise ValueError(f"max_new_tokens must be >= 1, got {max_new_tokens}")
+        check_text("prompt", prompt)
+        check_text("developer", developer, optional=True)
+        options = check_generation(
+            effort=effort, max_new_tokens=max_new_tokens, temperature=temperature, top_p=top_p, seed=seed
+        )
         # one reply at a time: a Playground's background thread and a cell must not interleave their turns
-        if not self._busy.acquire(blocking=False):
-            raise LabBusy("this Lab is already writing a reply (in a Playground?): press Stop or wait, then ask")
-        try:
-            if developer is not None:
-                self.developer = developer
-            options = dict(
-                effort=effort, max_new_tokens=max_new_tokens, temperature=temperature, top_p=top_p, seed=seed
-            )
-            if self.remote is not None:
-                reply = self.remote.ask(
-                    prompt, self.history, developer=self.developer, on_update=on_update, stop=stop, **options
-                )
-            else:
-                reply = self._ask_local(prompt, capture=capture, on_update=on_update, stop=stop, **options)
+        with self._exclusive("", "press Stop or wait, then ask"):
+            turn = self._turn(prompt, developer)
+            reply = self.backend.stream(turn, options, capture=capture, on_update=on_update, stop=stop)
+            self.developer = turn.developer
             return self._finish(prompt, reply, on_update)
+
+    @contextlib.contextmanager
+    def local_model(self, purpose: str = "read the model") -> Iterator[Any]:
+        """The loaded local model, held while no reply is written (a server: NeedsLocalModel).
+
+        For views that run the model themselves (attention recompute, the logit lens): they take the
+        same lock as :meth:`ask`, so a click never runs the model that a Playground is generating with.
+        """
+        with self._exclusive(f", so it cannot {purpose} now", "wait for the reply or press Stop, then try again"):
+            yield self.backend.local_model()
+
+    @contextlib.contextmanager
+    def _exclusive(self, what: str, fix: str) -> Iterator[None]:
+        """Hold the Lab's lock for one reply, switch or model read; refuse at once (LabBusy) if it is held."""
+        if not self._busy.acquire(blocking=False):
+            raise LabBusy(f"this Lab is already writing a reply (in a Playground?){what}: {fix}")
+        try:
+            yield
         finally:
             self._busy.release()
-
-    def _ask_local(
-        self,
-        prompt: str,
-        *,
-        effort: str,
-        max_new_tokens: int,
-        temperature: float | None,
-        top_p: float | None,
-        seed: int | None,
-        capture: bool | None,
-        on_update: Callable[[Reply], None] | None,
-        stop: threading.Event | None,
-    ) -> Reply:
-        from .generate import Sampling
-
-        loaded = self.handle.load()
-        sampling = Sampling(
-            temperature=loaded.sampling["temperature"] if temperature is None else temperature,
-            top_p=loaded.sampling["top_p"] if top_p is None else top_p,
-            seed=seed,
-        )
-        prompt_ids = loaded.encode(self.prompt_text(prompt, effort=effort))
-        reply = Reply(prompt, loaded.source.label, effort, prompt_ids=prompt_ids, untrained=not loaded.source.trained)
-        reply.stats.prompt_tokens = len(prompt_ids)
-        recorders = self._captures(loaded, capture)
-        self._stream(loaded, reply, sampling, max_new_tokens, recorders, on_update, stop)
-        if recorders and recorders[0].complete_calls > 0:
-            from .capture import build_trace
-
-            ids = prompt_ids + reply.completion_ids
-            reply.trace = build_trace(recorders[0], loaded, ids, len(prompt_ids), attention=recorders[1])
-        return reply
 
     def _finish(self, prompt: str, reply: Reply, on_update: Callable[[Reply], None] | None) -> Reply:
         self._remember(prompt, reply)
@@ -193,62 +237,6 @@ class Lab:
             with contextlib.suppress(KeyboardInterrupt):  # the reply is complete: a late stop click loses nothing
                 on_update(reply)  # the final frame
         return reply
-
-    @staticmethod
-    def _stream(
-        loaded: Any,
-        reply: Reply,
-        sampling: Any,
-        max_new_tokens: int,
-        recorders: list[Any],
-        on_update: Any,
-        stop: threading.Event | None,
-    ) -> None:
-        """Generate into ``reply`` token by token; Ctrl-C or ``stop`` ends it "interrupted". Hooks always come off."""
-        from .generate import generate_ids
-
-        parser = StreamParser(loaded.codec)
-        call_id = loaded.codec.special_ids.get("<|call|>")
-        stopped = "max_tokens"
-        start = time.perf_counter()
-        tokens = generate_ids(
-            loaded.model,
-            reply.prompt_ids,
-            max_new_tokens=max_new_tokens,
-            stop_ids=loaded.stop_ids,
-            sampling=sampling,
-            threads=loaded.threads,
-        )
-        try:
-            for recorder in recorders:
-                recorder.__enter__()
-            for token in tokens:
-                if stop is not None and stop.is_set():
-                    stopped = "interrupted"
-                    break
-                reply.record(token, parser.feed(token), time.perf_counter() - start, parser.current)
-                if token in loaded.stop_ids:
-                    stopped = "call" if token == call_id else "return"
-                if on_update is not None:
-                    on_update(reply)
-        except KeyboardInterrupt:
-            stopped = "interrupted"
-        finally:
-            tokens.close()
-            for recorder in recorders:
-                recorder.remove()
-        reply.close(stopped, parser.finish(), time.perf_counter() - start)
-
-    @staticmethod
-    def _captures(loaded: Any, capture: bool | None) -> list[Any]:
-        """[routing, attention summaries] when asked for (or by default on the bundled model), else []."""
-        from .capture import AttentionSummaryCapture, RoutingCapture, moe_layers
-
-        if capture is False or (capture is None and loaded.source.kind != "nano"):
-            return []
-        if capture is None and not moe_layers(loaded.model):
-            return []
-        return [RoutingCapture(loaded.model), AttentionSummaryCapture(loaded.model)]
 
     def _remember(self, prompt: str, reply: Reply) -> None:
         """Append the turn to the conversation, as harmony's multi-turn rules expect.
@@ -258,7 +246,7 @@ class Lab:
         final answer, partial if it was cut short.
         """
         turn: dict[str, Any] = {"role": "assistant", "content": reply.answer}
-        if reply.reasoning and reply.stopped != "interrupted":
+        if reply.reasoning and reply.stopped not in ("interrupted", "error", "incomplete"):
             turn["thinking"] = reply.reasoning
         calls = [{"name": m.recipient, "arguments": m.content} for m in reply.tool_calls]
         if calls:

@@ -7,9 +7,11 @@ handle. Defaults are traitlets, so ``%config GptOssMagics.effort = "high"`` work
 from __future__ import annotations
 
 import argparse
+import contextlib
 import difflib
 import re
 import shlex
+from collections.abc import Iterator
 from typing import Any, NoReturn
 
 from IPython.core.error import UsageError
@@ -17,7 +19,9 @@ from IPython.core.magic import Magics, line_cell_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments
 from traitlets import Bool, CaselessStrEnum, Float, Int, Unicode
 
+from .errors import GptOssLabError
 from .harmony import EFFORTS
+from .options import check_generation
 from .remote import APIS, local_model_needed
 
 __all__ = ["GptOssMagics", "load_ipython_extension", "unload_ipython_extension"]
@@ -77,9 +81,10 @@ class GptOssMagics(Magics):
         """Ask the model the cell's text; or, as a line magic, manage the model.
 
         Cell: ``%%gptoss [--effort low|medium|high] [--max-tokens N] ...`` then the prompt.
-        Line: ``%gptoss load MODEL [--device D] [--dtype T]``, ``%gptoss connect URL [--model NAME]``
-        (a server: vLLM, Ollama, LM Studio, transformers serve), ``%gptoss reset``,
-        ``%gptoss history``, ``%gptoss status``.
+        Line: ``%gptoss load MODEL [--device D] [--dtype T]``, ``%gptoss connect URL [--model NAME]
+        [--timeout S]`` (a server: vLLM, Ollama, LM Studio, transformers serve), ``%gptoss reset``,
+        ``%gptoss history``, ``%gptoss status``. A failed load or connect keeps the current model
+        and the conversation. Bad input is one line; anything else keeps its traceback.
         """
         if cell is None:
             return self._command(line)
@@ -99,7 +104,6 @@ class GptOssMagics(Magics):
     # -- the cell magic
 
     def _ask(self, args: argparse.Namespace, cell: str) -> None:
-        from .lab import LabBusy
         from .render import LiveDisplay
 
         prompt = cell.strip()
@@ -107,30 +111,30 @@ class GptOssMagics(Magics):
             raise UsageError("the cell is empty: write your prompt on the lines below %%gptoss")
         if args.vars or self.interpolate:
             prompt = self._interpolate(prompt)
-        if args.model and args.model != self.lab.model_name:
-            remote = getattr(self.lab, "remote", None)  # on a server, --model names another model there
-            if remote is not None:
-                self._switch(args.model, base_url=remote.base_url, api_key=remote.api_key, api=remote.api)
-            else:
-                self._switch(args.model)
-        if args.new:
-            self.lab.reset()
+        options = {
+            "effort": args.effort or self.effort,
+            "max_new_tokens": args.max_tokens if args.max_tokens is not None else self.max_tokens,
+            "temperature": args.temperature if args.temperature is not None else self.temperature,
+            "top_p": args.top_p if args.top_p is not None else self.top_p,
+            "seed": args.seed,
+        }
         shows = _figure_names(args.show)
-        live = LiveDisplay()
-        try:
+        with one_line():
+            check_generation(**options)  # before a --model switch loads anything
+            if args.model and args.model != self.lab.model_name:
+                self.lab.switch_model(args.model)  # on a server: another model there
+                if "token_ids" in self.lab.capabilities:
+                    self.model = args.model  # the default of later Labs is a local model's name
+            if args.new:
+                self.lab.reset()
+            live = LiveDisplay()
             reply = self.lab.ask(
                 prompt,
-                effort=args.effort or self.effort,
-                max_new_tokens=args.max_tokens if args.max_tokens is not None else self.max_tokens,
-                temperature=args.temperature if args.temperature is not None else self.temperature,
-                top_p=args.top_p if args.top_p is not None else self.top_p,
-                seed=args.seed,
                 developer=args.developer,
                 capture=True if (args.capture or shows) else None,
                 on_update=live.update,
+                **options,
             )
-        except (ValueError, FileNotFoundError, OSError, MemoryError, LabBusy) as err:
-            raise UsageError(str(err)) from None
         self.last = reply
         if args.out:
             self.shell.user_ns[args.out] = reply
@@ -159,16 +163,6 @@ class GptOssMagics(Magics):
 
         return _VAR_RE.sub(sub, prompt)
 
-    def _switch(self, model: str | None, **options: Any) -> None:
-        from .lab import Lab
-
-        try:
-            self._lab = Lab(model, **options)
-        except (ValueError, FileNotFoundError) as err:
-            raise UsageError(str(err)) from None
-        if options.get("base_url") is None and model is not None:  # the default is a local model's name
-            self.model = model
-
     # -- the line magic
 
     def _command(self, line: str) -> Any:
@@ -181,6 +175,7 @@ class GptOssMagics(Magics):
         return handler(words[1:])
 
     def _cmd_load(self, words: list[str]) -> None:
+        """``%gptoss load MODEL ...``: load it, then switch; on failure the current model and conversation stay."""
         parser = _LineParser("%gptoss load")
         parser.add_argument("model")
         parser.add_argument("--device")
@@ -192,28 +187,34 @@ class GptOssMagics(Magics):
             "[--quant auto|mxfp4|bf16|bnb-4bit|bnb-8bit] [--device-map auto]"
         )
         opts = _command_options(parser, words, usage)
-        self._switch(opts.model, device=opts.device, dtype=opts.dtype, quant=opts.quant, device_map=opts.device_map)
-        try:
-            self.lab.load()
-        except (OSError, ValueError, MemoryError, ImportError) as err:
-            raise UsageError(str(err)) from None
-        print(repr(self.lab))
+        with one_line():
+            self.lab.load(
+                opts.model, device=opts.device, dtype=opts.dtype, quant=opts.quant, device_map=opts.device_map
+            )
+        self.model = opts.model
+        print(self._switched())
 
     def _cmd_connect(self, words: list[str]) -> None:
-        """``%gptoss connect URL [--model NAME] [--api-key KEY] [--api chat|responses|ollama]``."""
-        usage = "%gptoss connect http://HOST:PORT/v1 [--model NAME] [--api-key KEY] [--api chat|responses|ollama]"
+        """``%gptoss connect URL [--model NAME] [--api-key KEY] [--api chat|responses|ollama] [--timeout S]``."""
+        usage = (
+            "%gptoss connect http://HOST:PORT/v1 [--model NAME] [--api-key KEY] [--api chat|responses|ollama] "
+            "[--timeout SECONDS]"
+        )
         parser = _LineParser("%gptoss connect")
         parser.add_argument("url")
         parser.add_argument("--model")
         parser.add_argument("--api-key")
         parser.add_argument("--api", choices=[a for a in APIS if a != "auto"])
+        parser.add_argument("--timeout", type=float, default=600.0)
         opts = _command_options(parser, words, usage)
-        self._switch(opts.model, base_url=opts.url, api_key=opts.api_key, api=opts.api or "auto")
-        try:
-            self.lab.load()  # reach the server now: a wrong URL or model is said here, not at the first prompt
-        except (OSError, ValueError) as err:
-            raise UsageError(str(err)) from None
-        print(repr(self.lab))
+        with one_line():  # the server is reached now: a wrong URL or model is said here, not at the first prompt
+            self.lab.connect(opts.url, opts.model, api_key=opts.api_key, api=opts.api or "auto", timeout=opts.timeout)
+        print(self._switched())
+
+    def _switched(self) -> str:
+        turns = len(self.lab.replies)
+        kept = "\n  (the conversation carries over: %gptoss reset starts a new one)" if turns else ""
+        return f"{self.lab!r}{kept}"
 
     def _cmd_reset(self, words: list[str]) -> None:
         self.lab.reset()
@@ -231,10 +232,8 @@ class GptOssMagics(Magics):
         parser.add_argument("--compare", action="store_true")
         parser.add_argument("--effort", choices=EFFORTS)
         opts = _command_options(parser, words, "%gptoss playground [--compare] [--effort low|medium|high]")
-        try:
+        with one_line():
             from .widgets import Playground
-        except ImportError as err:
-            raise UsageError(str(err)) from None
         return Playground(self.lab, effort=opts.effort or self.effort, compare=opts.compare)
 
     def _cmd_status(self, words: list[str]) -> None:
@@ -264,6 +263,15 @@ def _command_options(parser: argparse.ArgumentParser, words: list[str], usage: s
     if extra:
         raise UsageError(f"unknown options {extra}: use {usage}")
     return opts
+
+
+@contextlib.contextmanager
+def one_line() -> Iterator[None]:
+    """A GptOssLabError (bad input, said in one line) becomes a UsageError; anything else keeps its traceback."""
+    try:
+        yield
+    except GptOssLabError as err:
+        raise UsageError(" ".join(str(err).split("\n"))) from None
 
 
 def _figure_names(show: str | None) -> list[str]:

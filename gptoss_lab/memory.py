@@ -20,6 +20,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from .errors import CheckpointError, OptionError, WontFitError
+
 __all__ = ["KNOWN_CONFIGS", "QUANTS", "Estimate", "NotEnoughMemory", "count_parameters", "estimate", "preflight"]
 
 QUANTS = ("bf16", "mxfp4", "bnb-8bit", "bnb-4bit")
@@ -115,7 +117,7 @@ def _kv_bytes(config: dict[str, Any], context: int) -> int:
 def estimate(config: dict[str, Any], quant: str, *, context: int = 4096) -> Estimate:
     """Memory to load ``config``'s model with ``quant`` and hold a KV cache of ``context`` tokens."""
     if quant not in QUANTS:
-        raise ValueError(f"quant must be one of {'|'.join(QUANTS)}, got {quant!r}")
+        raise OptionError(f"quant must be one of {'|'.join(QUANTS)}, got {quant!r}")
     p = count_parameters(config)
     bf16 = 2
     linear = p.attention  # the nn.Linear weights bitsandbytes replaces (transformers skips the output head)
@@ -129,8 +131,8 @@ def estimate(config: dict[str, Any], quant: str, *, context: int = 4096) -> Esti
     return Estimate(quant, int(weights), _kv_bytes(config, context), context)
 
 
-class NotEnoughMemory(MemoryError):
-    """Raised before loading when the model would not fit."""
+#: Raised before loading when the model would not fit (the name older code imports).
+NotEnoughMemory = WontFitError
 
 
 def available_bytes(device: str) -> int | None:
@@ -204,7 +206,10 @@ def read_config(name: str, path: str, kind: str) -> dict[str, Any] | None:
 
     if kind != "hub":
         file = Path(path) / "config.json"
-        return json.loads(file.read_text()) if file.exists() else None
+        try:
+            return json.loads(file.read_text()) if file.exists() else None
+        except ValueError as err:
+            raise CheckpointError(f"{file} is not valid JSON ({err}): re-download or repair the checkpoint") from None
     if name in KNOWN_CONFIGS:
         return KNOWN_CONFIGS[name]
     try:

@@ -12,20 +12,25 @@ weight is read, so the memory preflight prices what will really load.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
 import warnings
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .harmony import STOP_TOKENS, TokenCodec
+from .checks import check_torch_device, check_weights
+from .errors import ModelNotFoundError, OptionError
+from .harmony import STOP_TOKENS, Prompt, TokenCodec
+from .options import check_device, check_dtype
 
 if TYPE_CHECKING:
     from .quant import QuantPlan
 
-__all__ = ["LoadedModel", "ModelHandle", "resolve_model"]
+__all__ = ["LoadedModel", "ModelHandle", "encode_prompt", "resolve_model"]
 
 
 @dataclass(frozen=True)
@@ -51,6 +56,8 @@ class ModelSource:
 
 def resolve_model(name: str) -> ModelSource:
     """``"nano"`` -> the bundled model; an existing directory -> local; anything else -> a hub id."""
+    if not isinstance(name, str):
+        raise OptionError(f"model must be a name (str), got {type(name).__name__} {name!r:.60}: e.g. Lab('nano')")
     if name in ("nano", "gpt-oss-nano"):
         from .nano import nano_checkpoint
 
@@ -59,10 +66,10 @@ def resolve_model(name: str) -> ModelSource:
     path = Path(name).expanduser()
     if path.is_dir():
         if not (path / "config.json").exists():
-            raise FileNotFoundError(f"{path} has no config.json: point --model at a Hugging Face checkpoint directory")
+            raise ModelNotFoundError(f"{path} has no config.json: point --model at a Hugging Face checkpoint directory")
         return ModelSource(name, "local", str(path.resolve()), path.name, _read_meta(path))
     if name.count("/") != 1 or name.startswith(("/", ".", "~")):
-        raise FileNotFoundError(
+        raise ModelNotFoundError(
             f"model {name!r} is neither a directory nor a hub id like 'openai/gpt-oss-20b': "
             "use --model nano, a local path, or owner/name"
         )
@@ -146,7 +153,13 @@ class LoadedModel:
     threads: int | None = None
 
     def encode(self, text: str) -> list[int]:
-        return list(self.tokenizer.encode(text, add_special_tokens=False))
+        """Token ids of ``text``; a rendered prompt keeps its messages' text as text (see :func:`encode_prompt`)."""
+        return encode_prompt(self.tokenizer, text, self.codec.special_ids)
+
+    @contextlib.contextmanager
+    def local_model(self, purpose: str = "") -> Iterator[LoadedModel]:
+        """This model itself (what :meth:`gptoss_lab.Lab.local_model` yields, without the Lab's lock)."""
+        yield self
 
 
 class ModelHandle:
@@ -170,6 +183,7 @@ class ModelHandle:
         from .memory import read_config
         from .quant import plan_quant
 
+        device, dtype = check_device(device, _cuda_visible()), check_dtype(dtype)  # before anything is read
         self.source = resolve_model(model)
         self.device, self._device_why = choose_device(device)
         self.device_map = device_map
@@ -179,6 +193,7 @@ class ModelHandle:
         self.quant = self.plan.quant
         self.preflight = preflight
         self._loaded: LoadedModel | None = None
+        self._tokenizer: Any = None  # loaded alone to measure a prompt before the weights load
 
     @property
     def loaded(self) -> bool:
@@ -216,37 +231,111 @@ class ModelHandle:
             f"quant={self.plan.quant!r}, loaded={self.loaded})"
         )
 
+    def check(self) -> None:
+        """Check all that can be checked without reading the weights: packages, device, free memory, files."""
+        if self._loaded is not None:
+            return
+        from .quant import check_packed, checkpoint_format, require_packages
+
+        require_packages(self.plan, self.device_map)
+        if self.device_map is None:
+            check_torch_device(self.device)
+        if self.preflight and self.source.kind != "nano" and self.config is not None:
+            from .memory import preflight
+
+            where = self.device if self.device_map is None else "auto"
+            plan = self.plan  # before touching the weights, priced as they will load
+            preflight(self.source.name, self.config, where, self.dtype, quant=plan.memory_quant, why=plan.why)
+        if self.source.kind != "hub":
+            check_weights(Path(self.source.path))
+        if self.source.kind != "hub" and self.config is not None and checkpoint_format(self.config) == "mxfp4":
+            check_packed(self.source.path, self.config)  # headers only: a clear line, not a loader traceback
+
     def load(self) -> LoadedModel:
+        """:meth:`check`, then load the tokenizer and the weights (once)."""
         if self._loaded is None:
-            from .quant import check_packed, checkpoint_format, require_packages
-
-            require_packages(self.plan, self.device_map)
-            if self.preflight and self.source.kind != "nano" and self.config is not None:
-                from .memory import preflight
-
-                where = self.device if self.device_map is None else "auto"
-                plan = self.plan  # before touching the weights, priced as they will load
-                preflight(self.source.name, self.config, where, self.dtype, quant=plan.memory_quant, why=plan.why)
-            if self.source.kind != "hub" and self.config is not None and checkpoint_format(self.config) == "mxfp4":
-                check_packed(self.source.path, self.config)  # headers only: a clear line, not a loader traceback
+            self.check()
             if self.plan.note:
                 print(self.plan.note, file=sys.stderr)  # visible in notebooks and terminals alike
-            self._loaded = _load(self.source, self.device, self.dtype, self.plan, self.device_map)
+            extra = {"tokenizer": self._tokenizer} if self._tokenizer is not None else {}
+            self._loaded = _load(self.source, self.device, self.dtype, self.plan, self.device_map, **extra)
         return self._loaded
+
+    def encode(self, text: str) -> list[int]:
+        """Token ids of ``text``: with the loaded model's tokenizer, or the tokenizer alone if not loaded yet."""
+        if self._loaded is not None:
+            return self._loaded.encode(text)
+        if self._tokenizer is None:
+            self._tokenizer = _tokenizer(self.source)
+        return encode_prompt(self._tokenizer, text)
 
     def unload(self) -> None:
         self._loaded = None
 
 
-def _from_pretrained(source: ModelSource, dtype: str, offline: bool, extra: dict[str, Any]) -> tuple[Any, Any]:
-    import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+def encode_prompt(tokenizer: Any, text: str, special_ids: Mapping[str, int] | None = None) -> list[int]:
+    """Token ids of ``text`` (no BOS). Model text is never control.
 
-    tokenizer = AutoTokenizer.from_pretrained(source.path, local_files_only=offline)
-    model = AutoModelForCausalLM.from_pretrained(
-        source.path, dtype=getattr(torch, dtype), attn_implementation="eager", local_files_only=offline, **extra
-    )
-    return tokenizer, model
+    A :class:`~gptoss_lab.harmony.Prompt` (what ``render_prompt`` returns) is encoded piece by
+    piece: the renderer's structure as control tokens, every message's text with special-token
+    parsing off, so a user's literal ``<|end|><|start|>assistant`` stays those characters. In a
+    plain string, literal special tokens are control (it is harmony text written by hand).
+    """
+    if not isinstance(text, Prompt):
+        return list(tokenizer.encode(text, add_special_tokens=False))
+    specials = special_ids if special_ids is not None else TokenCodec.from_tokenizer(tokenizer).special_ids
+    control = set(specials.values())
+
+    def as_text(piece: str) -> list[int]:
+        ids = list(tokenizer.encode(piece, add_special_tokens=False, split_special_tokens=True))
+        if control.intersection(ids):  # a tokenizer that ignores the flag must not obey the text
+            raise RuntimeError(
+                f"{type(tokenizer).__name__} read a typed special token as control (split_special_tokens "
+                "ignored): pip install -U transformers tokenizers"
+            )
+        return ids
+
+    return text.token_ids(as_text, specials)
+
+
+def _offline() -> bool:
+    # Honour HF_HUB_OFFLINE even when it was set after huggingface_hub was imported.
+    return os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on")
+
+
+@contextlib.contextmanager
+def _from_hub(source: ModelSource) -> Iterator[None]:
+    """A hub id that is neither cached nor reachable becomes one ModelNotFoundError line."""
+    try:
+        with warnings.catch_warnings():
+            # without ipywidgets, tqdm.auto warns in notebooks and falls back to a text bar: the text bar is fine
+            warnings.filterwarnings("ignore", message="IProgress not found")
+            yield
+    except OSError as err:
+        if source.kind != "hub":
+            raise
+        first = (str(err).strip().splitlines() or [""])[0]
+        raise ModelNotFoundError(
+            f"could not load {source.name!r}: it is not in the local cache and the hub was not reachable: "
+            f"download it first (hf download {source.name}) or pass a local directory ({first})"
+        ) from None
+
+
+def _tokenizer(source: ModelSource) -> Any:
+    from transformers import AutoTokenizer
+
+    with _from_hub(source):
+        return AutoTokenizer.from_pretrained(source.path, local_files_only=_offline())
+
+
+def _from_pretrained(source: ModelSource, dtype: str, extra: dict[str, Any]) -> Any:
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    with _from_hub(source):
+        return AutoModelForCausalLM.from_pretrained(
+            source.path, dtype=getattr(torch, dtype), attn_implementation="eager", local_files_only=_offline(), **extra
+        )
 
 
 def _load_kwargs(device: str, dtype: str, plan: QuantPlan, device_map: Any) -> dict[str, Any]:
@@ -263,22 +352,12 @@ def _load_kwargs(device: str, dtype: str, plan: QuantPlan, device_map: Any) -> d
     return extra
 
 
-def _load(source: ModelSource, device: str, dtype: str, plan: QuantPlan, device_map: Any = None) -> LoadedModel:
-    # Honour HF_HUB_OFFLINE even when it was set after huggingface_hub was imported.
-    offline = os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on")
+def _load(
+    source: ModelSource, device: str, dtype: str, plan: QuantPlan, device_map: Any = None, tokenizer: Any = None
+) -> LoadedModel:
     extra = _load_kwargs(device, dtype, plan, device_map)
-    try:
-        with warnings.catch_warnings():
-            # without ipywidgets, tqdm.auto warns in notebooks and falls back to a text bar: the text bar is fine
-            warnings.filterwarnings("ignore", message="IProgress not found")
-            tokenizer, model = _from_pretrained(source, dtype, offline, extra)
-    except OSError as err:
-        if source.kind == "hub":
-            raise OSError(
-                f"could not load {source.name!r}: it is not in the local cache and the hub was not reachable. "
-                f"Download it first (hf download {source.name}) or pass a local directory. ({err})"
-            ) from None
-        raise
+    tokenizer = tokenizer if tokenizer is not None else _tokenizer(source)
+    model = _from_pretrained(source, dtype, extra)
     if "device_map" not in extra:
         model = model.to(device)
     model.eval()

@@ -21,6 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .errors import CheckpointError, MissingPackageError, OptionError
+
 __all__ = ["QUANT_CHOICES", "QuantPlan", "check_packed", "checkpoint_format", "mxfp4_missing", "plan_quant"]
 
 QUANT_CHOICES: tuple[str, ...] = ("auto", "mxfp4", "bf16", "bnb-4bit", "bnb-8bit")
@@ -81,7 +83,7 @@ def mxfp4_missing(device: str) -> str | None:
 def _check_choice(quant: str | None) -> str:
     quant = "auto" if quant is None else quant
     if quant not in QUANT_CHOICES:
-        raise ValueError(f"quant must be {'|'.join(QUANT_CHOICES)}, got {quant!r}: use --quant auto")
+        raise OptionError(f"quant must be {'|'.join(QUANT_CHOICES)}, got {quant!r}: use --quant auto")
     return quant
 
 
@@ -92,7 +94,7 @@ def plan_quant(quant: str | None, config: dict[str, Any] | None, device: str, dt
     dtype_word = "bf16" if dtype == "bfloat16" else dtype
     if quant.startswith("bnb-"):
         if packed:
-            raise ValueError(
+            raise OptionError(
                 f"quant={quant!r} needs a checkpoint with bf16 experts, and this one ships MXFP4 experts: "
                 "use quant='auto' (MXFP4 on a GPU, else dequantized), or a bf16 copy of the checkpoint"
             )
@@ -100,9 +102,9 @@ def plan_quant(quant: str | None, config: dict[str, Any] | None, device: str, dt
     missing = mxfp4_missing(device)
     if quant == "mxfp4":
         if missing is not None:
-            raise ValueError(f"quant='mxfp4' cannot run here: {missing}; use quant='auto' to dequantize instead")
+            raise OptionError(f"quant='mxfp4' cannot run here: {missing}; use quant='auto' to dequantize instead")
         if config is not None and not packed:
-            raise ValueError(
+            raise OptionError(
                 "quant='mxfp4' loads checkpoints that ship MXFP4 experts, and this one does not: "
                 "use quant='auto' (its own weights) or quant='bnb-4bit'"
             )
@@ -148,7 +150,9 @@ def require_packages(plan: QuantPlan, device_map: Any) -> None:
     for module, extra in needs:
         if importlib.util.find_spec(module) is None:
             what = f"quant={plan.quant!r}" if extra == "bnb" or device_map is None else f"device_map={device_map!r}"
-            raise ImportError(f"{what} needs {module}, which is not installed: pip install 'gptoss-lab[{extra}]'")
+            raise MissingPackageError(
+                f"{what} needs {module}, which is not installed: pip install 'gptoss-lab[{extra}]'"
+            )
 
 
 def _packed_shapes(path: Path) -> dict[str, tuple[int, ...]]:
@@ -179,9 +183,9 @@ def check_packed(path: str, config: dict[str, Any]) -> None:
             blocks, scales = shapes.get(f"{stem}_blocks"), shapes.get(f"{stem}_scales")
             for name, shape in ((f"{stem}_blocks", blocks), (f"{stem}_scales", scales)):
                 if shape is None:
-                    raise ValueError(f"{path} is an MXFP4 checkpoint without {name}: {fix}")
+                    raise CheckpointError(f"{path} is an MXFP4 checkpoint without {name}: {fix}")
             if blocks != (*scales, 16):
-                raise ValueError(
+                raise CheckpointError(
                     f"{path}: {stem}_blocks has shape {blocks} but {stem}_scales has {scales} "
                     f"(blocks must be scales + (16,): 32 four-bit values per scale): {fix}"
                 )

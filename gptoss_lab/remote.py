@@ -39,11 +39,13 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import urlsplit
 
+from .errors import OptionError, ServerError
 from .harmony import Message, MessageEnd
+from .options import check_timeout
 from .remote_wire import (
     Chunk,
     ContentSplitter,
-    ServerError,
+    body_chunks,
     chat_chunks,
     error_text,
     ollama_chunks,
@@ -56,6 +58,7 @@ __all__ = ["APIS", "RemoteClient", "RemoteReply", "ServerError", "local_model_ne
 
 APIS = ("auto", "chat", "responses", "ollama")
 _FINISH = {"stop": "return", "length": "max_tokens", "tool_calls": "call", "function_call": "call"}
+_FIX_SLOW = "is it busy or stuck? wait longer with --timeout SECONDS (Lab(..., timeout=...))"
 _FIX_URL = "start the server (transformers serve, ollama serve, vllm serve ...) or fix the URL (http://HOST:PORT/v1)"
 
 
@@ -100,11 +103,8 @@ class RemoteReply(Reply):
     def finish(self, stopped: str, elapsed: float, usage: dict[str, int] | None) -> None:
         """The stream ended: close the open message, then take the server's token counts if any."""
         last = self._partial
-        self.close(
-            stopped,
-            [MessageEnd(last, "truncated" if stopped == "interrupted" else "<|return|>")] if last else [],
-            elapsed,
-        )
+        end = "<|return|>" if stopped in ("return", "call", "max_tokens") else "truncated"
+        self.close(stopped, [MessageEnd(last, end)] if last else [], elapsed)
         s = self.stats
         if not usage:
             self.token_note = "token counts estimated (stream chunks; prompt ≈ characters / 4)"
@@ -151,7 +151,8 @@ class RemoteClient:
     ``model``: as the server names it; None takes the one model the server lists.
     ``api_key``: sent as a bearer token (default: ``$OPENAI_API_KEY``, else none).
     ``api``: ``"auto"`` (chat completions), ``"chat"``, ``"responses"`` or ``"ollama"``.
-    ``timeout``: seconds to wait for any byte (a big model's first token can take a while).
+    ``timeout``: seconds to wait for any byte (a big model's first token can take a while); a stream
+    silent for longer ends ``stopped="error"`` with what arrived kept.
     """
 
     def __init__(
@@ -165,9 +166,9 @@ class RemoteClient:
     ) -> None:
         parts = urlsplit(base_url.strip())
         if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ValueError(f"base_url must look like http://HOST:PORT/v1, got {base_url!r}")
+            raise OptionError(f"base_url must look like http://HOST:PORT/v1, got {base_url!r}")
         if api not in APIS:
-            raise ValueError(f"api must be one of {'|'.join(APIS)}, got {api!r}: use --api chat|responses|ollama")
+            raise OptionError(f"api must be one of {'|'.join(APIS)}, got {api!r}: use --api chat|responses|ollama")
         self._parts = parts
         path = parts.path.rstrip("/")
         self._openai_path = path or "/v1"  # where /chat/completions, /responses, /models live
@@ -176,7 +177,9 @@ class RemoteClient:
         self.model = model
         self.api = "chat" if api == "auto" else api
         self.api_key = api_key if api_key is not None else os.environ.get("OPENAI_API_KEY") or None
-        self.timeout = timeout
+        self.timeout = check_timeout(timeout)
+        #: tokens the model reads at most, when the server's model list says (vLLM's max_model_len)
+        self.context_length: int | None = None
         self._template_kwargs = True  # dropped if a server rejects chat_template_kwargs
         self._checked = False
 
@@ -215,7 +218,7 @@ class RemoteClient:
             raise ServerError(f"cannot find the host {host!r} of {self.base_url}: {_FIX_URL}") from None
         except TimeoutError:
             conn.close()
-            raise ServerError(f"{self.base_url} sent nothing for {self.timeout:g} s: is it busy or stuck?") from None
+            raise ServerError(f"{self.base_url} sent nothing for {self.timeout:g} s: {_FIX_SLOW}") from None
         except (OSError, http.client.HTTPException) as err:
             conn.close()
             raise ServerError(f"cannot talk to {self.base_url}: {err}: {_FIX_URL}") from None
@@ -223,9 +226,20 @@ class RemoteClient:
             text = resp.read(8192).decode("utf-8", errors="replace")
             conn.close()
             raise self._http_error(resp.status, text, endpoint)
+        if "html" in (resp.getheader("Content-Type") or "").lower():
+            conn.close()
+            raise ServerError(self._html_page(endpoint))
         return _Stream(conn, sock, resp)
 
+    def _html_page(self, endpoint: str) -> str:
+        where = f"{self._parts.scheme}://{self._parts.netloc}{self._path(endpoint)}"
+        root = f"{self._parts.scheme}://{self._parts.netloc}"
+        fix = f"try {root}/v1" if self._openai_path != "/v1" else "check the host and port (the server's API port)"
+        return f"{where} got an HTML page, not an OpenAI-compatible API: is the URL right? {fix}"
+
     def _http_error(self, status: int, text: str, endpoint: str) -> ServerError:
+        if text.lstrip()[:1] == "<":  # a web page, not an API error body
+            return ServerError(f"HTTP {status}: {self._html_page(endpoint)}")
         try:
             message = error_text(json.loads(text))
         except ValueError:
@@ -253,41 +267,57 @@ class RemoteClient:
 
     def models(self, *, quiet: bool = False) -> list[str]:
         """The model names the server lists (``/models``, or ``/api/tags`` for Ollama's API)."""
+        return [name for name, _ in self._model_list(quiet)]
+
+    def _model_list(self, quiet: bool) -> list[tuple[str, dict[str, Any]]]:
         endpoint = "/api/tags" if self.api == "ollama" else "/models"
         try:
             stream = self._open("GET", endpoint)
             try:
-                obj = json.loads(stream.resp.read())
+                raw = stream.resp.read()
             finally:
                 stream.close()
-        except (ServerError, ValueError):
+            try:
+                obj = json.loads(raw)
+            except ValueError:
+                raise ServerError(f"{self.base_url}{endpoint} did not answer with JSON: {raw[:60]!r}") from None
+        except ServerError:
             if quiet:
                 return []
             raise
-        items = obj.get("models" if self.api == "ollama" else "data") or []
-        return [str(m.get("id") or m.get("name") or m.get("model")) for m in items if isinstance(m, dict)]
+        items = obj.get("models" if self.api == "ollama" else "data") if isinstance(obj, dict) else None
+        entries = [m for m in items or [] if isinstance(m, dict)]
+        return [(str(m.get("id") or m.get("name") or m.get("model")), m) for m in entries]
 
     def check(self) -> RemoteClient:
         """Reach the server; choose the model if none was named; refuse one it does not list."""
         try:
-            names = self.models()
+            listed = self._model_list(quiet=False)
         except ServerError as err:  # a server without a model list still answers prompts for a named model
-            if "HTTP 404" not in str(err):
+            if "HTTP 404" not in str(err) or "HTML page" in str(err):
                 raise
             if self.model is None:
                 raise ServerError(f"{self.base_url} lists no models: name one with --model NAME") from None
-            names = []
+            listed = []
+        names = [name for name, _ in listed]
         self._checked = True
         if self.model is None:
             if len(names) != 1:
-                listed = ", ".join(names) or "no models"
-                raise ServerError(f"{self.base_url} serves {listed}: name one with --model NAME")
+                shown = ", ".join(names) or "no models"
+                raise ServerError(f"{self.base_url} serves {shown}: name one with --model NAME")
             self.model = names[0]
         elif names and self.model not in names and f"{self.model}:latest" not in names:
             raise ServerError(
                 f"the server does not list model {self.model!r}; it lists: {', '.join(names)}: use --model NAME"
             )
+        entry = next((m for name, m in listed if name in (self.model, f"{self.model}:latest")), {})
+        length = entry.get("max_model_len") or entry.get("context_length") or entry.get("max_context_length")
+        self.context_length = int(length) if isinstance(length, int) and length > 0 else None
         return self
+
+    def ensure_checked(self) -> RemoteClient:
+        """:meth:`check` once: a wrong URL or model name is said plainly before the first reply."""
+        return self if self._checked else self.check()
 
     # -- asking
 
@@ -306,8 +336,7 @@ class RemoteClient:
         stop: threading.Event | None = None,
     ) -> RemoteReply:
         """Stream one reply to ``prompt`` after ``history`` (chat dicts; assistant turns as content)."""
-        if not self._checked:  # once: a wrong URL or model name is said plainly before the first reply
-            self.check()
+        self.ensure_checked()
         messages = _wire_messages(prompt, history, developer if self.api != "responses" else None)
         options = {"max": max_new_tokens, "temperature": temperature, "top_p": top_p, "seed": seed}
         endpoint, body, reader = self._request(messages, developer, effort, options)
@@ -321,7 +350,10 @@ class RemoteClient:
         except KeyboardInterrupt:  # stopped before the server sent a byte (loading, a long prompt)
             reply.finish("interrupted", time.perf_counter() - start, None)
             return reply
-        _run(reply, stream, reader(stream.resp), on_update, stop, start)
+        kind = (stream.resp.getheader("Content-Type") or "").split(";")[0].strip().lower()
+        one_body = kind == "application/json"  # not a stream (NDJSON is one): the server ignored stream: true
+        chunks = body_chunks(stream.resp, self.api) if one_body else reader(stream.resp)
+        _run(reply, stream, chunks, on_update, stop, start, self.timeout)
         return reply
 
     def _open_retrying(self, endpoint: str, body: dict[str, Any]) -> _Stream:
@@ -395,11 +427,15 @@ def _run(
     on_update: Callable[[Reply], None] | None,
     stop: threading.Event | None,
     start: float,
+    timeout: float,
 ) -> None:
-    """Read the stream into ``reply``; Ctrl-C or ``stop`` keeps the partial reply as "interrupted"."""
+    """Read the stream into ``reply``. Whatever happens the reply keeps what arrived and ``stopped`` says
+    why it ended: Ctrl-C or ``stop`` "interrupted", a broken stream "error" (``reply.error`` says how), a
+    stream that ends without a finish reason or end marker "incomplete"."""
     splitter = ContentSplitter()
     stopped: str | None = None
     usage: dict[str, int] | None = None
+    ended = False
     watcher = _StopWatcher(stop, stream.sock) if stop is not None else None
     try:
         for chunk in chunks:
@@ -414,14 +450,12 @@ def _run(
                     on_update(reply)
             if chunk.finish:
                 stopped = _FINISH.get(chunk.finish, "return")
-            usage = chunk.usage or usage
+            usage, ended = chunk.usage or usage, ended or chunk.end
     except KeyboardInterrupt:
         stopped = "interrupted"
-    except ServerError:
-        raise
-    except (OSError, http.client.HTTPException, ValueError) as err:
+    except (OSError, http.client.HTTPException) as err:  # ServerError included: an error event, a bad chunk
         if stop is None or not stop.is_set():  # a read cut short by the stop watcher is a stop, not an error
-            raise ServerError(f"the stream from {reply.server} broke off: {err}") from None
+            stopped, reply.error = "error", _broke(err, reply.server, timeout)
     finally:
         if watcher is not None:
             watcher.close()
@@ -430,4 +464,15 @@ def _run(
         stopped = "interrupted"
     elapsed = time.perf_counter() - start
     reply.add(splitter.finish(), elapsed, tokens=0)
-    reply.finish(stopped or "return", elapsed, usage if stopped != "interrupted" else None)
+    stopped = stopped or ("return" if ended else "incomplete")
+    reply.finish(stopped, elapsed, usage if stopped not in ("interrupted", "error") else None)
+
+
+def _broke(err: BaseException, server: str, timeout: float) -> str:
+    """Why a stream broke off, as one line."""
+    if isinstance(err, ServerError):
+        return str(err)
+    if isinstance(err, TimeoutError):
+        return f"{server} sent nothing for {timeout:g} s mid-reply: {_FIX_SLOW}"
+    first = (str(err).strip().splitlines() or [type(err).__name__])[0]
+    return f"the stream from {server} broke off: {first}"

@@ -1,7 +1,8 @@
 """What servers stream, read into ``(channel, text)`` pieces: the wire formats behind :mod:`gptoss_lab.remote`.
 
 Three stream formats (OpenAI chat completions and Responses as server-sent events, Ollama's
-native NDJSON) become :class:`Chunk` objects; :class:`ContentSplitter` then finds reasoning
+native NDJSON), and the one JSON body a server that ignores ``stream: true`` sends, become
+:class:`Chunk` objects; :class:`ContentSplitter` then finds reasoning
 inside ``content`` for servers that send harmony there instead of a reasoning field.
 No network here: every function reads an object with ``readline()``.
 """
@@ -14,22 +15,20 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from .errors import ServerError
 from .harmony import SPECIAL_TOKENS, ContentDelta, StreamParser
 
 __all__ = [
     "Chunk",
     "ContentSplitter",
     "ServerError",
+    "body_chunks",
     "chat_chunks",
     "error_text",
     "ollama_chunks",
     "responses_chunks",
     "split_content",
 ]
-
-
-class ServerError(OSError):
-    """The server could not be reached or refused the request; the message says what to type."""
 
 
 # ----------------------------------------------------------------------------- content -> channels
@@ -144,12 +143,34 @@ def split_content(text: str) -> list[tuple[str, str]]:
 
 @dataclass
 class Chunk:
-    """One parsed piece of a stream: reasoning and content deltas, a finish reason, usage."""
+    """One parsed piece of a stream: reasoning and content deltas, a finish reason, usage.
+
+    ``end``: the stream said it is over (``[DONE]``, ``response.completed``, Ollama's ``done``); a stream
+    that stops with neither ``end`` nor a ``finish`` reason was cut short.
+    """
 
     reasoning: str = ""
     content: str = ""
     finish: str | None = None
     usage: dict[str, int] | None = None
+    end: bool = False
+
+
+def _json(data: str | bytes) -> Any:
+    """One chunk's JSON object; anything else is a ServerError that shows the chunk's start."""
+    head = data[:80].decode("utf-8", errors="replace") if isinstance(data, bytes) else data[:80]
+    try:
+        obj = json.loads(data)
+    except ValueError as err:
+        raise ServerError(f"the server sent a chunk that is not JSON ({err}): {head!r}") from None
+    if not isinstance(obj, dict):
+        raise ServerError(f"the server sent JSON that is not an object: {head!r}")
+    return obj
+
+
+def _refused(obj: Any) -> None:
+    if isinstance(obj, dict) and "error" in obj:
+        raise ServerError(f"the server stopped the reply with an error: {error_text(obj)}")
 
 
 def _sse(resp: Any) -> Iterator[tuple[str | None, str]]:
@@ -189,24 +210,28 @@ def chat_chunks(resp: Any) -> Iterator[Chunk]:
     """``/chat/completions`` SSE: ``delta.reasoning`` or ``delta.reasoning_content``, ``delta.content``."""
     for _, data in _sse(resp):
         if data.strip() == "[DONE]":
+            yield Chunk(end=True)
             return
-        obj = json.loads(data)
-        if "error" in obj:
-            raise ServerError(f"the server stopped the reply with an error: {error_text(obj)}")
-        for choice in obj.get("choices") or []:
-            delta = choice.get("delta") or choice.get("message") or {}
-            reasoning = delta.get("reasoning") or delta.get("reasoning_content") or ""
-            yield Chunk(reasoning, delta.get("content") or "", choice.get("finish_reason"))
-        usage = obj.get("usage")
-        if usage:
-            details = usage.get("completion_tokens_details") or {}
-            yield Chunk(usage=_usage(usage.get("prompt_tokens"), usage.get("completion_tokens"), details))
+        yield from _chat_object(_json(data))
+
+
+def _chat_object(obj: Any) -> Iterator[Chunk]:
+    """A ``chat.completion.chunk`` (``delta``) or a whole ``chat.completion`` (``message``)."""
+    _refused(obj)
+    for choice in obj.get("choices") or []:
+        delta = choice.get("delta") or choice.get("message") or {}
+        reasoning = delta.get("reasoning") or delta.get("reasoning_content") or ""
+        yield Chunk(reasoning, delta.get("content") or "", choice.get("finish_reason"))
+    usage = obj.get("usage")
+    if usage:
+        details = usage.get("completion_tokens_details") or {}
+        yield Chunk(usage=_usage(usage.get("prompt_tokens"), usage.get("completion_tokens"), details))
 
 
 def responses_chunks(resp: Any) -> Iterator[Chunk]:
     """``/responses`` SSE events: reasoning text (or its summary), output text, completion."""
     for event, data in _sse(resp):
-        obj = json.loads(data)
+        obj = _json(data)
         kind = obj.get("type") or event
         if kind in ("response.reasoning_text.delta", "response.reasoning_summary_text.delta"):
             yield Chunk(reasoning=obj.get("delta") or "")
@@ -217,7 +242,8 @@ def responses_chunks(resp: Any) -> Iterator[Chunk]:
             usage = response.get("usage") or {}
             finish = "length" if kind == "response.incomplete" else "stop"
             details = usage.get("output_tokens_details") or {}
-            yield Chunk(finish=finish, usage=_usage(usage.get("input_tokens"), usage.get("output_tokens"), details))
+            counts = _usage(usage.get("input_tokens"), usage.get("output_tokens"), details)
+            yield Chunk(finish=finish, usage=counts, end=True)
             return
         elif kind in ("response.failed", "error"):
             raise ServerError(f"the server stopped the reply with an error: {error_text(obj)}")
@@ -228,16 +254,47 @@ def ollama_chunks(resp: Any) -> Iterator[Chunk]:
     for raw in iter(resp.readline, b""):
         if not raw.strip():
             continue
-        obj = json.loads(raw)
-        if "error" in obj:
-            raise ServerError(f"the server stopped the reply with an error: {error_text(obj)}")
-        message = obj.get("message") or {}
-        done = bool(obj.get("done"))
-        usage = _usage(obj.get("prompt_eval_count"), obj.get("eval_count"), {}) if done else None
-        finish = (obj.get("done_reason") or "stop") if done else None
-        yield Chunk(message.get("thinking") or "", message.get("content") or "", finish, usage)
-        if done:
+        chunk = _ollama_object(_json(raw))
+        yield chunk
+        if chunk.end:
             return
+
+
+def _ollama_object(obj: Any) -> Chunk:
+    _refused(obj)
+    message = obj.get("message") or {}
+    done = bool(obj.get("done"))
+    usage = _usage(obj.get("prompt_eval_count"), obj.get("eval_count"), {}) if done else None
+    finish = (obj.get("done_reason") or "stop") if done else None
+    return Chunk(message.get("thinking") or "", message.get("content") or "", finish, usage, end=done)
+
+
+def _response_object(obj: Any) -> Iterator[Chunk]:
+    """A whole Responses API ``response``: its reasoning and message output items, then its status."""
+    _refused(obj)
+    for item in [i for i in obj.get("output") or [] if isinstance(i, dict)]:
+        parts = (item.get("content") or []) + (item.get("summary") or [])
+        text = "".join(p.get("text") or "" for p in parts if isinstance(p, dict))
+        if item.get("type") == "reasoning" and text:
+            yield Chunk(reasoning=text)
+        elif item.get("type") == "message" and text:
+            yield Chunk(content=text)
+    usage = obj.get("usage") or {}
+    details = usage.get("output_tokens_details") or {}
+    finish = {"completed": "stop", "incomplete": "length"}.get(obj.get("status") or "completed")
+    yield Chunk(finish=finish, usage=_usage(usage.get("input_tokens"), usage.get("output_tokens"), details), end=True)
+
+
+def body_chunks(resp: Any, api: str) -> Iterator[Chunk]:
+    """The one JSON body of a server that ignored ``stream: true``, read as the chunks a stream would bring."""
+    obj = _json(resp.read())
+    if api == "ollama":
+        yield _ollama_object(obj)
+    elif api == "responses":
+        yield from _response_object(obj.get("response") or obj)
+    else:
+        yield from _chat_object(obj)
+        yield Chunk(end=True)
 
 
 def _usage(prompt: Any, completion: Any, details: dict[str, Any]) -> dict[str, int] | None:

@@ -13,13 +13,15 @@ from typing import Any
 
 from .reply import Reply
 
-__all__ = ["LiveDisplay", "escape", "reply_html", "reply_text", "tool_calls_text"]
+__all__ = ["LiveDisplay", "escape", "malformed_text", "reply_html", "reply_text", "tool_calls_text"]
 
 _STOP_WORDS = {
     "return": "finished",
     "call": "stopped at a tool call",
     "max_tokens": "stopped at the token limit (raise --max-tokens)",
     "interrupted": "interrupted - partial reply kept",
+    "error": "broke off - partial reply kept",
+    "incomplete": "the stream ended without a finish reason - the reply may be cut short",
 }
 
 _BOX = "font-family:var(--jp-ui-font-family,system-ui,sans-serif);max-width:100%;margin:2px 0"
@@ -58,6 +60,8 @@ def stats_line(reply: Reply) -> str:
     if s.tokens_per_second:
         parts.append(f"{s.tokens_per_second:.1f} tok/s")
     parts.append(_STOP_WORDS.get(reply.stopped or "", "streaming…"))
+    if reply.error:
+        parts.append(reply.error)
     note = getattr(reply, "token_note", "")  # a server's reply: where its token counts come from
     if note:
         parts.append(note)
@@ -66,6 +70,11 @@ def stats_line(reply: Reply) -> str:
 
 def tool_calls_text(reply: Reply) -> str:
     return "\n".join(f"→ {m.recipient}({m.content})" for m in reply.tool_calls)
+
+
+def malformed_text(reply: Reply) -> str:
+    """The headers the parser could not read, one per line, exactly as written."""
+    return "\n".join(reply.malformed)
 
 
 def reply_html(reply: Reply) -> str:
@@ -88,6 +97,11 @@ def reply_html(reply: Reply) -> str:
         out.append(f'<div class="gptoss-answer" style="{_ANSWER}">{escape(answer)}</div>')
     elif reply.done:
         out.append(f'<div class="gptoss-answer" style="{_STATS}">(no final answer)</div>')
+    if reply.malformed:
+        out.append(
+            f'<div class="gptoss-malformed" style="{_WARN};white-space:pre-wrap" title="kept as the model wrote '
+            f'them">malformed harmony headers:\n{escape(malformed_text(reply))}</div>'
+        )
     out.append(f'<div class="gptoss-stats" style="{_STATS}">{escape(stats_line(reply))}</div></div>')
     return "".join(out)
 
@@ -104,6 +118,8 @@ def reply_text(reply: Reply) -> str:
     if reply.tool_calls:
         answer = (answer + "\n" if answer else "") + tool_calls_text(reply)
     lines.append(answer or "(no final answer)")
+    if reply.malformed:
+        lines += ["[malformed harmony headers, as written]", malformed_text(reply)]
     lines.append(f"({stats_line(reply)})")
     return "\n".join(lines)
 

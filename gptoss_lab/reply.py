@@ -13,7 +13,9 @@ from .harmony import ContentDelta, Event, Message, MessageEnd, MessageStart
 
 __all__ = ["Reply", "Stats"]
 
-STOP_REASONS = ("return", "call", "max_tokens", "interrupted")
+#: why a reply ended; "error" (a broken stream, ``Reply.error`` says how) and "incomplete" (a stream that
+#: ended without saying it was done) keep what arrived
+STOP_REASONS = ("return", "call", "max_tokens", "interrupted", "error", "incomplete")
 
 
 @dataclass
@@ -47,6 +49,8 @@ class Reply:
     messages: list[Message] = field(default_factory=list)
     stats: Stats = field(default_factory=Stats)
     stopped: str | None = None
+    #: what went wrong when ``stopped == "error"``, as one line
+    error: str | None = None
     trace: Any = None
     untrained: bool = False
     _partial: Message | None = field(default=None, repr=False)
@@ -71,6 +75,11 @@ class Reply:
             for m in self._all_messages()
             if m.channel == "final" or (m.channel is None and m.role == "assistant" and not m.recipient)
         )
+
+    @property
+    def malformed(self) -> list[str]:
+        """Headers that did not parse, as the model wrote them (their messages are placed by best guess)."""
+        return [m.header for m in self._all_messages() if m.malformed and m.header]
 
     @property
     def tool_calls(self) -> list[Message]:
@@ -101,6 +110,7 @@ class Reply:
             "reasoning": self.reasoning,
             "answer": self.answer,
             "stopped": self.stopped,
+            "error": self.error,
             "stats": asdict(self.stats),
             "messages": [asdict(m) for m in self._all_messages()],
         }

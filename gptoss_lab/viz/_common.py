@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ..errors import MissingPackageError
+
 if TYPE_CHECKING:
     from ..trace import Trace
 
@@ -41,7 +43,7 @@ def require_plotly() -> Any:
     try:
         import plotly.graph_objects as go
     except ImportError as err:
-        raise ImportError(f"gptoss_lab.viz draws with plotly, which is not installed: {PIP_HINT}") from err
+        raise MissingPackageError(f"gptoss_lab.viz draws with plotly, which is not installed: {PIP_HINT}") from err
     return go
 
 

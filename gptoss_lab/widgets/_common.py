@@ -10,6 +10,7 @@ import time
 import weakref
 from typing import Any
 
+from ..errors import MissingPackageError
 from ..render import escape, tool_calls_text
 
 PIP_HINT = "pip install 'gptoss-lab[widgets]'"
@@ -37,7 +38,7 @@ def require_widgets(*modules: str) -> None:
         try:
             import_module(name)
         except ImportError as err:
-            raise ImportError(f"gptoss_lab's widgets need {name}, which is not installed: {PIP_HINT}") from err
+            raise MissingPackageError(f"gptoss_lab's widgets need {name}, which is not installed: {PIP_HINT}") from err
 
 
 def magic_lab() -> Any:
@@ -109,8 +110,18 @@ def muted_html(text: str) -> str:
     return f'<div style="{_MUTED}">{escape(text)}</div>'
 
 
-def error_html(text: str) -> str:
-    return f'<div style="{_ERROR}">{escape(text)}</div>' if text else ""
+def error_html(text: str, traceback: str = "") -> str:
+    """The error line; a bug's traceback folded below it (bad input has none)."""
+    if not text:
+        return ""
+    folded = f"<details><summary>traceback</summary><pre>{escape(traceback)}</pre></details>" if traceback else ""
+    return f'<div style="{_ERROR}">{escape(text)}{folded}</div>'
+
+
+def traceback_text(err: BaseException) -> str:
+    import traceback
+
+    return "".join(traceback.format_exception(err))
 
 
 def one_line(err: BaseException) -> str:

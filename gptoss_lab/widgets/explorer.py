@@ -24,8 +24,9 @@ import anywidget
 import ipywidgets as widgets
 from traitlets import Bool, Dict, Int, List, Unicode, link, observe
 
+from ..errors import GptOssLabError
 from ..viz._common import SOURCE_COLORS
-from ._common import PLAYGROUNDS, error_html, escape, magic_lab, muted_html, one_line
+from ._common import PLAYGROUNDS, error_html, escape, magic_lab, muted_html, one_line, traceback_text
 
 __all__ = ["Explorer"]
 
@@ -114,6 +115,7 @@ class Explorer(widgets.VBox):
         self.trace = getattr(reply, "trace", None)
         self._lab = lab
         self._attention_cache: dict[tuple[int, int, int], Any] = {}
+        self._traceback = ""
         self.note = widgets.HTML("")
         self.note.add_class("gptoss-explorer-note")
         super().__init__(**kwargs)
@@ -183,7 +185,7 @@ class Explorer(widgets.VBox):
 
     @observe("message")
     def _message_changed(self, change: Any) -> None:
-        self.note.value = error_html(change.new)
+        self.note.value = error_html(change.new, self._traceback)
 
     def _draw_expert(self) -> None:
         self._refresh(self.expert_figure, self._expert_figure())
@@ -192,9 +194,15 @@ class Explorer(widgets.VBox):
         """Recompute the selected layer's attention for the selected token; a failure is a line, not a traceback."""
         try:
             figure = self._attention_figure()
-        except Exception as err:  # shown in the widget: a comm callback has no cell to raise into
+        except GptOssLabError as err:  # e.g. LabBusy while a Playground generates: one line
+            self._traceback = ""
+            self.message = str(err)
+            return
+        except Exception as err:  # a bug: no cell to raise into from a comm callback: the widget shows its traceback
+            self._traceback = traceback_text(err)
             self.message = one_line(err)
             return
+        self._traceback = ""
         if figure is None:
             self.message = NO_MODEL
             return

@@ -23,7 +23,9 @@ import ipywidgets as widgets
 from traitlets import Any as AnyTrait
 from traitlets import Bool, Dict, Unicode, observe
 
+from ..errors import GptOssLabError, OptionError
 from ..harmony import EFFORTS
+from ..options import check_generation
 from ._common import (
     PLAYGROUNDS,
     Throttle,
@@ -34,6 +36,7 @@ from ._common import (
     one_line,
     reasoning_html,
     require_widgets,
+    traceback_text,
 )
 
 __all__ = ["Playground"]
@@ -85,8 +88,8 @@ def _short_stats(reply: Any) -> str:
 class Playground(widgets.VBox):
     """A prompt box with effort, temperature, max tokens and seed; Generate, Stop; the reply as it streams.
 
-    ``lab``: the :class:`gptoss_lab.Lab` to ask (default: ``%%gptoss``'s Lab, else a new nano Lab); any
-    object with ``ask(prompt, effort=, on_update=, stop=, ...)`` works, a remote one included.
+    ``lab``: the :class:`gptoss_lab.Lab` to ask (default: ``%%gptoss``'s Lab, else a new nano Lab), local or
+    on a server. Bad input and a busy Lab are one line in ``error``; a bug also leaves its ``traceback``.
     Replies are appended to the Lab's conversation, as :meth:`~gptoss_lab.Lab.ask` does.
     """
 
@@ -94,6 +97,7 @@ class Playground(widgets.VBox):
     replies = Dict(help="effort -> Reply of the last run (three in compare mode).")
     running = Bool(False, help="True while a reply is generated in the background thread.")
     error = Unicode("", help="The last run's error as one line; empty when it went well.")
+    traceback = Unicode("", help="The traceback when the last run failed on a bug (not on bad input).")
 
     def __init__(
         self,
@@ -110,7 +114,7 @@ class Playground(widgets.VBox):
         **kwargs: Any,
     ) -> None:
         if effort not in EFFORTS:
-            raise ValueError(f"effort must be low, medium or high, got {effort!r}: use effort='low'|'medium'|'high'")
+            raise OptionError(f"effort must be low, medium or high, got {effort!r}: use effort='low'|'medium'|'high'")
         self.lab = lab if lab is not None else default_lab()
         self.min_interval = min_interval
         self.prompt = widgets.Textarea(value=prompt, placeholder="Ask the model…", rows=3, layout=_FULL)
@@ -165,13 +169,14 @@ class Playground(widgets.VBox):
             return False
         try:
             prompt, options = self._read_controls()
-        except ValueError as err:
+        except GptOssLabError as err:
             self.error = str(err)
             return False
         efforts = tuple(EFFORTS) if self.compare.value else (self.effort.value,)
         self.panels = [_Panel(e if len(efforts) > 1 else "") for e in efforts]
         self.columns.children = self.panels
         self._stop = threading.Event()
+        self.traceback = ""
         self.error = ""
         self.running = True
         self._thread = threading.Thread(
@@ -207,7 +212,10 @@ class Playground(widgets.VBox):
                 done[effort] = reply
                 self.replies = dict(done)
                 self.reply = reply
-        except Exception as err:  # a background thread has no cell to raise into: the widget shows it
+        except GptOssLabError as err:  # bad input, a model that won't fit, a busy Lab: one line
+            self.error = str(err)
+        except Exception as err:  # a bug: no cell to raise into from this thread, so the widget shows its traceback
+            self.traceback = traceback_text(err)
             self.error = one_line(err)
         finally:
             self.running = False
@@ -257,12 +265,12 @@ class Playground(widgets.VBox):
     def _read_controls(self) -> tuple[str, dict[str, Any]]:
         prompt = self.prompt.value.strip()
         if not prompt:
-            raise ValueError("the prompt is empty: type a question in the box, then click Generate")
-        temperature = _parse(self.temperature.value, float, "temperature", "a number >= 0 (0 is greedy)")
-        if temperature is not None and temperature < 0:
-            raise ValueError(f"temperature must be >= 0 (0 is greedy), got {temperature}: or leave it empty")
+            raise OptionError("the prompt is empty: type a question in the box, then click Generate")
+        temperature = _parse(self.temperature.value, float, "temperature", "a number: 0 (greedy), or e.g. 0.7")
         seed = _parse(self.seed.value, int, "seed", "a whole number")
-        return prompt, {"max_new_tokens": int(self.max_tokens.value), "temperature": temperature, "seed": seed}
+        options = {"max_new_tokens": int(self.max_tokens.value), "temperature": temperature, "seed": seed}
+        check_generation(**options)  # the rules the Lab applies, said before the run starts
+        return prompt, options
 
     # -- keeping the controls in step
 
@@ -273,7 +281,7 @@ class Playground(widgets.VBox):
 
     @observe("error")
     def _error_changed(self, change: Any) -> None:
-        self.status.value = error_html(change.new)
+        self.status.value = error_html(change.new, self.traceback)
 
 
 def _text(value: float | None) -> str:
@@ -288,4 +296,4 @@ def _parse(text: str, kind: type, name: str, rule: str) -> Any:
     try:
         return kind(text)
     except ValueError:
-        raise ValueError(f"{name} must be {rule}, got {text!r}: or leave it empty for the default") from None
+        raise OptionError(f"{name} must be {rule}, got {text!r}: or leave it empty for the default") from None

@@ -32,8 +32,7 @@ class RoutingStrip(widgets.VBox):
         """Start recording on ``lab``'s model (loading it); False, and hidden, where it has no MoE layers."""
         from ..capture import RoutingCapture, moe_layers
 
-        handle = getattr(lab, "handle", None)
-        model = handle.load().model if handle is not None and not getattr(lab, "remote", None) else None
+        model = lab.backend.local_model().model if "routing" in lab.capabilities else None
         if model is None or not moe_layers(model):
             self.layout.display = "none"
             return False

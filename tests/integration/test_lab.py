@@ -212,3 +212,102 @@ def test_lab_repr_before_loading_names_model_device_dtype():
     assert "not loaded yet" in text
     assert not lab.handle.loaded
     gc.collect()
+
+
+# -- the context guard: refused before prefill, the conversation unchanged
+
+LONG = "Please read this carefully, then answer the question at the end of it. " * 280  # 20,160 characters
+
+
+def test_a_prompt_longer_than_the_context_is_refused_before_prefill(nano_lab_factory):
+    import time
+
+    from gptoss_lab.errors import ContextTooLongError
+
+    lab = nano_lab_factory()
+    lab.ask("What is 2 + 3?", effort="low", max_new_tokens=8)
+    history, replies = [dict(t) for t in lab.history], list(lab.replies)
+    calls = []
+    hook = lab.handle.load().model.register_forward_pre_hook(lambda *a: calls.append(1))
+    start = time.perf_counter()
+    try:
+        with pytest.raises(ContextTooLongError) as err:
+            lab.ask(LONG[:20_000])
+    finally:
+        hook.remove()
+    assert time.perf_counter() - start < 5 and calls == []  # no forward pass at all
+    message = str(err.value)
+    assert "\n" not in message and "the 2,048 tokens gpt-oss-nano" in message and "1,024 more" in message
+    assert "%gptoss reset (or lab.reset()) drops the 1 earlier turn" in message and "a shorter prompt" in message
+    assert lab.history == history and lab.replies == replies  # nothing recorded
+    assert lab.ask("And 4 + 4?", effort="low", max_new_tokens=8).stopped in ("return", "max_tokens")
+
+
+def test_max_new_tokens_beyond_the_context_says_how_many_fit(nano_lab_factory):
+    from gptoss_lab.errors import ContextTooLongError
+
+    lab = nano_lab_factory()
+    n = len(lab.handle.load().encode(lab.prompt_text("Hi")))
+    with pytest.raises(ContextTooLongError, match=f"use --max-tokens {2048 - n} or less"):
+        lab.ask("Hi", max_new_tokens=2048)
+
+
+# -- switching: a transaction; and the Lab's lock
+
+
+def test_a_failed_switch_keeps_the_model_and_a_good_one_keeps_the_conversation(nano_lab_factory, tmp_path):
+    import shutil
+
+    from gptoss_lab.errors import CheckpointError
+
+    lab = nano_lab_factory()
+    lab.ask("What is 2 + 3?", effort="low", max_new_tokens=8)
+    broken = tmp_path / "broken"
+    shutil.copytree(lab.handle.source.path, broken)
+    with open(broken / "model.safetensors", "r+b") as f:
+        f.truncate((broken / "model.safetensors").stat().st_size // 2)
+    with pytest.raises(CheckpointError, match=r"model\.safetensors is truncated.*kept gpt-oss-nano and your 1 earlier"):
+        lab.load(str(broken))
+    assert lab.model_name == "nano" and len(lab.ask("And 4 + 4?", effort="low", max_new_tokens=8).prompt_ids) > 0
+    lab.load("nano", dtype="bfloat16")  # works: the new model answers the same conversation
+    assert lab.handle.dtype == "bfloat16" and len(lab.replies) == 2
+    assert "What is 2 + 3?" in lab.prompt_text("next")
+
+
+def test_cuda_on_a_cpu_build_is_one_line(monkeypatch):
+    import torch
+
+    from gptoss_lab import Lab
+    from gptoss_lab.errors import OptionError
+
+    if torch.cuda.is_available():
+        pytest.skip("this torch has CUDA")
+    monkeypatch.setattr("gptoss_lab.model._cuda_visible", lambda: True)  # a GPU is there, the build can't use it
+    lab = Lab("nano", device="cuda")
+    with pytest.raises(OptionError, match=r"^--device cuda: no CUDA here \(torch .* is a CPU-only build\)"):
+        lab.load()  # was an AssertionError from torch
+
+
+def test_views_and_switches_take_the_lab_lock_while_a_reply_streams(scripted_lab):
+    from gptoss_lab.attention import attention
+    from gptoss_lab.lab import LabBusy
+
+    lab, _ = scripted_lab(COMPLETION)
+    streaming, release = threading.Event(), threading.Event()
+
+    def on_update(reply):
+        streaming.set()
+        release.wait(timeout=30)
+
+    worker = threading.Thread(target=lambda: lab.ask("Hi", temperature=0, on_update=on_update))
+    worker.start()
+    try:
+        assert streaming.wait(timeout=30)
+        with pytest.raises(LabBusy, match=r"already writing a reply .*cannot recompute attention now"):
+            attention(lab, None, layer=0)
+        with pytest.raises(LabBusy, match="cannot switch models now"):
+            lab.load("nano")
+    finally:
+        release.set()
+        worker.join(timeout=30)
+    assert len(lab.replies) == 1

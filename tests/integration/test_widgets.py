@@ -119,7 +119,9 @@ def test_redraws_are_throttled_and_the_final_frame_is_drawn(scripted_lab):
         ("prompt", "   ", "the prompt is empty"),
         ("seed", "abc", "seed must be a whole number, got 'abc'"),
         ("temperature", "hot", "temperature must be a number"),
-        ("temperature", "-1", "temperature must be >= 0"),
+        ("temperature", "-1", "temperature must be 0 (greedy) or at least 0.01, got -1.0"),
+        ("temperature", "1e-45", "temperature must be 0 (greedy) or at least 0.01, got 1e-45"),
+        ("temperature", "nan", "temperature must be a finite number, got nan"),
     ],
 )
 def test_bad_input_is_one_line_in_the_widget(scripted_lab, field, value, words):
@@ -144,6 +146,7 @@ def test_model_load_failure_is_shown_not_lost(scripted_lab, monkeypatch):
     assert pg.join(WAIT) is None
     assert pg.error == "OSError: checkpoint /x is unreadable"
     assert "checkpoint /x is unreadable" in pg.status.value
+    assert "Traceback (most recent call last)" in pg.traceback and "<summary>traceback</summary>" in pg.status.value
     assert not pg.running and not pg.generate_button.disabled
     pg.prompt.value = "again"  # a new run clears the error line
     monkeypatch.undo()
@@ -289,6 +292,43 @@ def test_explorer_layer_head_and_expert_selectors(nano_reply):
     np.testing.assert_array_equal(ex.expert_figure.data[0].z, routing_map(trace, highlight=expert).data[0].z)
     marks = [s.x0 for s in ex.expert_figure.layout.shapes if s.name == "selected token"]
     assert marks == [t]
+
+
+def test_explorer_click_while_a_reply_streams_says_the_lab_is_busy(nano_reply):
+    lab, reply = nano_reply
+    ex = explorer(reply, lab=lab)
+    assert ex.message == ""
+    streaming, release = threading.Event(), threading.Event()
+
+    def on_update(_: Any) -> None:
+        streaming.set()
+        release.wait(WAIT)
+
+    worker = threading.Thread(target=lambda: lab.ask("Hi", effort="low", max_new_tokens=3, on_update=on_update))
+    worker.start()
+    try:
+        assert streaming.wait(WAIT)
+        ex.selected = ex.selected + 1  # a click while a Playground generates with the same model
+        assert "already writing a reply" in ex.message and "cannot recompute attention now" in ex.message
+        assert "traceback" not in ex.note.value  # bad timing, not a bug: one line
+    finally:
+        release.set()
+        worker.join(WAIT)
+    ex.selected = ex.selected + 1
+    assert ex.message == "" and len(ex.attention_figure.data) > 0  # free again: the recompute runs
+
+
+def test_a_failing_attention_recompute_shows_its_traceback(nano_reply, monkeypatch):
+    lab, reply = nano_reply
+    ex = explorer(reply, lab=lab)
+
+    def bug(*args: Any, **kwargs: Any) -> Any:
+        raise IndexError("index 7 is out of bounds for dimension 0 with size 4")
+
+    monkeypatch.setattr("gptoss_lab.attention.attention_of", bug)
+    ex.selected = ex.selected + 1
+    assert ex.message == "IndexError: index 7 is out of bounds for dimension 0 with size 4"
+    assert "<summary>traceback</summary>" in ex.note.value and "Traceback (most recent call last)" in ex.note.value
 
 
 def test_explorer_finds_no_model_for_a_foreign_trace(nano_reply):

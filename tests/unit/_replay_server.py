@@ -2,12 +2,15 @@
 
 Standard library only (``http.server`` in a thread on 127.0.0.1, port 0). A route answers
 ``(method, path)`` with a status, a content type and either bytes or a generator of byte
-chunks (written and flushed one by one, so the client sees a real stream).
+chunks (written and flushed one by one, so the client sees a real stream). A chunked route
+sends HTTP/1.1 chunked encoding; a :data:`CUT` piece in it drops the connection mid-chunk,
+as a proxy or a crashed server does.
 """
 
 from __future__ import annotations
 
 import json
+import socket
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -16,6 +19,8 @@ from pathlib import Path
 from typing import Any
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "remote"
+#: yielded by a chunked route's body: promise a chunk, send part of it, drop the connection
+CUT = b"\x00cut"
 
 
 @dataclass
@@ -23,6 +28,7 @@ class Route:
     status: int = 200
     content_type: str = "text/event-stream"
     body: bytes | Callable[[], Iterable[bytes]] = b""
+    chunked: bool = False
 
 
 @dataclass
@@ -46,10 +52,20 @@ class ReplayServer:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}/v1"
 
-    def replay(self, path: str, filename: str, content_type: str = "text/event-stream") -> None:
-        """POST ``path`` answers with the recorded file, streamed line by line."""
+    def replay(
+        self, path: str, filename: str, content_type: str = "text/event-stream", cut_at: int | None = None
+    ) -> None:
+        """POST ``path`` answers with the recorded file, streamed line by line (chunked, and dropped
+        after ``cut_at`` lines, when ``cut_at`` is given)."""
         lines = (DATA / filename).read_bytes().splitlines(keepends=True)
-        self.routes["POST", path] = Route(200, content_type, lambda: iter(lines))
+        if cut_at is None:
+            self.routes["POST", path] = Route(200, content_type, lambda: iter(lines))
+        else:
+            self.routes["POST", path] = Route(200, content_type, lambda: iter([*lines[:cut_at], CUT]), chunked=True)
+
+    def file(self, method: str, path: str, filename: str, content_type: str, status: int = 200) -> None:
+        """``(method, path)`` answers with a file from tests/data/remote as one body."""
+        self.routes[method, path] = Route(status, content_type, (DATA / filename).read_bytes())
 
     def json(self, method: str, path: str, obj: Any, status: int = 200) -> None:
         self.routes[method, path] = Route(status, "application/json", json.dumps(obj).encode())
@@ -86,11 +102,20 @@ def _handler(server: ReplayServer) -> type[BaseHTTPRequestHandler]:
                 self.wfile.write(route.body)
                 return
             self.send_header("Connection", "close")  # a stream ends when the connection does
+            if route.chunked:
+                self.send_header("Transfer-Encoding", "chunked")
             self.end_headers()
             try:
                 for piece in route.body():
-                    self.wfile.write(piece)
+                    if piece is CUT:
+                        self.wfile.write(b"64\r\npartial")  # 100 bytes promised, 7 sent
+                        self.wfile.flush()
+                        self.connection.shutdown(socket.SHUT_RDWR)
+                        return
+                    self.wfile.write(b"%x\r\n%s\r\n" % (len(piece), piece) if route.chunked else piece)
                     self.wfile.flush()
+                if route.chunked:
+                    self.wfile.write(b"0\r\n\r\n")
             except (BrokenPipeError, ConnectionResetError):
                 server.disconnected.set()
 

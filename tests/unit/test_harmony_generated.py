@@ -143,5 +143,7 @@ def test_generated_completion_parses_like_openai_harmony(seed: int, encoding: An
         for m in encoding.parse_messages_from_completion_tokens(tokens, Role.ASSISTANT)
     ]
     codec = TokenCodec(decode=encoding.decode, special_ids=HARMONY_SPECIAL_IDS)
-    ours = [(m.role, m.channel, m.recipient, m.content_type, m.content) for m in parse_completion(tokens, codec)]
+    parsed = parse_completion(tokens, codec)
+    ours = [(m.role, m.channel, m.recipient, m.content_type, m.content) for m in parsed]
     assert ours == theirs
+    assert not any(m.malformed for m in parsed)

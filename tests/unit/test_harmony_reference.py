@@ -683,6 +683,7 @@ def test_stream_matches_openai_harmony(case_id: str, encoding: HarmonyEncoding, 
     assert ended == expected
     assert deltas == [m["content"] for m in ended]
     assert deltas == _harmony_stream_deltas(encoding, tokens)
+    assert not any(e.message.malformed for e in events if isinstance(e, MessageEnd))  # well-formed: none flagged
 
 
 def test_unicode_cases_really_split_characters(encoding: HarmonyEncoding) -> None:

@@ -11,6 +11,7 @@ from IPython.core.error import UsageError
 from IPython.core.interactiveshell import InteractiveShell
 from traitlets.config import Config
 
+from gptoss_lab.errors import ContextTooLongError, ModelNotFoundError
 from gptoss_lab.harmony import Message
 from gptoss_lab.reply import Reply
 
@@ -27,6 +28,13 @@ class FakeLab:
         self.history: list[dict[str, Any]] = []
         self.resets = 0
         self.loads = 0
+        self.switches: list[str] = []
+        self.capabilities = frozenset({"routing", "attention", "token_ids"})
+
+    def switch_model(self, name: str) -> FakeLab:
+        self.switches.append(name)
+        self.model_name = name
+        return self
 
     def __repr__(self) -> str:
         return f"FakeLab: {self.model_name} (not loaded)\n  conversation: {len(self.history) // 2} turns"
@@ -228,16 +236,51 @@ def test_empty_cell_is_an_error(lab: FakeLab) -> None:
     assert lab.calls == []
 
 
-def test_value_errors_from_the_lab_become_one_line_usage_errors(lab: FakeLab) -> None:
-    lab.error = ValueError("temperature must be >= 0, got -1.0")
-    message = usage_error(InteractiveShell.instance(), "%%gptoss --temperature -1\nhi")
-    assert message == "temperature must be >= 0, got -1.0"
-    assert lab.calls[0][1]["temperature"] == -1.0
+def test_errors_of_the_lab_become_one_line_usage_errors(lab: FakeLab) -> None:
+    lab.error = ContextTooLongError("the prompt is 9,000 tokens: use a shorter prompt")
+    message = usage_error(InteractiveShell.instance(), "%%gptoss\nhi")
+    assert message == "the prompt is 9,000 tokens: use a shorter prompt"
+    assert len(lab.calls) == 1
 
 
 def test_a_missing_checkpoint_becomes_a_usage_error(lab: FakeLab) -> None:
-    lab.error = FileNotFoundError("no checkpoint at ./nowhere: use %gptoss load nano")
+    lab.error = ModelNotFoundError("no checkpoint at ./nowhere: use %gptoss load nano")
     assert "nowhere" in usage_error(InteractiveShell.instance(), "%%gptoss\nhi")
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        ValueError("mat1 and mat2 shapes cannot be multiplied (1x64 and 32x64)"),
+        RuntimeError("CUDA error: device-side assert triggered"),
+        OSError("[Errno 5] Input/output error"),
+    ],
+)
+def test_a_bug_deep_in_torch_keeps_its_traceback(lab: FakeLab, error: Exception) -> None:
+    lab.error = error
+    err = InteractiveShell.instance().run_cell("%%gptoss\nhi").error_in_exec
+    assert err is error  # not turned into a UsageError line: the traceback shows where it came from
+
+
+@pytest.mark.parametrize(
+    ("options", "words"),
+    [
+        ("--temperature nan", "temperature must be a finite number, got nan"),
+        ("--temperature inf", "temperature must be a finite number, got inf"),
+        ("--temperature -1", "temperature must be 0 (greedy) or at least 0.01, got -1.0"),
+        ("--temperature 1e-45", "temperature must be 0 (greedy) or at least 0.01, got 1e-45"),
+        ("--top-p 0", "top_p must be in (0, 1], got 0.0"),
+        ("--top-p 1.5", "top_p must be in (0, 1], got 1.5"),
+        ("--seed 99999999999999999999999", "seed must be a whole number from 0 to 2**64 - 1"),
+        ("--seed -1", "seed must be a whole number from 0 to 2**64 - 1, got -1"),
+        ("--max-tokens 0", "max_new_tokens must be at least 1, got 0"),
+    ],
+)
+def test_bad_options_are_one_line_before_the_lab_is_asked(lab: FakeLab, options: str, words: str) -> None:
+    message = usage_error(InteractiveShell.instance(), f"%%gptoss --model other {options}\nhi")
+    assert words in message  # the rule and the value
+    assert "e.g. --" in message or "use --" in message  # and what to type
+    assert lab.calls == [] and lab.switches == []  # refused before a --model switch could load anything
 
 
 # -- the prompt text: braces pass through; --vars substitutes defined names only
@@ -384,3 +427,116 @@ def test_load_of_a_model_that_cannot_fit_is_refused_in_one_line(
     shell.run_line_magic("load_ext", "gptoss_lab")
     message = usage_error(shell, "%gptoss load openai/gpt-oss-120b")
     assert "needs about 233.8 GB on cpu" in message
+
+
+# -- switching is a transaction: a failed load or connect keeps the model and the conversation
+
+
+def finished_reply(prompt: str, answer: str) -> Reply:
+    reply = Reply(prompt, "gpt-oss-nano", "low")
+    reply.messages.append(Message(role="assistant", channel="final", content=answer))
+    reply.close("return", [], 0.1)
+    return reply
+
+
+@pytest.fixture
+def nano_with_turns(shell: InteractiveShell, displays: list[Any]) -> Any:
+    """The magic's real (lazy, never loaded) nano Lab with two earlier turns."""
+    shell.run_line_magic("load_ext", "gptoss_lab")
+    magics = shell.magics_manager.registry["GptOssMagics"]
+    for prompt, answer in (("What is 17 + 25?", "42"), ("And times 2?", "84")):
+        magics.lab._remember(prompt, finished_reply(prompt, answer))
+    return magics
+
+
+def assert_kept(shell: InteractiveShell, magics: Any, message: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert message.endswith(": kept gpt-oss-nano and your 2 earlier turns")  # says what it kept
+    assert magics.lab.model_name == "nano" and magics.model == "nano"
+    assert not magics.lab.handle.loaded  # nothing was loaded on the way
+    capsys.readouterr()
+    shell.run_line_magic("gptoss", "history")
+    assert capsys.readouterr().out.splitlines() == [
+        "user: What is 17 + 25?",
+        "assistant: 42",
+        "user: And times 2?",
+        "assistant: 84",
+    ]
+
+
+def test_a_load_that_cannot_fit_keeps_the_model_and_the_conversation(
+    shell: InteractiveShell, nano_with_turns: Any, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr("gptoss_lab.memory.available_bytes", lambda device: 16e9)  # a 16 GB laptop
+    monkeypatch.setattr("gptoss_lab.model._cuda_visible", lambda: False)
+    monkeypatch.setattr("gptoss_lab.model._load", lambda *a, **k: pytest.fail("weights were touched"))
+    message = usage_error(shell, "%gptoss load openai/gpt-oss-20b")
+    assert "openai/gpt-oss-20b needs about 41.9 GB on cpu" in message and "16.0 GB is free" in message
+    assert_kept(shell, nano_with_turns, message, capsys)
+
+
+def test_a_damaged_checkpoint_is_named_and_the_conversation_kept(
+    shell: InteractiveShell, nano_with_turns: Any, tmp_path: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import shutil
+
+    from gptoss_lab.model import resolve_model
+
+    broken = tmp_path / "broken"
+    shutil.copytree(resolve_model("nano").path, broken)
+    weights = broken / "model.safetensors"
+    with open(weights, "r+b") as f:
+        f.truncate(weights.stat().st_size // 2)  # a download cut in half
+    message = usage_error(shell, f"%gptoss load {broken}")
+    assert f"{weights} is truncated: its header describes" in message and "re-download" in message
+    assert_kept(shell, nano_with_turns, message, capsys)
+
+
+@pytest.mark.parametrize(
+    ("line", "words"),
+    [
+        ("load nano --dtype banana", "dtype must be float32|bfloat16|float16, got 'banana'"),
+        ("load nano --dtype float64", "expert kernel (grouped_mm) takes float32, bfloat16 or float16 only"),
+        ("load nano --device cuda", "--device cuda: no CUDA here"),
+        ("load nano --device gpu", "device must be cpu, cuda, cuda:N or mps, got 'gpu'"),
+        ("load ./no/such/dir", "is neither a directory nor a hub id"),
+    ],
+)
+def test_bad_load_options_are_one_line_and_keep_the_conversation(
+    shell: InteractiveShell,
+    nano_with_turns: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    line: str,
+    words: str,
+) -> None:
+    monkeypatch.setattr("gptoss_lab.model._cuda_visible", lambda: False)
+    message = usage_error(shell, f"%gptoss {line}")
+    assert words in message
+    assert_kept(shell, nano_with_turns, message, capsys)
+
+
+def test_a_connect_to_a_dead_port_keeps_the_model_and_the_conversation(
+    shell: InteractiveShell, nano_with_turns: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import socket
+
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        dead = f"http://127.0.0.1:{probe.getsockname()[1]}/v1"
+    message = usage_error(shell, f"%gptoss connect {dead} --timeout 5")
+    assert f"cannot connect to {dead}: connection refused" in message
+    assert_kept(shell, nano_with_turns, message, capsys)
+
+
+def test_a_bug_during_a_load_keeps_its_traceback_and_the_conversation(
+    shell: InteractiveShell, nano_with_turns: Any, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def bug(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("Expected mat_a to be Float32, BFloat16 or Float16 matrix, got Double")  # from torch
+
+    monkeypatch.setattr("gptoss_lab.model._load", bug)
+    err = shell.run_cell("%gptoss load nano").error_in_exec
+    assert isinstance(err, RuntimeError) and "got Double" in str(err)  # not a UsageError: the traceback shows
+    if sys.version_info >= (3, 11):
+        assert err.__notes__ == ["kept gpt-oss-nano and your 2 earlier turns"]
+    assert_kept(shell, nano_with_turns, ": kept gpt-oss-nano and your 2 earlier turns", capsys)

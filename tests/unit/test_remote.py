@@ -184,7 +184,7 @@ def test_a_server_with_several_models_needs_a_name(server: ReplayServer) -> None
 
 def test_base_url_forms(server: ReplayServer) -> None:
     bare = Lab("m", base_url=f"http://127.0.0.1:{server.port}/")
-    assert bare.remote is not None and bare.remote.base_url == server.url
+    assert "token_ids" not in bare.capabilities and bare.backend.base_url == server.url
     with pytest.raises(ValueError, match="http://HOST:PORT/v1"):
         Lab("m", base_url="localhost:8000")
     with pytest.raises(ValueError, match=re.escape("--api chat|responses|ollama")):
@@ -325,4 +325,43 @@ def test_cell_model_option_switches_model_on_the_same_server(
     assert server.posted()[0]["model"] == "big"
     assert [r.headers.get("Authorization") for r in server.requests][-1] == "Bearer k"
     magics = shell.magics_manager.registry["GptOssMagics"]
-    assert magics.lab.remote.base_url == server.url and magics.model == "nano"  # the local default is kept
+    assert magics.lab.backend.base_url == server.url and magics.model == "nano"  # the local default is kept
+
+
+def test_magic_keeps_a_broken_reply_in_out_last_and_history(
+    server: ReplayServer, shell: Any, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    shell.run_line_magic("load_ext", "gptoss_lab")
+    shown: list[Any] = []
+    monkeypatch.setattr("IPython.display.display", lambda obj, display_id=False: shown.append(obj) or _Handle(shown))
+    server.models("gpt-oss-test")
+    server.replay(CHAT, "vllm_chat_bad_json.sse")
+    shell.run_line_magic("gptoss", f"connect {server.url} --timeout 30")
+    magics = shell.magics_manager.registry["GptOssMagics"]
+    assert magics.lab.backend.client.timeout == 30.0
+    result = shell.run_cell("%%gptoss --out r\nWhat is 17 + 25?")
+    assert result.success, result.error_in_exec  # the reply is shown, not raised
+    reply = shell.user_ns["r"]
+    assert reply is magics.last and reply.stopped == "error" and reply.answer == "17 + 25"
+    assert shown[-1] is reply and "broke off - partial reply kept" in reply_text(reply)  # the last frame says so
+    assert "not JSON" in reply_text(reply)
+    capsys.readouterr()
+    shell.run_line_magic("gptoss", "history")
+    assert capsys.readouterr().out.splitlines() == ["user: What is 17 + 25?", "assistant: 17 + 25"]
+
+
+def test_command_line_prints_a_broken_reply_and_says_why(
+    server: ReplayServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import json
+
+    from gptoss_lab.cli import main
+
+    server.replay(CHAT, "vllm_chat_bad_json.sse")
+    server.models("gpt-oss-test")
+    assert main(["ask", "What is 17 + 25?", "--base-url", server.url, "--json", "--timeout", "30"]) == 1
+    captured = capsys.readouterr()
+    out = json.loads(captured.out)
+    assert (out["stopped"], out["answer"], out["reasoning"]) == ("error", "17 + 25", REASONING)
+    assert out["error"].startswith("the server sent a chunk that is not JSON")
+    assert captured.err.startswith("gptoss-lab: error: the server sent a chunk that is not JSON")

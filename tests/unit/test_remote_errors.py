@@ -6,6 +6,7 @@ import json
 import socket
 import threading
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -164,11 +165,17 @@ def test_an_api_the_server_lacks_is_named(server: ReplayServer) -> None:
     assert f"{server.url}/responses not found (HTTP 404)" in message and "--api chat|responses|ollama" in message
 
 
-def test_an_error_inside_the_stream_is_raised(server: ReplayServer) -> None:
+def test_an_error_inside_the_stream_keeps_what_arrived(server: ReplayServer) -> None:
     server.models("m")
     server.routes["POST", CHAT] = Route(body=lambda: iter([_delta(reasoning="a"), b'data: {"error": "boom"}\n\n']))
-    with pytest.raises(ServerError, match="the server stopped the reply with an error: boom"):
-        Lab("m", base_url=server.url).ask("Hi")
+    lab = Lab("m", base_url=server.url)
+    reply = lab.ask("Hi")
+    assert (reply.stopped, reply.reasoning, reply.error) == (
+        "error",
+        "a",
+        "the server stopped the reply with an error: boom",
+    )
+    assert lab.replies == [reply]
 
 
 def test_a_server_that_rejects_chat_template_kwargs_is_asked_again_without(server: ReplayServer) -> None:
@@ -215,3 +222,152 @@ def test_an_answer_that_starts_like_a_channel_name_stays_the_answer(server: Repl
     server.routes["POST", CHAT] = Route(body=lambda: iter(answer))
     reply = Lab("m", base_url=server.url).ask("Hi")
     assert (reply.reasoning, reply.answer) == ("Think.", "analysis of 17 + 25: 42")
+
+
+# -- broken streams: the partial reply is returned and recorded, ``stopped`` says what happened
+
+REASONING = "The user asks 17 + 25. Ones: 7+5=12, carry 1; tens: 1+2+1=4. So 42."
+
+
+def broken(server: ReplayServer, filename: str, cut_at: int | None = None) -> tuple[Lab, Any]:
+    server.models("m")
+    server.replay(CHAT, filename, cut_at=cut_at)
+    lab = Lab("m", base_url=server.url)
+    return lab, lab.ask("What is 17 + 25?")
+
+
+def assert_recorded(lab: Lab, reply: Any, answer: str) -> None:
+    """The partial reply is the Lab's last reply and the last turn of its conversation."""
+    assert lab.replies[-1] is reply
+    assert lab.history[-2:] == [
+        {"role": "user", "content": "What is 17 + 25?"},
+        {"role": "assistant", "content": answer},
+    ]
+
+
+def test_an_invalid_json_chunk_keeps_the_partial_reply(server: ReplayServer) -> None:
+    lab, reply = broken(server, "vllm_chat_bad_json.sse")
+    assert (reply.stopped, reply.reasoning, reply.answer) == ("error", REASONING, "17 + 25")
+    assert reply.error.startswith("the server sent a chunk that is not JSON (")
+    assert "'data: " not in reply.error and '{"id":"chatcmpl-1"' in reply.error  # the chunk's start
+    assert reply.token_note.startswith("token counts estimated")
+    assert_recorded(lab, reply, "17 + 25")
+
+
+def test_a_connection_cut_mid_chunk_keeps_the_partial_reply(server: ReplayServer) -> None:
+    lab, reply = broken(server, "vllm_chat.sse", cut_at=12)  # 6 events (2 lines each), then the cut
+    assert reply.stopped == "error"
+    assert reply.reasoning == "The user asks 17 + 25. Ones: 7+5=12, carry 1; tens: 1+2+1=4." and reply.answer == ""
+    assert reply.error.startswith(f"the stream from {server.url} broke off: ")
+    assert_recorded(lab, reply, "")
+
+
+def test_a_stream_that_ends_without_a_finish_reason_is_incomplete(server: ReplayServer) -> None:
+    from gptoss_lab.render import reply_text
+
+    lab, reply = broken(server, "vllm_chat_no_end.sse")
+    assert (reply.stopped, reply.error) == ("incomplete", None)
+    assert (reply.reasoning, reply.answer) == (REASONING, "17 + 25 = 42.")
+    assert "the stream ended without a finish reason" in reply_text(reply) and "finished" not in reply_text(reply)
+    assert_recorded(lab, reply, "17 + 25 = 42.")
+
+
+def test_a_finish_reason_without_done_still_finishes(server: ReplayServer) -> None:
+    server.models("m")
+    stop = b'data: {"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}\n\n'
+    server.routes["POST", CHAT] = Route(body=lambda: iter([_delta(content="42"), stop]))
+    assert Lab("m", base_url=server.url).ask("Hi").stopped == "return"
+
+
+@pytest.mark.parametrize(
+    ("api", "endpoint", "filename"),
+    [("chat", CHAT, "vllm_chat_body.json"), ("responses", "/v1/responses", "vllm_responses_body.json")],
+)
+def test_a_server_that_ignores_stream_true_is_read_from_its_one_json_body(
+    server: ReplayServer, api: str, endpoint: str, filename: str
+) -> None:
+    server.models("m")
+    server.file("POST", endpoint, filename, "application/json")
+    lab = Lab("m", base_url=server.url, api=api)
+    reply = lab.ask("What is 17 + 25?")
+    assert (reply.stopped, reply.reasoning, reply.answer) == ("return", REASONING, "17 + 25 = 42.")
+    assert [m.channel for m in reply.messages] == ["analysis", "final"]
+    assert reply.token_note == "token counts from the server"
+    assert server.posted()[0]["stream"] is True  # it was asked to stream
+
+
+@pytest.mark.parametrize(
+    ("base", "fix"),
+    [("/v1", "check the host and port (the server's API port)"), ("/lab", "try http://127.0.0.1:{port}/v1")],
+)
+def test_an_html_page_at_the_url_is_named(server: ReplayServer, base: str, fix: str) -> None:
+    server.file("GET", f"{base}/models", "html_page.html", "text/html; charset=utf-8")
+    url = f"http://127.0.0.1:{server.port}{base}"
+    with pytest.raises(ServerError) as err:
+        Lab(base_url=url).load()
+    message = one_line(err)
+    assert message.startswith(f"{url}/models got an HTML page, not an OpenAI-compatible API: is the URL right?")
+    assert message.endswith(fix.format(port=server.port))
+
+
+def test_an_html_error_page_is_named_too(server: ReplayServer) -> None:
+    server.models("m")
+    server.file("POST", CHAT, "html_page.html", "text/html", status=502)  # a proxy's "bad gateway" page
+    with pytest.raises(ServerError) as err:
+        Lab("m", base_url=server.url).ask("Hi")
+    assert one_line(err).startswith(f"HTTP 502: {server.url}/chat/completions got an HTML page")
+
+
+def test_timeout_is_an_option_and_a_silent_stream_keeps_what_arrived(server: ReplayServer) -> None:
+    release = threading.Event()
+    held_stream(server, release, before=3)
+    try:
+        lab = Lab("m", base_url=server.url, timeout=0.5)
+        reply = lab.ask("Count.")
+    finally:
+        release.set()
+    assert (reply.stopped, reply.reasoning) == ("error", "step 0. step 1. step 2. ")
+    assert reply.error == f"{server.url} sent nothing for 0.5 s mid-reply: is it busy or stuck? " + (
+        "wait longer with --timeout SECONDS (Lab(..., timeout=...))"
+    )
+    assert lab.replies == [reply]
+
+
+@pytest.mark.parametrize("timeout", [0, -1, float("nan"), "soon"])
+def test_a_bad_timeout_is_refused(timeout: object) -> None:
+    from gptoss_lab.errors import OptionError
+
+    with pytest.raises(OptionError, match="timeout"):
+        Lab(base_url="http://127.0.0.1:1/v1", timeout=timeout)  # type: ignore[arg-type]
+
+
+def test_a_connect_to_a_dead_port_keeps_the_lab_as_it_was(server: ReplayServer) -> None:
+    server.models("m")
+    server.replay(CHAT, "vllm_chat.sse")
+    lab = Lab("m", base_url=server.url)
+    first = lab.ask("What is 17 + 25?")
+    dead = f"http://127.0.0.1:{_closed_port()}/v1"
+    with pytest.raises(ServerError) as err:
+        lab.connect(dead, "m")
+    assert one_line(err).endswith(f"connection refused: {_FIX}: kept m on {server.url} and your 1 earlier turn")
+    assert lab.backend.base_url == server.url and lab.replies == [first]
+    assert lab.ask("Again?").answer == "17 + 25 = 42."  # the old server still answers
+
+
+_FIX = "start the server (transformers serve, ollama serve, vllm serve ...) or fix the URL (http://HOST:PORT/v1)"
+
+
+def test_max_tokens_beyond_a_servers_stated_context_is_refused_before_sending(server: ReplayServer) -> None:
+    from gptoss_lab.errors import ContextTooLongError
+
+    server.json("GET", "/v1/models", {"data": [{"id": "m", "max_model_len": 4096}]})  # what vLLM lists
+    server.replay(CHAT, "vllm_chat.sse")
+    lab = Lab("m", base_url=server.url)
+    with pytest.raises(ContextTooLongError) as err:
+        lab.ask("Hi", max_new_tokens=5000)
+    assert one_line(err) == (
+        f"--max-tokens 5,000 asks for more tokens than m reads in all (4,096, its context on {server.url}): "
+        "use --max-tokens 2,048 or less"
+    )
+    assert server.posted() == [] and lab.history == []
+    assert lab.ask("Hi", max_new_tokens=2048).stopped == "return"

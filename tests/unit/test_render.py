@@ -342,3 +342,22 @@ def test_live_display_shows_the_first_update_whatever_the_clock(fake_display: di
     fake_display["clock"][0] = 0.0  # a monotonic clock may start near zero
     LiveDisplay().update(streamed("<|channel|>analysis<|message|>hmm"))
     assert len(fake_display["displays"]) == 1
+
+
+# -- malformed harmony: shown as written, never lost
+
+
+def test_a_malformed_header_is_shown_as_written_and_escaped() -> None:
+    reply = streamed("<|channel|>final answer is <b>42</b><|message|>It is 42.<|return|>", close="return")
+    assert reply.answer == "It is 42." and reply.malformed == ["<|channel|>final answer is <b>42</b>"]
+    p = Parsed(reply_html(reply))
+    assert "final answer is <b>42</b>" in p.text["gptoss-malformed"]
+    assert "b" not in p.tag_names()  # escaped, not markup
+    assert p.text["gptoss-answer"] == "It is 42."
+    assert "[malformed harmony headers, as written]\n<|channel|>final answer is <b>42</b>" in reply_text(reply)
+
+
+def test_well_formed_replies_show_no_malformed_block() -> None:
+    reply = streamed(ANALYSIS + FINAL, close="return")
+    assert reply.malformed == []
+    assert "gptoss-malformed" not in reply_html(reply) and "malformed" not in reply_text(reply)

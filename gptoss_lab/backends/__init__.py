@@ -1,0 +1,98 @@
+"""The seam between a :class:`~gptoss_lab.Lab` and what writes its replies: one :class:`Backend` each.
+
+* :class:`~gptoss_lab.backends.local.LocalBackend`: a transformers model in this process (routing,
+  attention, token ids).
+* :class:`~gptoss_lab.backends.server.ServerBackend`: a server (vLLM, Ollama, LM Studio,
+  ``transformers serve``) that sends text.
+
+A caller asks what a backend can do through ``capabilities``, never through its type.
+No torch here, nor in the backends' module scope.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from ..harmony import render_prompt
+from ..options import Generation
+from ..reply import Reply
+
+__all__ = ["CAPABILITIES", "Backend", "Turn"]
+
+#: What a backend may offer: ``routing`` and ``attention`` (the model's insides, captured or recomputed),
+#: ``token_ids`` (harmony-exact token ids of prompt and reply).
+CAPABILITIES = ("routing", "attention", "token_ids")
+
+
+@dataclass(frozen=True)
+class Turn:
+    """What the next reply answers: the conversation so far and the new prompt."""
+
+    prompt: str
+    history: list[dict[str, Any]] = field(default_factory=list)
+    developer: str | None = None
+    date: str | None = None
+
+    @property
+    def messages(self) -> list[dict[str, Any]]:
+        """Chat dicts: developer instructions, the history, the prompt."""
+        dev = [{"role": "developer", "content": self.developer}] if self.developer is not None else []
+        return [*dev, *self.history, {"role": "user", "content": self.prompt}]
+
+    def harmony(self, effort: str, identity: str | None = None) -> str:
+        """The exact harmony text a model sees for this turn."""
+        return render_prompt(self.messages, effort=effort, date=self.date, model_identity=identity)
+
+
+class Backend(Protocol):
+    """One model to ask, local or on a server. Built without loading anything; :meth:`load` checks it all."""
+
+    @property
+    def name(self) -> str:
+        """The model as it was named (``Lab.model_name``)."""
+
+    @property
+    def label(self) -> str:
+        """What its replies are labelled with, and what a failed switch says it kept."""
+
+    @property
+    def capabilities(self) -> frozenset[str]:
+        """A subset of :data:`CAPABILITIES`."""
+
+    @property
+    def identity(self) -> str | None:
+        """The model's identity line in harmony's system message (None: harmony's default)."""
+
+    @property
+    def handle(self) -> Any:
+        """The local model's :class:`~gptoss_lab.model.ModelHandle` (None on a server)."""
+
+    @property
+    def context_length(self) -> int | None:
+        """Tokens the model reads at most, prompt and reply together (None: not known)."""
+
+    def describe(self) -> str:
+        """Lines for ``repr(lab)``: what will answer, from where, and why."""
+
+    def load(self) -> None:
+        """Load (or reach) it now; raises a :class:`~gptoss_lab.errors.GptOssLabError` saying what is wrong."""
+
+    def with_model(self, name: str) -> Backend:
+        """The same kind of backend (the same server) for another model."""
+
+    def local_model(self) -> Any:
+        """The loaded transformers model (:class:`~gptoss_lab.model.LoadedModel`), or NeedsLocalModel."""
+
+    def stream(
+        self,
+        turn: Turn,
+        options: Generation,
+        *,
+        capture: bool | None,
+        on_update: Callable[[Reply], None] | None,
+        stop: threading.Event | None,
+    ) -> Reply:
+        """Write the reply to ``turn``; Ctrl-C or ``stop`` ends it early with the partial reply kept."""

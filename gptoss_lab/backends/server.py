@@ -1,0 +1,83 @@
+"""ServerBackend: a model on a server (:class:`~gptoss_lab.remote.RemoteClient`); text only, no insides."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from ..errors import ContextTooLongError, NeedsLocalModel
+from ..options import Generation
+from ..remote import RemoteClient, local_model_needed
+from ..reply import Reply
+from . import Turn
+
+__all__ = ["ServerBackend"]
+
+
+class ServerBackend:
+    """One model on one server. ``load`` reaches the server and checks its model list."""
+
+    capabilities: frozenset[str] = frozenset()
+    identity = None  # the server renders the prompt
+    handle = None
+
+    def __init__(self, client: RemoteClient) -> None:
+        self.client = client
+
+    @property
+    def name(self) -> str:
+        return str(self.client.model)
+
+    @property
+    def label(self) -> str:
+        return f"{self.client.model or '(the model it serves)'} on {self.client.base_url}"
+
+    @property
+    def base_url(self) -> str:
+        return self.client.base_url
+
+    @property
+    def context_length(self) -> int | None:
+        return self.client.context_length
+
+    def describe(self) -> str:
+        return f"{self.client!r}\n  {local_model_needed()}"
+
+    def load(self) -> None:
+        self.client.check()
+
+    def with_model(self, name: str) -> ServerBackend:
+        c = self.client
+        return ServerBackend(RemoteClient(c.base_url, name, api_key=c.api_key, api=c.api, timeout=c.timeout))
+
+    def local_model(self) -> Any:
+        raise NeedsLocalModel(local_model_needed(self.client.base_url))
+
+    def stream(
+        self,
+        turn: Turn,
+        options: Generation,
+        *,
+        capture: bool | None,
+        on_update: Callable[[Reply], None] | None,
+        stop: threading.Event | None,
+    ) -> Reply:
+        context = self.client.ensure_checked().context_length
+        if context is not None and options.max_new_tokens >= context:  # the prompt's length is the server's to judge
+            raise ContextTooLongError(
+                f"--max-tokens {options.max_new_tokens:,} asks for more tokens than {self.name} reads in all "
+                f"({context:,}, its context on {self.client.base_url}): use --max-tokens {context // 2:,} or less"
+            )
+        return self.client.ask(
+            turn.prompt,
+            turn.history,
+            developer=turn.developer,
+            effort=options.effort,
+            max_new_tokens=options.max_new_tokens,
+            temperature=options.temperature,
+            top_p=options.top_p,
+            seed=options.seed,
+            on_update=on_update,
+            stop=stop,
+        )

@@ -1,0 +1,143 @@
+"""Every option's rule, checked once, before anything loads; a broken rule is one :class:`OptionError`.
+
+No torch here: the checks run before the model is loaded (device availability is asked of torch
+later, at load, by :mod:`gptoss_lab.model`).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from numbers import Integral, Real
+from typing import Any
+
+from .errors import OptionError
+from .harmony import EFFORTS
+
+__all__ = ["DTYPES", "MIN_TEMPERATURE", "Generation", "check_device", "check_dtype", "check_generation", "check_text"]
+
+#: Below this (and above 0, which is greedy) a temperature only overflows the softmax: logits / 1e-45 is inf.
+MIN_TEMPERATURE = 0.01
+#: torch.Generator.manual_seed takes 0 .. 2**64 - 1 (servers take what they take).
+MAX_SEED = 2**64 - 1
+DTYPES = ("float32", "bfloat16", "float16")
+_DTYPE_ALIASES = {"fp32": "float32", "float": "float32", "bf16": "bfloat16", "fp16": "float16", "half": "float16"}
+_DEVICE = re.compile(r"(cpu|mps|cuda(:\d+)?)")
+
+
+@dataclass(frozen=True)
+class Generation:
+    """Checked generation options; None: the model's (or server's) default."""
+
+    effort: str = "medium"
+    max_new_tokens: int = 1024
+    temperature: float | None = None
+    top_p: float | None = None
+    seed: int | None = None
+
+
+def _number(name: str, value: Any, flag: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, Real):
+        raise OptionError(f"{name} must be a number, got {value!r} ({type(value).__name__}): e.g. {flag} 0.7")
+    number = float(value)
+    if not math.isfinite(number):
+        raise OptionError(f"{name} must be a finite number, got {value!r}: e.g. {flag} 0.7")
+    return number
+
+
+def _whole(name: str, value: Any, flag: str, example: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, Integral):
+        raise OptionError(
+            f"{name} must be a whole number, got {value!r} ({type(value).__name__}): e.g. {flag} {example}"
+        )
+    return int(value)
+
+
+def check_temperature(value: Any) -> float | None:
+    if value is None:
+        return None
+    t = _number("temperature", value, "--temperature")
+    if t < 0 or 0 < t < MIN_TEMPERATURE:
+        raise OptionError(
+            f"temperature must be 0 (greedy) or at least {MIN_TEMPERATURE}, got {value!r}: "
+            "use --temperature 0 for the most likely token, or a value such as 0.7"
+        )
+    return t
+
+
+def check_generation(
+    *,
+    effort: Any = "medium",
+    max_new_tokens: Any = 1024,
+    temperature: Any = None,
+    top_p: Any = None,
+    seed: Any = None,
+) -> Generation:
+    """The options of one reply, checked: type, range, finiteness."""
+    if effort not in EFFORTS:
+        raise OptionError(f"effort must be low, medium or high, got {effort!r}: use --effort low|medium|high")
+    n = _whole("max_new_tokens", max_new_tokens, "--max-tokens", 256)
+    if n < 1:
+        raise OptionError(f"max_new_tokens must be at least 1, got {n}: e.g. --max-tokens 256")
+    p = None if top_p is None else _number("top_p", top_p, "--top-p")
+    if p is not None and not 0 < p <= 1:
+        raise OptionError(f"top_p must be in (0, 1], got {top_p!r}: e.g. --top-p 0.9 (1 keeps every token)")
+    s = None if seed is None else _whole("seed", seed, "--seed", 1)
+    if s is not None and not 0 <= s <= MAX_SEED:
+        raise OptionError(f"seed must be a whole number from 0 to 2**64 - 1, got {s}: e.g. --seed 1")
+    return Generation(str(effort), n, check_temperature(temperature), p, s)
+
+
+def check_text(name: str, value: Any, *, optional: bool = False) -> str | None:
+    """A prompt (or developer text): a str that is valid Unicode (no lone surrogates)."""
+    if value is None and optional:
+        return None
+    if not isinstance(value, str):
+        raise OptionError(
+            f"{name} must be text (str), got {type(value).__name__} {value!r:.60}: pass str(...) if you meant its text"
+        )
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as err:
+        bad = value[err.start : err.end]
+        raise OptionError(
+            f"{name} holds {bad!r} at character {err.start}, half of a character (a lone surrogate) that no "
+            "tokenizer can encode: remove it (text.encode('utf-8', 'replace').decode() turns it into '?')"
+        ) from None
+    return value
+
+
+def check_dtype(dtype: Any) -> str | None:
+    """A dtype name from :data:`DTYPES` (or an alias such as bf16); None: chosen for the device."""
+    if dtype is None:
+        return None
+    name = _DTYPE_ALIASES.get(str(dtype).lower(), str(dtype).lower())
+    if name in ("float64", "double", "fp64"):
+        raise OptionError(
+            f"dtype {dtype!r} cannot run gpt-oss: its expert kernel (grouped_mm) takes float32, bfloat16 or "
+            "float16 only, and float64 would double float32's memory: use --dtype float32"
+        )
+    if name not in DTYPES:
+        raise OptionError(f"dtype must be {'|'.join(DTYPES)}, got {dtype!r}: e.g. --dtype float32 (or leave it out)")
+    return name
+
+
+def check_device(device: Any, cuda_visible: bool) -> str | None:
+    """A device name (cpu, cuda, cuda:N, mps); a CUDA device where no GPU is visible is refused here."""
+    if device is None:
+        return None
+    if not isinstance(device, str) or not _DEVICE.fullmatch(device):
+        raise OptionError(f"device must be cpu, cuda, cuda:N or mps, got {device!r}: e.g. --device cpu")
+    if device.startswith("cuda") and not cuda_visible:
+        raise OptionError(
+            f"--device {device}: no CUDA here (no NVIDIA GPU is visible): use --device cpu or leave it out"
+        )
+    return device
+
+
+def check_timeout(timeout: Any) -> float:
+    t = _number("timeout", timeout, "--timeout")
+    if t <= 0:
+        raise OptionError(f"timeout must be a number of seconds above 0, got {timeout!r}: e.g. --timeout 600")
+    return t
