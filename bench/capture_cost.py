@@ -23,8 +23,8 @@ def run(model, prompt_ids, n_tokens: int, capture: bool) -> float:
         with RoutingCapture(model) as routing, AttentionSummaryCapture(model) as summaries:
             for _ in generate_ids(model, prompt_ids, max_new_tokens=n_tokens, stop_ids=(), sampling=Sampling(0)):
                 pass
-        routing.arrays()  # moving what was captured to numpy is part of the cost
-        summaries.arrays()
+        routing.collect()  # moving what was captured to numpy is part of the cost
+        summaries.collect()
     else:
         for _ in generate_ids(model, prompt_ids, max_new_tokens=n_tokens, stop_ids=(), sampling=Sampling(0)):
             pass

@@ -86,7 +86,7 @@ def tokens_per_s(model: Any, prompt_ids: list[int], n_tokens: int, capture: str)
             recorders.append(stack.enter_context(AttentionSummaryCapture(model)))
         generate()
         for recorder in recorders:
-            recorder.arrays()  # moving the capture to numpy is part of its cost
+            recorder.collect()  # moving the capture to numpy is part of its cost
     sync()
     return n_tokens / (time.perf_counter() - start)
 

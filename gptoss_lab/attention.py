@@ -105,10 +105,9 @@ def chunked_attention(
 
 
 def _register() -> None:
-    from transformers import AttentionInterface, AttentionMaskInterface
+    from . import _hf
 
-    AttentionInterface.register(_CHUNKED, chunked_attention)
-    AttentionMaskInterface.register(_CHUNKED, lambda *args, **kwargs: None)  # masks are built per chunk
+    _hf.register_attention(_CHUNKED, chunked_attention)  # masks are built per chunk
 
 
 class _Stop(Exception):
@@ -118,32 +117,31 @@ class _Stop(Exception):
 def _queries_and_keys(model: Any, token_ids: np.ndarray, layer: int) -> tuple[Any, Any, Any]:
     """(q (H, T, D), k (Hkv, T, D), the attention module) of ``layer`` for a teacher-forced pass."""
     import torch
-    from transformers.models.gpt_oss.modeling_gpt_oss import apply_rotary_pos_emb
+
+    from . import _hf
 
     attn = model.model.layers[layer].self_attn
     found: dict[str, Any] = {}
 
     def grab(module: Any, args: Any, kwargs: Any) -> None:
-        hidden = kwargs.get("hidden_states", args[0] if args else None)  # (1, T, hidden)
-        cos, sin = kwargs["position_embeddings"]
+        hidden, (cos, sin) = _hf.attention_call(module, args, kwargs)  # hidden (1, T, hidden)
         shape = (*hidden.shape[:-1], -1, module.head_dim)
         q = module.q_proj(hidden).view(shape).transpose(1, 2)  # (1, H, T, D)
         k = module.k_proj(hidden).view(shape).transpose(1, 2)  # (1, Hkv, T, D)
-        found["q"], found["k"] = apply_rotary_pos_emb(q, k, cos, sin)
+        found["q"], found["k"] = _hf.rotate(q, k, cos, sin)
         raise _Stop
 
     _register()
-    previous = model.config._attn_implementation
-    handle = attn.register_forward_pre_hook(grab, with_kwargs=True)
-    model.config._attn_implementation = _CHUNKED
-    try:
-        with torch.inference_mode():
-            model(input_ids=torch.tensor([token_ids.tolist()], device=next(model.parameters()).device), use_cache=False)
-    except _Stop:
-        pass
-    finally:
-        handle.remove()
-        model.config._attn_implementation = previous
+    ids = torch.tensor([token_ids.tolist()], device=next(model.parameters()).device)  # (1, T)
+    with _hf.attention_implementation(model, _CHUNKED):
+        handle = attn.register_forward_pre_hook(grab, with_kwargs=True)
+        try:
+            with torch.inference_mode():
+                model(input_ids=ids, use_cache=False)
+        except _Stop:
+            pass
+        finally:
+            handle.remove()
     return found["q"][0], found["k"][0], attn
 
 

@@ -11,19 +11,26 @@ Each MoE layer ``layers[i].mlp`` gets three hooks:
   (:func:`routing_from_hidden`), which is exactly what the kernel computes. If the router
   did fire, the two ``mlp`` hooks remove themselves: later tokens pay for one hook only.
 
-Tensors stay on the model's device until :meth:`RoutingCapture.arrays`, so capture adds no
-device synchronisation per token. Hooks are removed on exit, also on error or Ctrl-C.
+Each capture has a ``name`` and :meth:`~_LayerHooks.collect` returns its numpy arrays by the
+names a :class:`~gptoss_lab.trace.Trace` stores (axes in :mod:`gptoss_lab.trace`).
+Tensors stay on the model's device until ``collect()``, so capture adds no device
+synchronisation per token. Hooks are removed on exit, also on error or Ctrl-C. How each
+transformers version shapes what the hooks see is read through :mod:`gptoss_lab._hf`.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
+
+from . import _hf
 
 __all__ = [
     "AttentionSummaryCapture",
     "RoutingCapture",
     "attention_summaries",
     "build_trace",
+    "collect_all",
     "moe_layers",
     "routing_from_hidden",
     "routing_from_router_call",
@@ -49,31 +56,24 @@ def routing_from_hidden(hidden: Any, weight: Any, bias: Any, top_k: int) -> tupl
 
 
 def routing_from_router_call(router_input: Any, output: Any, weight: Any, bias: Any, top_k: int) -> tuple[Any, ...]:
-    """Normalise what ``mlp.router`` returned into (logits (N, E), experts (N, k), weights (N, k)).
+    """(logits (N, E), experts (N, k), weights (N, k)) from what ``mlp.router`` returned on ``router_input`` (N, H).
 
-    * transformers >= 5: ``(logits (N, E), scores (N, k), indices (N, k))``.
-    * transformers 4.55-4.57: ``(scores, indices)`` where scores are the chosen experts' weights
-      scattered into (N, E) (zeros elsewhere), or (N, k); the raw logits are not returned, so
-      they are recomputed from the router's input.
+    The shapes are :func:`gptoss_lab._hf.router_output`'s; a version that returns no raw logits
+    has them recomputed from the router's input.
     """
     import torch
 
-    E = weight.shape[0]
-    if isinstance(output, tuple) and len(output) == 3:
-        logits, scores, experts = output
-        return logits.float(), experts, scores.float()
-    if isinstance(output, tuple) and len(output) == 2:
-        scores, experts = output
-        logits = torch.nn.functional.linear(router_input.to(weight.dtype), weight, bias).float()
-        weights = torch.gather(scores, -1, experts) if scores.shape[-1] == E else scores
-        return logits, experts, weights.float()
-    shape = tuple(getattr(output, "shape", ())) or type(output).__name__
-    raise TypeError(f"unrecognised gpt-oss router output {shape}: this transformers version is not supported yet")
+    logits, experts, weights = _hf.router_output(output, weight.shape[0])
+    if logits is None:
+        logits = torch.nn.functional.linear(router_input.to(weight.dtype), weight, bias)
+    return logits.float(), experts, weights.float()
 
 
 class _LayerHooks:
     """Hooks put on when entered and always taken off on exit (errors and Ctrl-C included),
     with what they record kept per layer as one tuple of tensors per forward call."""
+
+    name = ""  # what this capture is called (in errors, and when two captures return one name)
 
     def __init__(self, n_layers: int) -> None:
         self._steps: list[list[tuple[Any, ...]]] = [[] for _ in range(n_layers)]
@@ -99,6 +99,13 @@ class _LayerHooks:
         """Forward calls recorded in every layer (a Ctrl-C mid-forward leaves one partial call)."""
         return min((len(steps) for steps in self._steps), default=0)
 
+    def collect(self) -> dict[str, Any]:
+        """The capture's numpy arrays by name, over the forward calls that reached every layer; {} if none did."""
+        return self._named() if self.complete_calls > 0 else {}
+
+    def _named(self) -> dict[str, Any]:
+        raise NotImplementedError
+
     def _stack(self, part: int) -> Any:
         """Item ``part`` of every complete call, as one (T, L, ...) tensor on the CPU."""
         import torch
@@ -109,11 +116,13 @@ class _LayerHooks:
 
 
 class RoutingCapture(_LayerHooks):
-    """``with RoutingCapture(model) as cap: model(...)``, then ``cap.arrays()``.
+    """``with RoutingCapture(model) as cap: model(...)``, then ``cap.collect()``.
 
     Every forward call appends its positions (the whole prompt once, then one token per
     cached decoding step), for batch size 1.
     """
+
+    name = "routing"
 
     def __init__(self, model: Any) -> None:
         self.mlps = moe_layers(model)
@@ -168,17 +177,22 @@ class RoutingCapture(_LayerHooks):
 
         return post
 
-    def arrays(self) -> tuple[Any, Any, Any]:
-        """numpy (logits (T, L, E) float16, experts (T, L, k) int16, weights (T, L, k) float32).
-
-        Only forward calls that reached every layer count.
-        """
+    def _named(self) -> dict[str, Any]:
+        """routing_logits (T, L, E) float16, topk_experts (T, L, k) int16, topk_weights (T, L, k) float32."""
         import torch
 
-        if self.complete_calls == 0:
+        return {
+            "routing_logits": self._stack(0).half().numpy(),
+            "topk_experts": self._stack(1).to(torch.int16).numpy(),
+            "topk_weights": self._stack(2).float().numpy(),
+        }
+
+    def arrays(self) -> tuple[Any, Any, Any]:
+        """(routing_logits, topk_experts, topk_weights) by position, for callers not yet on :meth:`collect`."""
+        named = self.collect()
+        if not named:
             raise ValueError("nothing was captured: run the model inside the `with RoutingCapture(...)` block")
-        logits, experts, weights = self._stack(0), self._stack(1), self._stack(2)
-        return logits.half().numpy(), experts.to(torch.int16).numpy(), weights.float().numpy()
+        return named["routing_logits"], named["topk_experts"], named["topk_weights"]
 
 
 class AttentionSummaryCapture(_LayerHooks):
@@ -187,9 +201,11 @@ class AttentionSummaryCapture(_LayerHooks):
     Hooks each ``layers[i].self_attn``; eager attention returns its weights with the sink
     column already dropped, so the sink mass is ``1 - row sum`` and the entropy (nats) runs
     over the keys plus the sink. Other attention implementations return no weights: then
-    nothing is recorded and :meth:`arrays` returns None. Only summaries are kept, never the
+    nothing is recorded and :meth:`collect` returns {}. Only summaries are kept, never the
     (H, T, T) weights themselves.
     """
+
+    name = "attention summaries"
 
     def __init__(self, model: Any) -> None:
         layers = getattr(getattr(model, "model", None), "layers", None) or []
@@ -201,17 +217,15 @@ class AttentionSummaryCapture(_LayerHooks):
 
     def _make_hook(self, i: int) -> Any:
         def hook(module: Any, args: Any, output: Any) -> None:
-            weights = output[1] if isinstance(output, tuple) and len(output) > 1 else None
+            weights = _hf.attention_weights(output)
             if weights is not None:
                 self._steps[i].append(attention_summaries(weights))
 
         return hook
 
-    def arrays(self) -> tuple[Any, Any] | None:
-        """numpy (sink_mass (T, L, H) float16, entropy (T, L, H) float16), or None if nothing came."""
-        if self.complete_calls == 0:
-            return None
-        return self._stack(0).half().numpy(), self._stack(1).half().numpy()
+    def _named(self) -> dict[str, Any]:
+        """sink_mass (T, L, H) float16, attention_entropy (T, L, H) float16."""
+        return {"sink_mass": self._stack(0).half().numpy(), "attention_entropy": self._stack(1).half().numpy()}
 
 
 def attention_summaries(weights: Any) -> tuple[Any, Any]:
@@ -224,48 +238,51 @@ def attention_summaries(weights: Any) -> tuple[Any, Any]:
     return sink.T, entropy.T  # (Sq, H)
 
 
-def build_trace(
-    capture: RoutingCapture,
-    loaded: Any,
-    token_ids: list[int],
-    n_prompt: int,
-    attention: AttentionSummaryCapture | None = None,
-) -> Any:
-    """A :class:`~gptoss_lab.trace.Trace` from a finished capture over ``token_ids`` (prompt + completion)."""
+def collect_all(captures: Sequence[_LayerHooks]) -> dict[str, Any]:
+    """Every capture's arrays in one dict by name (two captures returning one name is a bug, so it raises)."""
+    arrays: dict[str, Any] = {}
+    owner: dict[str, str] = {}
+    for capture in captures:
+        for name, value in capture.collect().items():
+            if name in arrays:
+                raise ValueError(f"captures {owner[name]!r} and {capture.name!r} both return {name!r}")
+            arrays[name], owner[name] = value, capture.name
+    return arrays
+
+
+def build_trace(captures: Sequence[_LayerHooks], loaded: Any, token_ids: list[int], n_prompt: int) -> Any:
+    """A :class:`~gptoss_lab.trace.Trace` from finished captures over ``token_ids`` (prompt + completion),
+    or None when no routing was captured."""
     import numpy as np
 
     from .harmony import token_sources
-    from .trace import Trace
+    from .trace import REQUIRED, Trace
 
-    logits, experts, weights = capture.arrays()
-    T = logits.shape[0]  # tokens that went through the model (the last generated one did not)
+    arrays = collect_all(captures)
+    if any(name not in arrays for name in REQUIRED):
+        return None
+    T, L, E = arrays["routing_logits"].shape  # T: tokens that went through the model (not the last one generated)
+    # Ctrl-C between a layer's attention and its MLP leaves one more attention step than routing steps
+    arrays = {name: value[:T] for name, value in arrays.items() if value.shape[0] >= T}
     ids = list(token_ids[:T])
     config = loaded.model.config
-    layer_types = list(getattr(config, "layer_types", None) or ["full_attention"] * logits.shape[1])
+    layer_types = list(getattr(config, "layer_types", None) or ["full_attention"] * L)
     summary = {
         "model": loaded.source.label,
-        "num_experts": int(logits.shape[2]),
-        "top_k": int(experts.shape[2]),
-        "num_layers": int(logits.shape[1]),
+        "num_experts": int(E),
+        "top_k": int(arrays["topk_experts"].shape[2]),
+        "num_layers": int(L),
         "hidden_size": int(getattr(config, "hidden_size", 0)),
         "num_attention_heads": int(getattr(config, "num_attention_heads", 0)),
         "num_key_value_heads": int(getattr(config, "num_key_value_heads", 0)),
         "sliding_window": int(getattr(config, "sliding_window", 0) or 0),
     }
-    summaries = attention.arrays() if attention is not None else None
-    if summaries is not None:
-        # Ctrl-C between a layer's attention and its MLP leaves one more attention step than routing steps
-        summaries = (summaries[0][:T], summaries[1][:T]) if summaries[0].shape[0] >= T else None
     return Trace(
-        sink_mass=summaries[0] if summaries else None,
-        attention_entropy=summaries[1] if summaries else None,
         token_ids=np.asarray(ids, dtype=np.int64),
         token_strings=[loaded.tokenizer.decode([i], skip_special_tokens=False) for i in ids],
         sources=token_sources(token_ids, loaded.codec)[:T],
         n_prompt=min(n_prompt, T),
-        routing_logits=logits,
-        topk_experts=experts,
-        topk_weights=weights,
-        layer_types=layer_types[: logits.shape[1]],
+        layer_types=layer_types[:L],
         config=summary,
+        arrays=arrays,
     )

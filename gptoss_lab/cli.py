@@ -14,9 +14,9 @@ import sys
 from collections.abc import Sequence
 from typing import Any, TextIO
 
+from .dialects import api_names
 from .errors import GptOssLabError, OptionError
-from .harmony import EFFORTS
-from .options import DTYPES
+from .options import DEFAULT_EFFORT, DEFAULT_MAX_NEW_TOKENS, DEFAULT_TIMEOUT, DTYPES, EFFORTS
 from .quant import QUANT_CHOICES
 
 __all__ = ["main"]
@@ -27,13 +27,23 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     ask = sub.add_parser("ask", help="ask one question; stream the reasoning, then the answer")
     ask.add_argument("prompt", help="the question (use quotes)")
-    ask.add_argument("--effort", "-e", choices=EFFORTS, default="medium", help="reasoning effort (default: medium)")
+    ask.add_argument(
+        "--effort", "-e", choices=EFFORTS, default=DEFAULT_EFFORT, help="reasoning effort (default: %(default)s)"
+    )
     ask.add_argument("--model", "-m", default=None, help="nano (default), a local directory, a hub id; or a server's")
     ask.add_argument("--base-url", default=None, help="ask a server instead: http://HOST:PORT/v1 (vLLM, Ollama...)")
-    ask.add_argument("--api", choices=("auto", "chat", "responses", "ollama"), default="auto", help="server API")
+    ask.add_argument("--api", choices=api_names(), default="auto", help="server API")
     ask.add_argument("--api-key", default=None, help="the server's key (default: $OPENAI_API_KEY)")
-    ask.add_argument("--timeout", type=float, default=600.0, help="seconds to wait for the server (default: 600)")
-    ask.add_argument("--max-tokens", "-n", type=int, default=1024, help="most tokens to generate (default: 1024)")
+    ask.add_argument(
+        "--timeout", type=float, default=DEFAULT_TIMEOUT, help="seconds to wait for the server (default: %(default)g)"
+    )
+    ask.add_argument(
+        "--max-tokens",
+        "-n",
+        type=int,
+        default=DEFAULT_MAX_NEW_TOKENS,
+        help="most tokens to generate (default: %(default)s)",
+    )
     ask.add_argument("--temperature", "-t", type=float, default=None, help="0 is greedy (default: the model's)")
     ask.add_argument("--top-p", type=float, default=None, help="nucleus sampling mass (default: the model's)")
     ask.add_argument("--seed", "-s", type=int, default=None, help="random seed for a reproducible reply")

@@ -77,7 +77,8 @@ def _decode(
     model: Any, prompt_ids: Sequence[int], max_new_tokens: int, stop_ids: Sequence[int], sampling: Sampling
 ) -> Iterator[int]:
     import torch
-    from transformers import DynamicCache
+
+    from . import _hf
 
     device = next(model.parameters()).device
     generator = torch.Generator(device="cpu")
@@ -86,8 +87,8 @@ def _decode(
     else:
         generator.manual_seed(sampling.seed)
     stops = set(stop_ids)
-    cache_arg = _cache_keyword(model)
-    cache = DynamicCache(config=model.config)
+    cache_arg = _hf.cache_keyword(model.forward)
+    cache = _hf.new_cache(model.config)
     input_ids = torch.tensor([list(prompt_ids)], dtype=torch.long, device=device)  # (1, T)
     with torch.inference_mode():
         for _ in range(max_new_tokens):
@@ -99,10 +100,3 @@ def _decode(
             if token in stops:
                 return
             input_ids = torch.tensor([[token]], dtype=torch.long, device=device)  # (1, 1)
-
-
-def _cache_keyword(model: Any) -> str:
-    """transformers >= 5.24 names the KV cache argument ``cache``; earlier ``past_key_values``."""
-    import inspect
-
-    return "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"

@@ -26,9 +26,10 @@ import json
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import Any, Literal
+from typing import Any
 
 from .detok import byte_level_reader, make_decoder
+from .options import DEFAULT_EFFORT, EFFORTS, check_effort
 
 __all__ = [
     "EFFORTS",
@@ -45,9 +46,6 @@ __all__ = [
     "parse_completion",
     "render_prompt",
 ]
-
-Effort = Literal["low", "medium", "high"]
-EFFORTS: tuple[str, ...] = ("low", "medium", "high")
 
 #: The harmony special tokens and their ids in o200k_harmony (gpt-oss's vocabulary).
 #: Other tokenizers (the bundled nano model) use other ids: look them up by name.
@@ -142,7 +140,7 @@ class Prompt(str):
 def render_prompt(
     messages: Sequence[Mapping[str, Any]],
     *,
-    effort: str = "medium",
+    effort: str = DEFAULT_EFFORT,
     date: str | None = None,
     model_identity: str | None = None,
     knowledge_cutoff: str = "2024-06",
@@ -162,8 +160,7 @@ def render_prompt(
     ``<|end|>`` (or ``<|call|>`` for tool calls), never ``<|return|>``. The result is a
     :class:`Prompt`: every message's text, header fields included, is text, never structure.
     """
-    if effort not in EFFORTS:
-        raise ValueError(f"effort must be one of low|medium|high, got {effort!r}: use effort='medium'")
+    check_effort(effort)
     instructions, rest = _split_instructions(messages)
     has_tools = bool(tools)
     messages_out = [Message("system", _system_text(effort, date, model_identity, knowledge_cutoff, has_tools))]

@@ -24,14 +24,11 @@ from .backends.local import LocalBackend
 from .backends.server import ServerBackend
 from .errors import GptOssLabError, LabBusy, with_note
 from .model import ModelHandle
-from .options import check_generation, check_text
+from .options import DEFAULT_EFFORT, DEFAULT_MAX_NEW_TOKENS, DEFAULT_TIMEOUT, check_generation, check_text
 from .remote import RemoteClient
 from .reply import Reply
 
 __all__ = ["Lab", "LabBusy"]
-
-DEFAULT_MAX_NEW_TOKENS = 1024
-DEFAULT_TIMEOUT = 600.0
 
 
 class Lab:
@@ -45,7 +42,7 @@ class Lab:
     accelerate spreads the model over every GPU) go to the model handle; ``repr`` says what they resolve to.
     ``base_url`` talks to a server instead (vLLM, Ollama, LM Studio, ``transformers serve``):
     ``model`` is then the server's name for it (None: the one it serves), ``api_key`` its key,
-    ``api`` "auto" | "chat" | "responses" | "ollama" (see :mod:`gptoss_lab.remote`), ``timeout``
+    ``api`` "auto" | "chat" | "responses" | "ollama" (see :mod:`gptoss_lab.dialects`), ``timeout``
     the seconds to wait for any byte from it.
     Every option is checked here, before anything loads.
     """
@@ -161,7 +158,7 @@ class Lab:
 
     # -- asking
 
-    def prompt_text(self, prompt: str, *, effort: str = "medium", developer: str | None = None) -> str:
+    def prompt_text(self, prompt: str, *, effort: str = DEFAULT_EFFORT, developer: str | None = None) -> str:
         """The exact harmony text the model would see for ``prompt`` as the next turn."""
         return self._turn(prompt, developer).harmony(effort, self.backend.identity)
 
@@ -173,7 +170,7 @@ class Lab:
         self,
         prompt: str,
         *,
-        effort: str = "medium",
+        effort: str = DEFAULT_EFFORT,
         max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS,
         temperature: float | None = None,
         top_p: float | None = None,

@@ -19,10 +19,10 @@ from IPython.core.magic import Magics, line_cell_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments
 from traitlets import Bool, CaselessStrEnum, Float, Int, Unicode
 
+from .dialects import DIALECTS
 from .errors import GptOssLabError
-from .harmony import EFFORTS
-from .options import check_generation
-from .remote import APIS, local_model_needed
+from .options import DEFAULT_EFFORT, DEFAULT_MAX_NEW_TOKENS, DEFAULT_TIMEOUT, EFFORTS, check_generation
+from .remote import local_model_needed
 
 __all__ = ["GptOssMagics", "load_ipython_extension", "unload_ipython_extension"]
 
@@ -37,10 +37,12 @@ class GptOssMagics(Magics):
     """Talk to a gpt-oss model from a notebook cell."""
 
     model = Unicode("nano", help="Model: 'nano' (bundled), a local checkpoint directory, or a hub id.").tag(config=True)
-    effort = CaselessStrEnum(EFFORTS, default_value="medium", help="Reasoning effort: low, medium or high.").tag(
+    effort = CaselessStrEnum(EFFORTS, default_value=DEFAULT_EFFORT, help="Reasoning effort: low, medium or high.").tag(
         config=True
     )
-    max_tokens = Int(1024, help="Most tokens to generate per reply (reasoning + answer).").tag(config=True)
+    max_tokens = Int(DEFAULT_MAX_NEW_TOKENS, help="Most tokens to generate per reply (reasoning + answer).").tag(
+        config=True
+    )
     temperature = Float(
         None, allow_none=True, help="Sampling temperature; 0 is greedy; None uses the model's recommendation."
     ).tag(config=True)
@@ -197,15 +199,15 @@ class GptOssMagics(Magics):
     def _cmd_connect(self, words: list[str]) -> None:
         """``%gptoss connect URL [--model NAME] [--api-key KEY] [--api chat|responses|ollama] [--timeout S]``."""
         usage = (
-            "%gptoss connect http://HOST:PORT/v1 [--model NAME] [--api-key KEY] [--api chat|responses|ollama] "
+            f"%gptoss connect http://HOST:PORT/v1 [--model NAME] [--api-key KEY] [--api {'|'.join(DIALECTS)}] "
             "[--timeout SECONDS]"
         )
         parser = _LineParser("%gptoss connect")
         parser.add_argument("url")
         parser.add_argument("--model")
         parser.add_argument("--api-key")
-        parser.add_argument("--api", choices=[a for a in APIS if a != "auto"])
-        parser.add_argument("--timeout", type=float, default=600.0)
+        parser.add_argument("--api", choices=list(DIALECTS))
+        parser.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT)
         opts = _command_options(parser, words, usage)
         with one_line():  # the server is reached now: a wrong URL or model is said here, not at the first prompt
             self.lab.connect(opts.url, opts.model, api_key=opts.api_key, api=opts.api or "auto", timeout=opts.timeout)

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .errors import CheckpointError, OptionError, WontFitError
+from .quant import plan_quant
 
 __all__ = ["KNOWN_CONFIGS", "QUANTS", "Estimate", "NotEnoughMemory", "count_parameters", "estimate", "preflight"]
 
@@ -156,16 +157,6 @@ def available_bytes(device: str) -> int | None:
         return None  # not Linux: no preflight
 
 
-def effective_quant(config: dict[str, Any], device: str, dtype: str) -> tuple[str, str]:
-    """(quant, why) the checkpoint will really load as on ``device``."""
-    method = (config.get("quantization_config") or {}).get("quant_method")
-    if method == "mxfp4" and device.startswith("cuda"):
-        return "mxfp4", "MXFP4 experts kept on the GPU"
-    if method == "mxfp4":
-        return "bf16", "MXFP4 runs only on a supported GPU, so the experts are dequantized to bf16"
-    return "bf16", f"{dtype} weights"
-
-
 def preflight(
     name: str,
     config: dict[str, Any],
@@ -178,13 +169,15 @@ def preflight(
 ) -> None:
     """Refuse, in one line, a load that cannot fit; do nothing if it can (or if memory is unknown).
 
-    ``quant``/``why``: how the weights will load (``QuantPlan.memory_quant``); by default guessed
-    from the checkpoint and the device. ``device`` "auto" means accelerate's device_map over all GPUs.
+    ``quant``/``why``: how the weights will load (``QuantPlan.memory_quant``); by default what
+    :func:`~gptoss_lab.quant.plan_quant` decides for ``quant="auto"``, the one place that decides it.
+    ``device`` "auto" means accelerate's device_map over all GPUs.
     """
     if config.get("model_type", "gpt_oss") != "gpt_oss" or "num_local_experts" not in config:
         return
     if quant is None:
-        quant, why = effective_quant(config, device, dtype)
+        plan = plan_quant("auto", config, device, dtype)
+        quant, why = plan.memory_quant, plan.why
     need = estimate(config, quant, context=context)
     total = need.total_bytes * (2 if dtype == "float32" else 1)
     free = available_bytes(device)

@@ -10,12 +10,32 @@ import math
 import re
 from dataclasses import dataclass
 from numbers import Integral, Real
-from typing import Any
+from typing import Any, Literal, get_args
 
 from .errors import OptionError
-from .harmony import EFFORTS
 
-__all__ = ["DTYPES", "MIN_TEMPERATURE", "Generation", "check_device", "check_dtype", "check_generation", "check_text"]
+__all__ = [
+    "DEFAULT_EFFORT",
+    "DEFAULT_MAX_NEW_TOKENS",
+    "DEFAULT_TIMEOUT",
+    "DTYPES",
+    "EFFORTS",
+    "MIN_TEMPERATURE",
+    "Generation",
+    "check_device",
+    "check_dtype",
+    "check_effort",
+    "check_generation",
+    "check_text",
+]
+
+#: harmony's reasoning efforts (the system message's ``Reasoning:`` line), and the one used when none is named
+Effort = Literal["low", "medium", "high"]
+EFFORTS: tuple[str, ...] = get_args(Effort)
+DEFAULT_EFFORT: Effort = "medium"
+#: most tokens a reply writes (reasoning + answer) unless told; seconds a server may stay silent
+DEFAULT_MAX_NEW_TOKENS = 1024
+DEFAULT_TIMEOUT = 600.0
 
 #: Below this (and above 0, which is greedy) a temperature only overflows the softmax: logits / 1e-45 is inf.
 MIN_TEMPERATURE = 0.01
@@ -30,8 +50,8 @@ _DEVICE = re.compile(r"(cpu|mps|cuda(:\d+)?)")
 class Generation:
     """Checked generation options; None: the model's (or server's) default."""
 
-    effort: str = "medium"
-    max_new_tokens: int = 1024
+    effort: str = DEFAULT_EFFORT
+    max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS
     temperature: float | None = None
     top_p: float | None = None
     seed: int | None = None
@@ -66,17 +86,25 @@ def check_temperature(value: Any) -> float | None:
     return t
 
 
+def check_effort(effort: Any) -> str:
+    """One of :data:`EFFORTS`, or an OptionError (a ValueError) saying which to use."""
+    if effort not in EFFORTS:
+        raise OptionError(
+            f"effort must be low, medium or high, got {effort!r}: use --effort low|medium|high (effort='high')"
+        )
+    return str(effort)
+
+
 def check_generation(
     *,
-    effort: Any = "medium",
-    max_new_tokens: Any = 1024,
+    effort: Any = DEFAULT_EFFORT,
+    max_new_tokens: Any = DEFAULT_MAX_NEW_TOKENS,
     temperature: Any = None,
     top_p: Any = None,
     seed: Any = None,
 ) -> Generation:
     """The options of one reply, checked: type, range, finiteness."""
-    if effort not in EFFORTS:
-        raise OptionError(f"effort must be low, medium or high, got {effort!r}: use --effort low|medium|high")
+    effort = check_effort(effort)
     n = _whole("max_new_tokens", max_new_tokens, "--max-tokens", 256)
     if n < 1:
         raise OptionError(f"max_new_tokens must be at least 1, got {n}: e.g. --max-tokens 256")
@@ -86,7 +114,7 @@ def check_generation(
     s = None if seed is None else _whole("seed", seed, "--seed", 1)
     if s is not None and not 0 <= s <= MAX_SEED:
         raise OptionError(f"seed must be a whole number from 0 to 2**64 - 1, got {s}: e.g. --seed 1")
-    return Generation(str(effort), n, check_temperature(temperature), p, s)
+    return Generation(effort, n, check_temperature(temperature), p, s)
 
 
 def check_text(name: str, value: Any, *, optional: bool = False) -> str | None:

@@ -1,9 +1,8 @@
-"""What servers stream, read into ``(channel, text)`` pieces: the wire formats behind :mod:`gptoss_lab.remote`.
+"""What every server dialect shares: stream framing, the :class:`Chunk` it is read into, error bodies.
 
-Three stream formats (OpenAI chat completions and Responses as server-sent events, Ollama's
-native NDJSON), and the one JSON body a server that ignores ``stream: true`` sends, become
-:class:`Chunk` objects; :class:`ContentSplitter` then finds reasoning
-inside ``content`` for servers that send harmony there instead of a reasoning field.
+Server-sent events and NDJSON are split into ``(event, data)``; each :mod:`~gptoss_lab.dialects`
+object reads its own JSON into :class:`Chunk` objects; :class:`ContentSplitter` then finds
+reasoning inside ``content`` for servers that send harmony there instead of a reasoning field.
 No network here: every function reads an object with ``readline()``.
 """
 
@@ -22,12 +21,13 @@ __all__ = [
     "Chunk",
     "ContentSplitter",
     "ServerError",
-    "body_chunks",
-    "chat_chunks",
     "error_text",
-    "ollama_chunks",
-    "responses_chunks",
+    "json_object",
+    "ndjson",
+    "refused",
     "split_content",
+    "sse",
+    "usage_counts",
 ]
 
 
@@ -156,7 +156,7 @@ class Chunk:
     end: bool = False
 
 
-def _json(data: str | bytes) -> Any:
+def json_object(data: str | bytes) -> Any:
     """One chunk's JSON object; anything else is a ServerError that shows the chunk's start."""
     head = data[:80].decode("utf-8", errors="replace") if isinstance(data, bytes) else data[:80]
     try:
@@ -168,12 +168,15 @@ def _json(data: str | bytes) -> Any:
     return obj
 
 
-def _refused(obj: Any) -> None:
-    if isinstance(obj, dict) and "error" in obj:
+def refused(obj: Any) -> None:
+    """Raise the error a server put in a chunk (``{"error": ...}``) in place of an answer.
+
+    ``"error": null`` is no error: an OpenAI Responses object carries that field always."""
+    if isinstance(obj, dict) and obj.get("error") is not None:
         raise ServerError(f"the server stopped the reply with an error: {error_text(obj)}")
 
 
-def _sse(resp: Any) -> Iterator[tuple[str | None, str]]:
+def sse(resp: Any) -> Iterator[tuple[str | None, str]]:
     """Server-sent events as ``(event name, data)``; data lines of one event are joined."""
     event: str | None = None
     data: list[str] = []
@@ -194,6 +197,14 @@ def _sse(resp: Any) -> Iterator[tuple[str | None, str]]:
         yield event, "\n".join(data)
 
 
+def ndjson(resp: Any) -> Iterator[tuple[str | None, str]]:
+    """Newline-delimited JSON as ``(None, line)``; blank lines skipped."""
+    for raw in iter(resp.readline, b""):
+        line = raw.decode("utf-8", errors="replace").strip()
+        if line:
+            yield None, line
+
+
 def error_text(obj: Any) -> str:
     """The message inside the error bodies servers send (OpenAI, vLLM, Ollama, FastAPI)."""
     if isinstance(obj, dict):
@@ -206,98 +217,8 @@ def error_text(obj: Any) -> str:
     return str(obj)[:300]
 
 
-def chat_chunks(resp: Any) -> Iterator[Chunk]:
-    """``/chat/completions`` SSE: ``delta.reasoning`` or ``delta.reasoning_content``, ``delta.content``."""
-    for _, data in _sse(resp):
-        if data.strip() == "[DONE]":
-            yield Chunk(end=True)
-            return
-        yield from _chat_object(_json(data))
-
-
-def _chat_object(obj: Any) -> Iterator[Chunk]:
-    """A ``chat.completion.chunk`` (``delta``) or a whole ``chat.completion`` (``message``)."""
-    _refused(obj)
-    for choice in obj.get("choices") or []:
-        delta = choice.get("delta") or choice.get("message") or {}
-        reasoning = delta.get("reasoning") or delta.get("reasoning_content") or ""
-        yield Chunk(reasoning, delta.get("content") or "", choice.get("finish_reason"))
-    usage = obj.get("usage")
-    if usage:
-        details = usage.get("completion_tokens_details") or {}
-        yield Chunk(usage=_usage(usage.get("prompt_tokens"), usage.get("completion_tokens"), details))
-
-
-def responses_chunks(resp: Any) -> Iterator[Chunk]:
-    """``/responses`` SSE events: reasoning text (or its summary), output text, completion."""
-    for event, data in _sse(resp):
-        obj = _json(data)
-        kind = obj.get("type") or event
-        if kind in ("response.reasoning_text.delta", "response.reasoning_summary_text.delta"):
-            yield Chunk(reasoning=obj.get("delta") or "")
-        elif kind == "response.output_text.delta":
-            yield Chunk(content=obj.get("delta") or "")
-        elif kind in ("response.completed", "response.incomplete"):
-            response = obj.get("response") or {}
-            usage = response.get("usage") or {}
-            finish = "length" if kind == "response.incomplete" else "stop"
-            details = usage.get("output_tokens_details") or {}
-            counts = _usage(usage.get("input_tokens"), usage.get("output_tokens"), details)
-            yield Chunk(finish=finish, usage=counts, end=True)
-            return
-        elif kind in ("response.failed", "error"):
-            raise ServerError(f"the server stopped the reply with an error: {error_text(obj)}")
-
-
-def ollama_chunks(resp: Any) -> Iterator[Chunk]:
-    """Ollama's native ``/api/chat`` NDJSON: ``message.thinking`` and ``message.content``."""
-    for raw in iter(resp.readline, b""):
-        if not raw.strip():
-            continue
-        chunk = _ollama_object(_json(raw))
-        yield chunk
-        if chunk.end:
-            return
-
-
-def _ollama_object(obj: Any) -> Chunk:
-    _refused(obj)
-    message = obj.get("message") or {}
-    done = bool(obj.get("done"))
-    usage = _usage(obj.get("prompt_eval_count"), obj.get("eval_count"), {}) if done else None
-    finish = (obj.get("done_reason") or "stop") if done else None
-    return Chunk(message.get("thinking") or "", message.get("content") or "", finish, usage, end=done)
-
-
-def _response_object(obj: Any) -> Iterator[Chunk]:
-    """A whole Responses API ``response``: its reasoning and message output items, then its status."""
-    _refused(obj)
-    for item in [i for i in obj.get("output") or [] if isinstance(i, dict)]:
-        parts = (item.get("content") or []) + (item.get("summary") or [])
-        text = "".join(p.get("text") or "" for p in parts if isinstance(p, dict))
-        if item.get("type") == "reasoning" and text:
-            yield Chunk(reasoning=text)
-        elif item.get("type") == "message" and text:
-            yield Chunk(content=text)
-    usage = obj.get("usage") or {}
-    details = usage.get("output_tokens_details") or {}
-    finish = {"completed": "stop", "incomplete": "length"}.get(obj.get("status") or "completed")
-    yield Chunk(finish=finish, usage=_usage(usage.get("input_tokens"), usage.get("output_tokens"), details), end=True)
-
-
-def body_chunks(resp: Any, api: str) -> Iterator[Chunk]:
-    """The one JSON body of a server that ignored ``stream: true``, read as the chunks a stream would bring."""
-    obj = _json(resp.read())
-    if api == "ollama":
-        yield _ollama_object(obj)
-    elif api == "responses":
-        yield from _response_object(obj.get("response") or obj)
-    else:
-        yield from _chat_object(obj)
-        yield Chunk(end=True)
-
-
-def _usage(prompt: Any, completion: Any, details: dict[str, Any]) -> dict[str, int] | None:
+def usage_counts(prompt: Any, completion: Any, details: dict[str, Any]) -> dict[str, int] | None:
+    """A server's token counts as ``{"prompt", "completion", "reasoning"?}``; None when it sent none."""
     if prompt is None and completion is None:
         return None
     out = {"prompt": int(prompt or 0), "completion": int(completion or 0)}

@@ -2,7 +2,8 @@
 
 The HTML is self-contained (inline styles, no script, no network) so a saved notebook shows
 the final reply without a kernel. Every piece of model or user text goes through
-``html.escape``: a reply that contains ``<script>`` shows as text.
+``html.escape``: a reply that contains ``<script>`` shows as text. The widgets build their
+panels from the same parts (labels, answer text, stats line, malformed headers, :class:`Throttle`).
 """
 
 from __future__ import annotations
@@ -13,7 +14,26 @@ from typing import Any
 
 from .reply import Reply
 
-__all__ = ["LiveDisplay", "escape", "malformed_text", "reply_html", "reply_text", "tool_calls_text"]
+__all__ = [
+    "NO_ANSWER",
+    "REDRAW_INTERVAL",
+    "LiveDisplay",
+    "Throttle",
+    "answer_text",
+    "escape",
+    "malformed_html",
+    "malformed_text",
+    "reply_html",
+    "reply_text",
+    "stats_line",
+    "stop_words",
+    "tool_calls_text",
+]
+
+#: Seconds between redraws of a streaming reply: each sends the whole reply to the browser, and ~15 a
+#: second keeps the front end responsive without looking jerky (streaming calls back on every token).
+REDRAW_INTERVAL = 1 / 15
+NO_ANSWER = "(no final answer)"
 
 _STOP_WORDS = {
     "return": "finished",
@@ -59,7 +79,7 @@ def stats_line(reply: Reply) -> str:
     parts.append(f"{s.total_seconds:.1f} s")
     if s.tokens_per_second:
         parts.append(f"{s.tokens_per_second:.1f} tok/s")
-    parts.append(_STOP_WORDS.get(reply.stopped or "", "streaming…"))
+    parts.append(stop_words(reply))
     if reply.error:
         parts.append(reply.error)
     note = getattr(reply, "token_note", "")  # a server's reply: where its token counts come from
@@ -68,8 +88,18 @@ def stats_line(reply: Reply) -> str:
     return " · ".join(parts)
 
 
+def stop_words(reply: Reply) -> str:
+    """How the reply ended, in words ("finished", "interrupted - partial reply kept", ...), or "streaming…"."""
+    return _STOP_WORDS.get(reply.stopped or "", "streaming…")
+
+
 def tool_calls_text(reply: Reply) -> str:
     return "\n".join(f"→ {m.recipient}({m.content})" for m in reply.tool_calls)
+
+
+def answer_text(reply: Reply) -> str:
+    """The final channel's text, then any tool calls, one per line ("" when there is neither)."""
+    return "\n".join(part for part in (reply.answer, tool_calls_text(reply)) if part)
 
 
 def malformed_text(reply: Reply) -> str:
@@ -90,20 +120,24 @@ def reply_html(reply: Reply) -> str:
             f"{escape(reasoning_label(reply))}</span></summary>"
             f'<div class="gptoss-reasoning-text" style="{_REASONING}">{escape(reply.reasoning)}</div></details>'
         )
-    answer = reply.answer
-    if reply.tool_calls:
-        answer = (answer + "\n" if answer else "") + tool_calls_text(reply)
+    answer = answer_text(reply)
     if answer:
         out.append(f'<div class="gptoss-answer" style="{_ANSWER}">{escape(answer)}</div>')
     elif reply.done:
-        out.append(f'<div class="gptoss-answer" style="{_STATS}">(no final answer)</div>')
-    if reply.malformed:
-        out.append(
-            f'<div class="gptoss-malformed" style="{_WARN};white-space:pre-wrap" title="kept as the model wrote '
-            f'them">malformed harmony headers:\n{escape(malformed_text(reply))}</div>'
-        )
+        out.append(f'<div class="gptoss-answer" style="{_STATS}">{NO_ANSWER}</div>')
+    out.append(malformed_html(reply))
     out.append(f'<div class="gptoss-stats" style="{_STATS}">{escape(stats_line(reply))}</div></div>')
     return "".join(out)
+
+
+def malformed_html(reply: Reply) -> str:
+    """The headers the parser could not read, escaped, in a labelled block ("" when there are none)."""
+    if not reply.malformed:
+        return ""
+    return (
+        f'<div class="gptoss-malformed" style="{_WARN};white-space:pre-wrap" title="kept as the model wrote '
+        f'them">malformed harmony headers:\n{escape(malformed_text(reply))}</div>'
+    )
 
 
 def reply_text(reply: Reply) -> str:
@@ -114,35 +148,53 @@ def reply_text(reply: Reply) -> str:
     if reply.reasoning:
         lines += [f"[reasoning · {reasoning_label(reply)}]", reply.reasoning, ""]
     lines.append("[answer]")
-    answer = reply.answer
-    if reply.tool_calls:
-        answer = (answer + "\n" if answer else "") + tool_calls_text(reply)
-    lines.append(answer or "(no final answer)")
+    lines.append(answer_text(reply) or NO_ANSWER)
     if reply.malformed:
         lines += ["[malformed harmony headers, as written]", malformed_text(reply)]
     lines.append(f"({stats_line(reply)})")
     return "\n".join(lines)
 
 
+class Throttle:
+    """Lets a redraw through at most once per ``min_interval`` seconds; a finished reply always passes."""
+
+    def __init__(self, min_interval: float = REDRAW_INTERVAL) -> None:
+        self.min_interval = min_interval
+        self._last = float("-inf")
+        self.redraws = 0
+
+    def ready(self, done: bool) -> bool:
+        now = time.monotonic()
+        if not done and now - self._last < self.min_interval:
+            return False
+        self._last = now
+        self.redraws += 1
+        return True
+
+
 class LiveDisplay:
-    """Shows a reply in a notebook and re-renders it as tokens stream, ~15 times a second.
+    """Shows a reply in a notebook and re-renders it as tokens stream, through a :class:`Throttle`.
 
     ``update(reply)`` is cheap to call on every token: it redraws only when
     ``min_interval`` seconds have passed, and always when the reply is done.
     """
 
-    def __init__(self, min_interval: float = 1 / 15) -> None:
-        self.min_interval = min_interval
+    def __init__(self, min_interval: float = REDRAW_INTERVAL) -> None:
+        self._throttle = Throttle(min_interval)
         self._handle: Any = None
-        self._last = float("-inf")
-        self.updates = 0
+
+    @property
+    def min_interval(self) -> float:
+        return self._throttle.min_interval
+
+    @property
+    def updates(self) -> int:
+        """Redraws so far."""
+        return self._throttle.redraws
 
     def update(self, reply: Reply) -> None:
-        now = time.monotonic()
-        if not reply.done and now - self._last < self.min_interval:
+        if not self._throttle.ready(reply.done):
             return
-        self._last = now
-        self.updates += 1
         from IPython.display import display
 
         if self._handle is None:

@@ -1,16 +1,21 @@
-"""Trace: what the model did on each token, as numpy arrays. No torch.
+"""Trace: what the model did on each token, as named numpy arrays. No torch.
 
-Axes are fixed and written once, here:
+Axes are fixed and written once, here (:data:`AXES` is the same list, checked by a test):
 
 * ``T``: token position in the sequence (prompt, then completion), ``L``: MoE layer,
   ``E``: expert, ``k``: rank among the experts chosen for a token (0 = highest weight),
   ``H``: attention head.
-* ``routing_logits``  (T, L, E) float16: raw router logits over all experts,
+* ``routing_logits`` (T, L, E) float16: raw router logits over all experts,
   ``logits = hidden @ W.T + b``. Softmax over these is the router's confidence over all E.
-* ``topk_experts``    (T, L, k) int16: the experts chosen, best first.
-* ``topk_weights``    (T, L, k) float32: the weights used to mix them: softmax over the
+* ``topk_experts`` (T, L, k) int16: the experts chosen, best first.
+* ``topk_weights`` (T, L, k) float32: the weights used to mix them: softmax over the
   chosen k logits only, as gpt-oss does (they sum to 1 per token and layer).
-* ``sink_mass`` / ``attention_entropy`` (T, L, H) float16: optional attention summaries.
+* ``sink_mass`` (T, L, H) float16, optional: the probability each head gave its learned sink.
+* ``attention_entropy`` (T, L, H) float16, optional: each head's attention entropy in nats,
+  over the keys plus the sink.
+
+A capture (:mod:`gptoss_lab.capture`) returns some of these by name; a Trace keeps them in
+``arrays`` and saves each under its name. The three routing arrays are always there.
 
 Only tokens that went through the model have routing: the last generated token is never
 fed back, so ``T = len(tokens)`` counts the tokens routed, and ``n_prompt`` of them are
@@ -26,50 +31,112 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["FORMAT_VERSION", "SOURCES", "Trace"]
+__all__ = ["AXES", "FORMAT_VERSION", "REQUIRED", "SOURCES", "Trace"]
 
+#: The layout of a saved trace: one .npz entry per array, by name, plus ``token_ids`` and ``meta``.
 FORMAT_VERSION = 1
 #: Where each token comes from: the author of its message, or the channel for the assistant.
 SOURCES = ("system", "developer", "user", "analysis", "commentary", "final", "tool", "header")
+#: Every array a Trace may hold, with its axes (as in the module docstring). A new capture adds its own here.
+AXES: dict[str, tuple[str, ...]] = {
+    "routing_logits": ("T", "L", "E"),
+    "topk_experts": ("T", "L", "k"),
+    "topk_weights": ("T", "L", "k"),
+    "sink_mass": ("T", "L", "H"),
+    "attention_entropy": ("T", "L", "H"),
+}
+#: The arrays every Trace has.
+REQUIRED = ("routing_logits", "topk_experts", "topk_weights")
+_NOT_ARRAYS = ("token_ids", "meta")  # the other .npz entries
 
 
-@dataclass
+@dataclass(init=False, eq=False)
 class Trace:
-    """Per-token routing (and optional attention summaries) of one prompt + reply."""
+    """Per-token routing (and optional attention summaries) of one prompt + reply.
+
+    Arrays are passed by name, either in ``arrays`` or as keywords (``routing_logits=...``);
+    a keyword set to None leaves that array out.
+    """
 
     token_ids: np.ndarray  # (T,) int64
     token_strings: list[str]  # T
     sources: list[str]  # T, each one of SOURCES
     n_prompt: int
-    routing_logits: np.ndarray  # (T, L, E) float16
-    topk_experts: np.ndarray  # (T, L, k) int16
-    topk_weights: np.ndarray  # (T, L, k) float32
     layer_types: list[str]  # L: "sliding_attention" | "full_attention"
     config: dict[str, Any] = field(default_factory=dict)
-    sink_mass: np.ndarray | None = None  # (T, L, H) float16
-    attention_entropy: np.ndarray | None = None  # (T, L, H) float16
+    arrays: dict[str, np.ndarray] = field(default_factory=dict)  # by name, axes as in AXES
 
-    def __post_init__(self) -> None:
-        T, L, E = self.routing_logits.shape
-        k = self.topk_experts.shape[-1]
-        checks = {
-            "token_ids": (self.token_ids.shape, (T,)),
-            "token_strings": ((len(self.token_strings),), (T,)),
-            "sources": ((len(self.sources),), (T,)),
-            "topk_experts": (self.topk_experts.shape, (T, L, k)),
-            "topk_weights": (self.topk_weights.shape, (T, L, k)),
-            "layer_types": ((len(self.layer_types),), (L,)),
-        }
-        for name, (got, want) in checks.items():
+    def __init__(
+        self,
+        token_ids: np.ndarray,
+        token_strings: list[str],
+        sources: list[str],
+        n_prompt: int,
+        *,
+        layer_types: list[str],
+        config: dict[str, Any] | None = None,
+        arrays: dict[str, np.ndarray] | None = None,
+        **named: np.ndarray | None,
+    ) -> None:
+        merged = {**(arrays or {}), **named}
+        self.token_ids = np.asarray(token_ids)
+        self.token_strings = list(token_strings)
+        self.sources = list(sources)
+        self.n_prompt = int(n_prompt)
+        self.layer_types = list(layer_types)
+        self.config = dict(config or {})
+        self.arrays = {name: np.asarray(value) for name, value in merged.items() if value is not None}
+        self._check()
+
+    def _check(self) -> None:
+        unknown = sorted(set(self.arrays) - set(AXES))
+        if unknown:
+            raise ValueError(f"unknown trace arrays {unknown}: a Trace holds {list(AXES)} (see gptoss_lab.trace.AXES)")
+        missing = [name for name in REQUIRED if name not in self.arrays]
+        if missing:
+            raise ValueError(f"a Trace needs the routing arrays {list(REQUIRED)}: {missing} missing")
+        sizes: dict[str, int] = {}
+        for name in (n for n in AXES if n in self.arrays):  # the first array with an axis sets its size
+            for axis, n in zip(AXES[name], self.arrays[name].shape, strict=False):
+                sizes.setdefault(axis, n)
+        shapes = {name: (self.arrays[name].shape, tuple(sizes.get(a) for a in AXES[name])) for name in self.arrays}
+        shapes["token_ids"] = (self.token_ids.shape, (sizes.get("T"),))
+        shapes["token_strings"] = ((len(self.token_strings),), (sizes.get("T"),))
+        shapes["sources"] = ((len(self.sources),), (sizes.get("T"),))
+        shapes["layer_types"] = ((len(self.layer_types),), (sizes.get("L"),))
+        for name, (got, want) in shapes.items():
             if tuple(got) != want:
+                axes = ", ".join(sizes)
                 raise ValueError(
-                    f"Trace.{name} has shape {tuple(got)}, expected {want} (T, L, E, k = {T}, {L}, {E}, {k})"
+                    f"Trace.{name} has shape {tuple(got)}, expected {want} ({axes} = {tuple(sizes.values())})"
                 )
         bad = sorted(set(self.sources) - set(SOURCES))
         if bad:
             raise ValueError(f"unknown token sources {bad}: each must be one of {SOURCES}")
-        if not 0 <= self.n_prompt <= T:
-            raise ValueError(f"n_prompt={self.n_prompt} must be within 0..{T}")
+        if not 0 <= self.n_prompt <= sizes["T"]:
+            raise ValueError(f"n_prompt={self.n_prompt} must be within 0..{sizes['T']}")
+
+    # -- arrays by name (axes in the module docstring)
+
+    @property
+    def routing_logits(self) -> np.ndarray:
+        return self.arrays["routing_logits"]
+
+    @property
+    def topk_experts(self) -> np.ndarray:
+        return self.arrays["topk_experts"]
+
+    @property
+    def topk_weights(self) -> np.ndarray:
+        return self.arrays["topk_weights"]
+
+    @property
+    def sink_mass(self) -> np.ndarray | None:
+        return self.arrays.get("sink_mass")
+
+    @property
+    def attention_entropy(self) -> np.ndarray | None:
+        return self.arrays.get("attention_entropy")
 
     # -- sizes
 
@@ -134,18 +201,8 @@ class Trace:
     # -- files
 
     def save(self, path: str | Path) -> Path:
-        """Write a compressed ``.npz`` (format version stamped inside)."""
+        """Write a compressed ``.npz``: each array under its name, ``token_ids``, and ``meta`` (JSON)."""
         path = Path(path)
-        arrays: dict[str, Any] = {
-            "token_ids": self.token_ids,
-            "routing_logits": self.routing_logits,
-            "topk_experts": self.topk_experts,
-            "topk_weights": self.topk_weights,
-        }
-        for name in ("sink_mass", "attention_entropy"):
-            value = getattr(self, name)
-            if value is not None:
-                arrays[name] = value
         meta = {
             "format_version": FORMAT_VERSION,
             "token_strings": self.token_strings,
@@ -154,13 +211,18 @@ class Trace:
             "layer_types": self.layer_types,
             "config": self.config,
         }
-        arrays["meta"] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
+        entries = {
+            **self.arrays,
+            "token_ids": self.token_ids,
+            "meta": np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8),
+        }
         with path.open("wb") as f:
-            np.savez_compressed(f, **arrays)
+            np.savez_compressed(f, **entries)
         return path
 
     @classmethod
     def load(cls, path: str | Path) -> Trace:
+        """Read a trace written by :meth:`save` (every array back under its name)."""
         with np.load(Path(path), allow_pickle=False) as data:
             meta = json.loads(bytes(data["meta"]).decode())
             version = meta.get("format_version")
@@ -169,16 +231,12 @@ class Trace:
                     f"{path} is a trace of format {version}; this gptoss_lab reads format {FORMAT_VERSION}: "
                     "re-save it with the gptoss_lab version that wrote it"
                 )
-            optional = {n: data[n] for n in ("sink_mass", "attention_entropy") if n in data.files}
             return cls(
                 token_ids=data["token_ids"],
-                token_strings=list(meta["token_strings"]),
-                sources=list(meta["sources"]),
+                token_strings=meta["token_strings"],
+                sources=meta["sources"],
                 n_prompt=int(meta["n_prompt"]),
-                routing_logits=data["routing_logits"],
-                topk_experts=data["topk_experts"],
-                topk_weights=data["topk_weights"],
-                layer_types=list(meta["layer_types"]),
-                config=dict(meta["config"]),
-                **optional,
+                layer_types=meta["layer_types"],
+                config=meta["config"],
+                arrays={name: data[name] for name in data.files if name not in _NOT_ARRAYS},
             )

@@ -86,13 +86,12 @@ class LocalBackend:
             turn.prompt, self.label, options.effort, prompt_ids=prompt_ids, untrained=not loaded.source.trained
         )
         reply.stats.prompt_tokens = len(prompt_ids)
-        recorders = _captures(loaded, capture)
-        _generate(loaded, reply, sampling, options.max_new_tokens, recorders, on_update, stop)
-        if recorders and recorders[0].complete_calls > 0:
+        captures = _captures(loaded, capture)
+        _generate(loaded, reply, sampling, options.max_new_tokens, captures, on_update, stop)
+        if captures:
             from ..capture import build_trace
 
-            ids = prompt_ids + reply.completion_ids
-            reply.trace = build_trace(recorders[0], loaded, ids, len(prompt_ids), attention=recorders[1])
+            reply.trace = build_trace(captures, loaded, prompt_ids + reply.completion_ids, len(prompt_ids))
         return reply
 
 
@@ -101,7 +100,7 @@ def _generate(
     reply: Reply,
     sampling: Any,
     max_new_tokens: int,
-    recorders: list[Any],
+    captures: list[Any],
     on_update: Callable[[Reply], None] | None,
     stop: threading.Event | None,
 ) -> None:
@@ -121,8 +120,8 @@ def _generate(
         threads=loaded.threads,
     )
     try:
-        for recorder in recorders:
-            recorder.__enter__()
+        for capture in captures:
+            capture.__enter__()
         for token in tokens:
             if stop is not None and stop.is_set():
                 stopped = "interrupted"
@@ -136,13 +135,13 @@ def _generate(
         stopped = "interrupted"
     finally:
         tokens.close()
-        for recorder in recorders:
-            recorder.remove()
+        for capture in captures:
+            capture.remove()
     reply.close(stopped, parser.finish(), time.perf_counter() - start)
 
 
 def _captures(loaded: Any, capture: bool | None) -> list[Any]:
-    """[routing, attention summaries] when asked for (or by default on the bundled model), else []."""
+    """The captures to run (routing, attention summaries) when asked for (or by default on the bundled model)."""
     from ..capture import AttentionSummaryCapture, RoutingCapture, moe_layers
 
     if capture is False or (capture is None and loaded.source.kind != "nano"):

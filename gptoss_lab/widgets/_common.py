@@ -1,17 +1,18 @@
-"""What the widgets share: the optional-import check, the default Lab, a redraw throttle, escaped panels.
+"""What the widgets share: the optional-import check, the default Lab, escaped panels.
 
-Model text reaches the browser only through :func:`gptoss_lab.render.escape` (panels) or ``textContent`` (the
-explorer's token strip): a reply that writes ``<script>`` shows it as text.
+The panels are styled for widgets but built from :mod:`gptoss_lab.render`'s parts (the reasoning label,
+the answer text, the malformed headers), so a widget shows what ``%%gptoss`` shows. Model text reaches
+the browser only through :func:`gptoss_lab.render.escape` (panels) or ``textContent`` (the explorer's
+token strip): a reply that writes ``<script>`` shows it as text.
 """
 
 from __future__ import annotations
 
-import time
 import weakref
 from typing import Any
 
 from ..errors import MissingPackageError
-from ..render import escape, tool_calls_text
+from ..render import NO_ANSWER, answer_text, escape, malformed_html, reasoning_label
 
 PIP_HINT = "pip install 'gptoss-lab[widgets]'"
 
@@ -64,31 +65,8 @@ def default_lab() -> Any:
     return Lab("nano")
 
 
-class Throttle:
-    """Lets a redraw through at most once per ``min_interval`` seconds; a finished reply always passes.
-
-    Streaming calls back on every token (hundreds a second on a GPU); each redraw sends the whole
-    panel to the browser, so ~15 a second keeps the front end responsive without looking jerky.
-    """
-
-    def __init__(self, min_interval: float = 1 / 15) -> None:
-        self.min_interval = min_interval
-        self._last = float("-inf")
-        self.redraws = 0
-
-    def ready(self, done: bool) -> bool:
-        now = time.monotonic()
-        if not done and now - self._last < self.min_interval:
-            return False
-        self._last = now
-        self.redraws += 1
-        return True
-
-
 def reasoning_html(reply: Any) -> str:
     """The reasoning panel: a label ("Thinking…", "Thought for 2.1 s · 57 tokens") and the escaped text."""
-    from ..render import reasoning_label
-
     if reply is None:
         return f'<div style="{_REASONING}"><span style="{_LABEL}">reasoning (analysis channel)</span></div>'
     label = reasoning_label(reply) if (reply.reasoning or reply.thinking) else "no reasoning"
@@ -96,14 +74,15 @@ def reasoning_html(reply: Any) -> str:
 
 
 def answer_html(reply: Any) -> str:
-    """The answer panel: the final channel's escaped text, any tool calls, or why there is none."""
+    """The answer panel: the final channel's escaped text, any tool calls, or why there is none; then any
+    malformed headers, as written."""
     if reply is None:
         return f'<div style="{_ANSWER}"><span style="{_LABEL}">answer (final channel)</span></div>'
-    text = "\n".join(part for part in (reply.answer, tool_calls_text(reply)) if part)
+    text = answer_text(reply)
     if not text:
-        note = "(no final answer)" if reply.done else "…"
-        return f'<div style="{_ANSWER}"><span style="{_MUTED}">{note}</span></div>'
-    return f'<div style="{_ANSWER}">{escape(text)}</div>'
+        note = NO_ANSWER if reply.done else "…"
+        return f'<div style="{_ANSWER}"><span style="{_MUTED}">{note}</span></div>{malformed_html(reply)}'
+    return f'<div style="{_ANSWER}">{escape(text)}</div>{malformed_html(reply)}'
 
 
 def muted_html(text: str) -> str:

@@ -24,11 +24,10 @@ from traitlets import Any as AnyTrait
 from traitlets import Bool, Dict, Unicode, observe
 
 from ..errors import GptOssLabError, OptionError
-from ..harmony import EFFORTS
-from ..options import check_generation
+from ..options import DEFAULT_EFFORT, EFFORTS, check_effort, check_generation
+from ..render import REDRAW_INTERVAL, Throttle, stats_line, stop_words
 from ._common import (
     PLAYGROUNDS,
-    Throttle,
     answer_html,
     default_lab,
     error_html,
@@ -66,23 +65,17 @@ class _Panel(widgets.VBox):
         self.final_drawn = reply.done
         self.reasoning.value = reasoning_html(reply)
         self.answer.value = answer_html(reply)
-        self.stats.value = muted_html(_short_stats(reply) if self.compact else _stats(reply))
+        self.stats.value = muted_html(_short_stats(reply) if self.compact else stats_line(reply))
 
     def skipped(self) -> None:
         self.stats.value = muted_html("not run: stopped before this effort")
 
 
-def _stats(reply: Any) -> str:
-    from ..render import stats_line
-
-    return stats_line(reply)
-
-
 def _short_stats(reply: Any) -> str:
-    """Compare mode: what differs between the efforts, reasoning length and time."""
-    ending = {"interrupted": " · interrupted", "max_tokens": " · hit the token limit"}.get(reply.stopped or "", "")
-    state = "" if reply.done else " · streaming…"
-    return f"{reply.reasoning_tokens} reasoning tokens · {reply.stats.total_seconds:.1f} s{ending}{state}"
+    """Compare mode: what differs between the efforts, reasoning length and time, and an ending other than
+    a plain finish (in the words of the full stats line)."""
+    ending = "" if reply.stopped == "return" else f" · {stop_words(reply)}"
+    return f"{reply.reasoning_tokens} reasoning tokens · {reply.stats.total_seconds:.1f} s{ending}"
 
 
 class Playground(widgets.VBox):
@@ -104,17 +97,16 @@ class Playground(widgets.VBox):
         lab: Any = None,
         *,
         prompt: str = "",
-        effort: str = "medium",
+        effort: str = DEFAULT_EFFORT,
         max_tokens: int = 512,
         temperature: float | None = None,
         seed: int | None = None,
         compare: bool = False,
         routing: bool = False,
-        min_interval: float = 1 / 15,
+        min_interval: float = REDRAW_INTERVAL,
         **kwargs: Any,
     ) -> None:
-        if effort not in EFFORTS:
-            raise OptionError(f"effort must be low, medium or high, got {effort!r}: use effort='low'|'medium'|'high'")
+        check_effort(effort)
         self.lab = lab if lab is not None else default_lab()
         self.min_interval = min_interval
         self.prompt = widgets.Textarea(value=prompt, placeholder="Ask the model…", rows=3, layout=_FULL)

@@ -6,7 +6,16 @@ import numpy as np
 import pytest
 import torch
 
-from gptoss_lab.capture import RoutingCapture, moe_layers, routing_from_hidden, routing_from_router_call
+from gptoss_lab.capture import (
+    AttentionSummaryCapture,
+    RoutingCapture,
+    build_trace,
+    collect_all,
+    moe_layers,
+    routing_from_hidden,
+    routing_from_router_call,
+)
+from gptoss_lab.trace import AXES
 
 
 def _all_hooks(model) -> int:
@@ -52,10 +61,12 @@ def test_cached_generation_routing_equals_teacher_forced_pass(nano):
     assert trace.n_tokens == len(reply.prompt_ids) + len(reply.completion_ids) - 1  # last token never fed back
     with RoutingCapture(loaded.model) as cap, torch.inference_mode():
         loaded.model(input_ids=torch.tensor([trace.token_ids.tolist()]))
-    logits, experts, weights = cap.arrays()
-    np.testing.assert_array_equal(trace.topk_experts, experts)
-    np.testing.assert_allclose(trace.topk_weights, weights, atol=1e-5)
-    np.testing.assert_allclose(trace.routing_logits.astype(np.float32), logits.astype(np.float32), atol=2e-3)
+    got = cap.collect()
+    np.testing.assert_array_equal(trace.topk_experts, got["topk_experts"])
+    np.testing.assert_allclose(trace.topk_weights, got["topk_weights"], atol=1e-5)
+    np.testing.assert_allclose(
+        trace.routing_logits.astype(np.float32), got["routing_logits"].astype(np.float32), atol=2e-3
+    )
 
 
 def test_bypassed_router_is_recomputed_from_the_layer_input(nano):
@@ -65,7 +76,7 @@ def test_bypassed_router_is_recomputed_from_the_layer_input(nano):
     ids = torch.tensor([[5, 6, 7, 8, 9, 10]])
     with RoutingCapture(model) as cap, torch.inference_mode():
         model(input_ids=ids)
-    reference = cap.arrays()
+    reference = cap.collect()
     originals = {}
     for mlp in moe_layers(model):
         originals[mlp] = mlp.forward
@@ -81,12 +92,12 @@ def test_bypassed_router_is_recomputed_from_the_layer_input(nano):
     try:
         with RoutingCapture(model) as cap, torch.inference_mode():
             model(input_ids=ids)
-        bypassed = cap.arrays()
+        bypassed = cap.collect()
     finally:
         for mlp, forward in originals.items():
             mlp.forward = forward
-    np.testing.assert_array_equal(reference[1], bypassed[1])
-    np.testing.assert_allclose(reference[2], bypassed[2], atol=1e-6)
+    np.testing.assert_array_equal(reference["topk_experts"], bypassed["topk_experts"])
+    np.testing.assert_allclose(reference["topk_weights"], bypassed["topk_weights"], atol=1e-6)
 
 
 @pytest.mark.parametrize("shape", ["v5-logits-scores-indices", "v4-sparse-scores-indices", "v4-dense-topk-scores"])
@@ -112,6 +123,77 @@ def test_router_output_shapes_normalise_the_same(shape):
 def test_unknown_router_output_names_the_problem():
     with pytest.raises(TypeError, match="router output"):
         routing_from_router_call(torch.zeros(1, 2), torch.zeros(3), torch.zeros(4, 2), torch.zeros(4), 2)
+
+
+def test_captures_are_named_and_return_trace_arrays_by_name(nano):
+    _, loaded = nano
+    model = loaded.model
+    with RoutingCapture(model) as routing, AttentionSummaryCapture(model) as summaries:
+        assert routing.collect() == {} and summaries.collect() == {}  # nothing ran yet
+        with torch.inference_mode():
+            model(input_ids=torch.tensor([[5, 6, 7, 8]]))
+    assert (routing.name, summaries.name) == ("routing", "attention summaries")
+    named = {**routing.collect(), **summaries.collect()}
+    assert sorted(named) == sorted(AXES)
+    L, E, k, H = len(model.model.layers), model.config.num_local_experts, 2, model.config.num_attention_heads
+    sizes = {"T": 4, "L": L, "E": E, "k": k, "H": H}
+    for name, value in named.items():
+        assert value.shape == tuple(sizes[a] for a in AXES[name]), name
+    dtypes = {n: v.dtype for n, v in named.items()}
+    assert dtypes == {
+        "routing_logits": np.float16,
+        "topk_experts": np.int16,
+        "topk_weights": np.float32,
+        "sink_mass": np.float16,
+        "attention_entropy": np.float16,
+    }
+    positional = routing.arrays()  # the positional form, kept for callers not yet on collect()
+    for value, name in zip(positional, ["routing_logits", "topk_experts", "topk_weights"], strict=True):
+        np.testing.assert_array_equal(value, named[name])
+
+
+def test_two_captures_returning_one_name_is_an_error(nano):
+    _, loaded = nano
+    with RoutingCapture(loaded.model) as first, RoutingCapture(loaded.model) as second, torch.inference_mode():
+        loaded.model(input_ids=torch.tensor([[5, 6, 7]]))
+    with pytest.raises(ValueError, match="'routing' and 'routing' both return 'routing_logits'"):
+        collect_all([first, second])
+
+
+def test_no_routing_captured_means_no_trace(nano):
+    _, loaded = nano
+    with AttentionSummaryCapture(loaded.model) as summaries, torch.inference_mode():
+        loaded.model(input_ids=torch.tensor([[5, 6, 7]]))
+    assert summaries.collect()  # summaries alone came
+    assert build_trace([summaries], loaded, [5, 6, 7], 3) is None
+    assert build_trace([RoutingCapture(loaded.model)], loaded, [5, 6, 7], 3) is None  # never entered
+
+
+class _Fixed:
+    """A capture that returns fixed arrays."""
+
+    def __init__(self, name, **arrays):
+        self.name, self.arrays = name, arrays
+
+    def collect(self):
+        return self.arrays
+
+
+def test_build_trace_cuts_longer_summaries_and_drops_shorter_ones(nano):
+    """Ctrl-C between a layer's attention and its MLP leaves one more summary step than routing steps."""
+    _, loaded = nano
+    L = len(loaded.model.model.layers)
+    routing = _Fixed(
+        "routing",
+        routing_logits=np.zeros((3, L, 8), np.float16),
+        topk_experts=np.zeros((3, L, 2), np.int16),
+        topk_weights=np.full((3, L, 2), 0.5, np.float32),
+    )
+    longer = _Fixed("summaries", sink_mass=np.arange(4 * L * 4, dtype=np.float16).reshape(4, L, 4))
+    trace = build_trace([routing, longer], loaded, [5, 6, 7, 8], 2)
+    np.testing.assert_array_equal(trace.sink_mass, longer.arrays["sink_mass"][:3])
+    shorter = _Fixed("summaries", sink_mass=np.zeros((2, L, 4), np.float16))
+    assert build_trace([routing, shorter], loaded, [5, 6, 7, 8], 2).sink_mass is None
 
 
 def test_hooks_removed_after_interrupt_and_error(nano):

@@ -67,6 +67,25 @@ def test_good_options_pass_through() -> None:
     assert check_dtype("bf16") == "bfloat16" and check_dtype(None) is None
 
 
+def test_effort_has_one_rule_wherever_it_is_checked() -> None:
+    from gptoss_lab.harmony import render_prompt
+    from gptoss_lab.options import DEFAULT_EFFORT, EFFORTS, check_effort
+
+    refusals = []
+    for check in (
+        lambda: check_effort("max"),
+        lambda: check_generation(effort="max"),
+        lambda: render_prompt([{"role": "user", "content": "hi"}], effort="max"),
+        lambda: Lab("nano").ask("hi", effort="max"),
+    ):
+        with pytest.raises(OptionError) as err:
+            check()
+        refusals.append(one_line(err))
+    assert len(set(refusals)) == 1 and refusals[0].startswith("effort must be low, medium or high, got 'max'")
+    assert EFFORTS == ("low", "medium", "high") and DEFAULT_EFFORT in EFFORTS
+    assert f"Reasoning: {DEFAULT_EFFORT}" in render_prompt([{"role": "user", "content": "hi"}])
+
+
 def test_the_error_types_are_the_builtins_older_code_caught() -> None:
     assert issubclass(OptionError, ValueError) and issubclass(ServerError, OSError)
     assert issubclass(WontFitError, MemoryError) and issubclass(ModelNotFoundError, FileNotFoundError)

@@ -8,7 +8,6 @@ from gptoss_lab.memory import (
     KNOWN_CONFIGS,
     NotEnoughMemory,
     count_parameters,
-    effective_quant,
     estimate,
     preflight,
 )
@@ -42,10 +41,20 @@ def test_kv_cache_grows_with_context_and_sliding_layers_cap_it():
     assert large - small == 12 * (8192 - 1024) * per_token_full_layer  # only the 12 full layers keep growing
 
 
-def test_mxfp4_only_stays_on_a_gpu():
+@pytest.fixture
+def kernels_present(monkeypatch):
+    """A CUDA machine with triton >= 3.4 and the kernels package (what quant.plan_quant asks)."""
+    monkeypatch.setattr("gptoss_lab.quant.mxfp4_missing", lambda device: None if device.startswith("cuda") else "x")
+
+
+def test_preflight_prices_what_plan_quant_decides(monkeypatch, kernels_present):
+    """MXFP4 only where its kernels run: the preflight asks quant.plan_quant, it does not decide again."""
+    monkeypatch.setattr("gptoss_lab.memory.available_bytes", lambda device: 24 * 2**30)
     c = KNOWN_CONFIGS["openai/gpt-oss-20b"]
-    assert effective_quant(c, "cuda", "bfloat16")[0] == "mxfp4"
-    assert effective_quant(c, "cpu", "bfloat16")[0] == "bf16"
+    preflight("openai/gpt-oss-20b", c, "cuda", "bfloat16")  # 13.8 GB in MXFP4 fits 24 GB
+    monkeypatch.setattr("gptoss_lab.quant.mxfp4_missing", lambda device: "MXFP4 kernels need triton >= 3.4")
+    with pytest.raises(NotEnoughMemory, match=r"41\.9 GB on cuda \(MXFP4 experts dequantized to bf16 .*triton"):
+        preflight("openai/gpt-oss-20b", c, "cuda", "bfloat16")  # a GPU without the kernels: bf16
 
 
 def test_preflight_refuses_in_one_line_with_what_fits(monkeypatch):
@@ -59,7 +68,7 @@ def test_preflight_refuses_in_one_line_with_what_fits(monkeypatch):
     assert "preflight=False" in message
 
 
-def test_preflight_lets_a_fitting_load_through(monkeypatch):
+def test_preflight_lets_a_fitting_load_through(monkeypatch, kernels_present):
     monkeypatch.setattr("gptoss_lab.memory.available_bytes", lambda device: 80 * 2**30)
     preflight("openai/gpt-oss-120b", KNOWN_CONFIGS["openai/gpt-oss-120b"], "cuda", "bfloat16")  # 65 GB < 80 GB
 

@@ -361,3 +361,24 @@ def test_well_formed_replies_show_no_malformed_block() -> None:
     reply = streamed(ANALYSIS + FINAL, close="return")
     assert reply.malformed == []
     assert "gptoss-malformed" not in reply_html(reply) and "malformed" not in reply_text(reply)
+
+
+# -- the widgets' panels: render's parts in widget styles
+
+
+def test_widget_panels_show_what_the_reply_html_shows() -> None:
+    import html
+
+    from gptoss_lab.widgets._common import answer_html, reasoning_html
+
+    def text_of(markup: str) -> str:
+        return html.unescape(re.sub(r"<[^>]+>", "", markup))
+
+    reply = streamed("<|channel|>final answer is <b>42</b><|message|>It is 42.<|return|>", close="return")
+    panel, page = Parsed(answer_html(reply)), Parsed(reply_html(reply))
+    assert panel.text["gptoss-malformed"] == page.text["gptoss-malformed"]  # kept in the widget too
+    assert "b" not in panel.tag_names()
+    call = streamed('<|start|>assistant to=functions.f<|message|>{"x": 1}<|call|>', close="call")
+    assert text_of(answer_html(call)) == Parsed(reply_html(call)).text["gptoss-answer"] == '→ functions.f({"x": 1})'
+    assert "no reasoning" in reasoning_html(call)
+    assert text_of(answer_html(finished("", ""))) == "(no final answer)"
