@@ -194,7 +194,8 @@ class Lab:
         and ``capture`` has nothing to record (``reply.trace`` is None); a stream that breaks keeps what
         arrived (``stopped == "error"``, ``reply.error`` says why).
         Options are checked before anything loads; a prompt that with ``max_new_tokens`` would not fit
-        the model's context is refused before prefill (ContextTooLongError), the conversation unchanged.
+        the model's context (ContextTooLongError) or, on a local model, the free memory (WontFitError) is
+        refused before prefill, the conversation unchanged. Ctrl-C and ``stop`` end a long prompt pass too.
         """
         check_text("prompt", prompt)
         check_text("developer", developer, optional=True)

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from typing import Any, NoReturn
 
 from IPython.core.error import UsageError
-from IPython.core.magic import Magics, line_cell_magic, magics_class
+from IPython.core.magic import Magics, line_cell_magic, magics_class, no_var_expand
 from IPython.core.magic_arguments import argument, magic_arguments
 from traitlets import Bool, CaselessStrEnum, Float, Int, Unicode
 
@@ -78,6 +78,7 @@ class GptOssMagics(Magics):
     @argument("--vars", action="store_true", help="Replace {name} in the prompt with variable values.")
     @argument("--capture", action="store_true", help="Record expert routing (always on for the bundled model).")
     @argument("--show", help=f"Figures to show after the reply, comma-separated: {', '.join(_FIGURES)}.")
+    @no_var_expand  # the option line is taken as typed: IPython would turn "costs $x" into "costs 5"
     @line_cell_magic
     def gptoss(self, line: str, cell: str | None = None) -> Any:
         """Ask the model the cell's text; or, as a line magic, manage the model.
@@ -86,7 +87,8 @@ class GptOssMagics(Magics):
         Line: ``%gptoss load MODEL [--device D] [--dtype T]``, ``%gptoss connect URL [--model NAME]
         [--timeout S]`` (a server: vLLM, Ollama, LM Studio, transformers serve), ``%gptoss reset``,
         ``%gptoss history``, ``%gptoss status``. A failed load or connect keeps the current model
-        and the conversation. Bad input is one line; anything else keeps its traceback.
+        and the conversation. Bad input is one line; anything else keeps its traceback. The options
+        line is read as typed: ``$name`` and ``{name}`` stay literal (``--vars`` fills ``{name}`` in the prompt).
         """
         if cell is None:
             return self._command(line)

@@ -12,7 +12,8 @@ per quantization:
   3-D parameters, so they stay bf16 (checked on a tiny checkpoint, tests/integration/test_real_formats.py).
 
 The KV cache adds, per token, 2 (K and V) x KV heads x head_dim x 2 bytes in each layer;
-sliding layers keep at most ``sliding_window`` tokens.
+sliding layers keep at most ``sliding_window`` tokens. A reply also needs, while the prompt runs,
+eager attention's (heads, T, T) scores of one layer at a time (:func:`reply_bytes`).
 """
 
 from __future__ import annotations
@@ -23,7 +24,19 @@ from typing import Any
 from .errors import CheckpointError, OptionError, WontFitError
 from .quant import plan_quant
 
-__all__ = ["KNOWN_CONFIGS", "QUANTS", "Estimate", "NotEnoughMemory", "count_parameters", "estimate", "preflight"]
+__all__ = [
+    "KNOWN_CONFIGS",
+    "QUANTS",
+    "Estimate",
+    "NotEnoughMemory",
+    "available_bytes",
+    "count_parameters",
+    "estimate",
+    "preflight",
+    "priceable",
+    "reply_bytes",
+    "weights_bytes",
+]
 
 QUANTS = ("bf16", "mxfp4", "bnb-8bit", "bnb-4bit")
 
@@ -106,13 +119,22 @@ class Estimate:
         return f"{self.total_bytes / 1e9:.1f} GB ({self.quant}: weights {self.weights_bytes / 1e9:.1f} GB + KV cache)"
 
 
-def _kv_bytes(config: dict[str, Any], context: int) -> int:
+def priceable(config: dict[str, Any] | None) -> bool:
+    """Whether ``config`` is a gpt-oss config these estimates can price."""
+    return config is not None and config.get("model_type", "gpt_oss") == "gpt_oss" and "num_local_experts" in config
+
+
+def _dtype_bytes(dtype: str) -> int:
+    return 4 if dtype == "float32" else 2
+
+
+def _kv_bytes(config: dict[str, Any], context: int, value_bytes: int = 2) -> int:
     nkv = config["num_key_value_heads"]
     d = config.get("head_dim") or config["hidden_size"] // config["num_attention_heads"]
     window = config.get("sliding_window") or context
     types = config.get("layer_types") or ["full_attention"] * config["num_hidden_layers"]
     tokens = sum(min(context, window) if t == "sliding_attention" else context for t in types)
-    return tokens * 2 * nkv * d * 2  # K and V, bf16
+    return tokens * 2 * nkv * d * value_bytes  # K and V
 
 
 def estimate(config: dict[str, Any], quant: str, *, context: int = 4096) -> Estimate:
@@ -132,29 +154,56 @@ def estimate(config: dict[str, Any], quant: str, *, context: int = 4096) -> Esti
     return Estimate(quant, int(weights), _kv_bytes(config, context), context)
 
 
+def reply_bytes(config: dict[str, Any], prompt_tokens: int, max_new_tokens: int, dtype: str) -> int:
+    """Memory one reply needs beside the weights, at the activation ``dtype``: the KV cache of every layer
+    for prompt and reply, plus the peak of eager attention over the prompt, one layer at a time.
+
+    That peak is three live (heads, T, T + 1) tensors (the scores, the scores with the sink column, their
+    softmax; transformers' ``eager_attention_forward``), the full and sliding (T, T) causal masks, and a few
+    (T, hidden) and (T, intermediate) activations beside them. On nano (float32, CPU) the peak RSS grew
+    by 3.3 score tensors from 1,024 to 2,048 prompt tokens, where this counts 3.5.
+    """
+    size = _dtype_bytes(dtype)
+    T = prompt_tokens
+    scores = 3 * config["num_attention_heads"] * T * (T + 1) * size
+    masks = 2 * T * T * size
+    activations = T * (8 * config["hidden_size"] + 4 * config["intermediate_size"]) * size
+    return _kv_bytes(config, T + max_new_tokens, size) + scores + masks + activations
+
+
+def weights_bytes(config: dict[str, Any], quant: str, dtype: str) -> int:
+    """The weights as :func:`preflight` prices them (float32 doubles the bf16 parts' price, as it does)."""
+    return estimate(config, quant, context=0).weights_bytes * (2 if dtype == "float32" else 1)
+
+
 #: Raised before loading when the model would not fit (the name older code imports).
 NotEnoughMemory = WontFitError
 
 
 def available_bytes(device: str) -> int | None:
-    """Free memory where the weights will go: the GPU's, the machine's available RAM, or for
+    """Free memory now where the weights (and a reply's activations) go: the GPU's, the available RAM, or for
     ``"auto"`` (accelerate's device_map) every GPU's plus the RAM it may offload to."""
     if device == "auto":
         import torch
 
         ram = available_bytes("cpu") or 0
-        return ram + sum(int(torch.cuda.mem_get_info(i)[0]) for i in range(torch.cuda.device_count()))
+        return ram + sum(_cuda_free(i) for i in range(torch.cuda.device_count()))
     if device.startswith("cuda"):
-        import torch
-
-        index = int(device.split(":")[1]) if ":" in device else 0
-        return int(torch.cuda.mem_get_info(index)[0])
+        return _cuda_free(int(device.split(":")[1]) if ":" in device else 0)
     try:
         with open("/proc/meminfo") as f:
             fields = dict(line.split(":", 1) for line in f)
         return int(fields["MemAvailable"].split()[0]) * 1024
     except (OSError, KeyError, ValueError):
         return None  # not Linux: no preflight
+
+
+def _cuda_free(index: int) -> int:
+    """The GPU's free memory plus what torch's allocator has reserved but holds nothing in (it reuses that)."""
+    import torch
+
+    cached = torch.cuda.memory_reserved(index) - torch.cuda.memory_allocated(index)
+    return int(torch.cuda.mem_get_info(index)[0]) + max(int(cached), 0)
 
 
 def preflight(
@@ -173,7 +222,7 @@ def preflight(
     :func:`~gptoss_lab.quant.plan_quant` decides for ``quant="auto"``, the one place that decides it.
     ``device`` "auto" means accelerate's device_map over all GPUs.
     """
-    if config.get("model_type", "gpt_oss") != "gpt_oss" or "num_local_experts" not in config:
+    if not priceable(config):
         return
     if quant is None:
         plan = plan_quant("auto", config, device, dtype)

@@ -7,14 +7,15 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from ..errors import ContextTooLongError
+from .. import memory
+from ..errors import ContextTooLongError, WontFitError
 from ..harmony import StreamParser
 from ..model import ModelHandle
 from ..options import Generation
 from ..reply import Reply
 from . import Turn
 
-__all__ = ["LocalBackend", "check_context"]
+__all__ = ["LocalBackend", "check_context", "check_memory"]
 
 
 def check_context(prompt_tokens: int, max_new_tokens: int, context: int | None, model: str, turns: int) -> None:
@@ -29,6 +30,44 @@ def check_context(prompt_tokens: int, max_new_tokens: int, context: int | None, 
         f"{prompt_tokens + max_new_tokens:,} > the {context:,} tokens {model} can read (its context): "
         f"use {', or '.join(f for f in fixes if f)}"
     )
+
+
+def check_memory(handle: ModelHandle, prompt_tokens: int, max_new_tokens: int, turns: int) -> None:
+    """Refuse, before prefill, a reply whose KV cache and prompt attention (and the weights, if they are not
+    loaded yet) would not fit in the memory free now; skipped with ``preflight=False`` or when unknown."""
+    config = handle.config
+    if not handle.preflight or config is None or not memory.priceable(config):
+        return
+    where = handle.device if handle.device_map is None else "auto"
+    free = memory.available_bytes(where)
+    if free is None:
+        return
+    weights = 0 if handle.loaded else memory.weights_bytes(config, handle.plan.memory_quant, handle.dtype)
+
+    def need(new_tokens: int) -> int:
+        return weights + memory.reply_bytes(config, prompt_tokens, new_tokens, handle.dtype)
+
+    if need(max_new_tokens) <= free:
+        return
+    low, high = 0, max_new_tokens  # the most new tokens that fit: need() grows with them
+    while low < high:
+        mid = (low + high + 1) // 2
+        low, high = (mid, high) if need(mid) <= free else (low, mid - 1)
+    fits = low if need(low) <= free else 0
+    reset = f"%gptoss reset (or lab.reset()) to drop the {turns} earlier turn{'s' * (turns != 1)}" if turns else ""
+    fixes = [reset, "a shorter prompt", f"--max-tokens {fits} or less" if fits else ""]
+    loading = f"its {_size(weights)} of weights, " if weights else ""
+    place = "all GPUs and CPU memory (device_map='auto')" if where == "auto" else where
+    raise WontFitError(
+        f"this reply needs about {_size(need(max_new_tokens))} on {place} ({loading}the KV cache for "
+        f"{prompt_tokens:,} prompt + {max_new_tokens:,} new tokens and the prompt's attention scores, "
+        f"{config['num_attention_heads']} heads x {prompt_tokens:,} x {prompt_tokens:,} per layer) but "
+        f"{_size(free)} is free: use {', or '.join(f for f in fixes if f)}; Lab(..., preflight=False) tries anyway"
+    )
+
+
+def _size(n: int) -> str:
+    return f"{n / 1e9:.1f} GB" if n >= 1e9 else f"{n / 1e6:.1f} MB"
 
 
 class LocalBackend:
@@ -70,12 +109,13 @@ class LocalBackend:
     ) -> Reply:
         from ..generate import Sampling
 
-        # memory and files first, then the tokenizer alone: a prompt too long for the context is refused
-        # before the weights load
+        # memory and files first, then the tokenizer alone: a prompt too long for the context or the free
+        # memory is refused before the weights load
         self.handle.check()
         prompt_ids = self.handle.encode(turn.harmony(options.effort, self.identity))
         turns = len(turn.history) // 2
         check_context(len(prompt_ids), options.max_new_tokens, self.context_length, self.label, turns)
+        check_memory(self.handle, len(prompt_ids), options.max_new_tokens, turns)
         loaded = self.handle.load()
         sampling = Sampling(
             temperature=loaded.sampling["temperature"] if options.temperature is None else options.temperature,
@@ -119,10 +159,13 @@ def _generate(
         sampling=sampling,
         threads=loaded.threads,
     )
+    prefill_stops: list[Any] = []
     try:
         for capture in captures:
             capture.__enter__()
+        prefill_stops = _stop_between_layers(loaded.model, stop)
         for token in tokens:
+            _remove(prefill_stops)  # the prompt has run: from here the loop checks ``stop`` between tokens
             if stop is not None and stop.is_set():
                 stopped = "interrupted"
                 break
@@ -135,9 +178,29 @@ def _generate(
         stopped = "interrupted"
     finally:
         tokens.close()
+        _remove(prefill_stops)
         for capture in captures:
             capture.remove()
     reply.close(stopped, parser.finish(), time.perf_counter() - start)
+
+
+def _stop_between_layers(model: Any, stop: threading.Event | None) -> list[Any]:
+    """Pre-hooks that end a long prompt pass at the next layer once ``stop`` is set, as Ctrl-C would."""
+    if stop is None:
+        return []
+
+    def check(module: Any, args: Any) -> None:
+        if stop.is_set():
+            raise KeyboardInterrupt
+
+    layers = getattr(getattr(model, "model", None), "layers", None) or []
+    return [layer.register_forward_pre_hook(check) for layer in layers]
+
+
+def _remove(handles: list[Any]) -> None:
+    for handle in handles:
+        handle.remove()
+    handles.clear()
 
 
 def _captures(loaded: Any, capture: bool | None) -> list[Any]:

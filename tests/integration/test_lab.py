@@ -252,6 +252,98 @@ def test_max_new_tokens_beyond_the_context_says_how_many_fit(nano_lab_factory):
         lab.ask("Hi", max_new_tokens=2048)
 
 
+# -- the memory guard: the prompt's attention scores and the KV cache priced against the free memory
+
+
+def _forward_calls(model) -> tuple[list[int], object]:
+    calls: list[int] = []
+    return calls, model.register_forward_pre_hook(lambda module, args, kwargs: calls.append(1), with_kwargs=True)
+
+
+def test_a_reply_that_cannot_fit_in_free_memory_is_refused_before_prefill(nano_lab_factory, monkeypatch):
+    from gptoss_lab import memory
+    from gptoss_lab.errors import WontFitError
+
+    lab = nano_lab_factory()
+    lab.ask("What is 2 + 3?", effort="low", max_new_tokens=8)
+    history, replies = [dict(t) for t in lab.history], list(lab.replies)
+    prompt = "Add these numbers, then say the sum. " * 60
+    n = len(lab.handle.load().encode(lab.prompt_text(prompt, effort="low")))
+    free = memory.reply_bytes(lab.handle.config, n, 100, "float32")  # room for exactly 100 new tokens
+    monkeypatch.setattr("gptoss_lab.memory.available_bytes", lambda device: free)
+    calls, hook = _forward_calls(lab.handle.load().model)
+    try:
+        with pytest.raises(WontFitError) as err:
+            lab.ask(prompt, effort="low", max_new_tokens=1024)
+    finally:
+        hook.remove()
+    assert calls == []  # no forward pass at all
+    message = str(err.value)
+    assert "\n" not in message and f"{n:,} prompt + 1,024 new tokens" in message and "4 heads x" in message
+    assert f"{free / 1e6:.1f} MB is free" in message and "--max-tokens 100 or less" in message
+    assert "%gptoss reset (or lab.reset()) to drop the 1 earlier turn" in message and "a shorter prompt" in message
+    assert lab.history == history and lab.replies == replies  # nothing recorded
+    assert lab.ask(prompt, effort="low", max_new_tokens=100).stopped in ("return", "max_tokens")  # what it said fits
+
+
+def test_the_memory_guard_counts_the_weights_before_they_load(nano_lab_factory, monkeypatch):
+    from gptoss_lab.errors import WontFitError
+
+    lab = nano_lab_factory()
+    monkeypatch.setattr("gptoss_lab.memory.available_bytes", lambda device: 1_000_000)  # 1 MB: not even nano
+    with pytest.raises(WontFitError, match=r"its \d+\.\d MB of weights, the KV cache.* 1\.0 MB is free"):
+        lab.ask("Hi", max_new_tokens=8)
+    assert not lab.handle.loaded and lab.history == []
+    unchecked = nano_lab_factory(preflight=False)  # the way past it that the message names
+    assert unchecked.ask("Hi", max_new_tokens=4).stopped in ("return", "max_tokens")
+
+
+# -- interrupting while the prompt runs: the reply ends "interrupted", the conversation whole
+
+
+def test_ctrl_c_during_prefill_ends_the_reply_interrupted(nano_lab_factory):
+    lab = nano_lab_factory()
+    lab.ask("What is 2 + 3?", effort="low", max_new_tokens=8)
+    history = [dict(t) for t in lab.history]
+    model = lab.handle.load().model
+    before = sum(len(m._forward_hooks) + len(m._forward_pre_hooks) for m in model.modules())
+    calls = []
+
+    def ctrl_c(module, args):
+        calls.append(args[0].shape[1])  # (1, T, H): the prompt's T on the first call
+        if len(calls) == 1:
+            raise KeyboardInterrupt  # in the middle of the prompt's forward pass
+
+    hook = model.model.layers[2].register_forward_pre_hook(ctrl_c)
+    try:
+        reply = lab.ask("And 4 + 4?", effort="low", max_new_tokens=8)
+    finally:
+        hook.remove()
+    assert calls == [len(reply.prompt_ids)]  # it came in the prefill, and nothing ran after it
+    assert reply.stopped == "interrupted" and reply.completion_ids == [] and reply.trace is None
+    assert lab.history[:2] == history and len(lab.replies) == 2  # the earlier turn intact, this one kept
+    assert sum(len(m._forward_hooks) + len(m._forward_pre_hooks) for m in model.modules()) == before
+    assert lab.ask("And 5 + 5?", effort="low", max_new_tokens=8).stopped in ("return", "max_tokens")
+
+
+def test_the_stop_event_ends_the_prompt_pass_at_the_next_layer(nano_lab_factory):
+    lab = nano_lab_factory()
+    model = lab.handle.load().model
+    stop = threading.Event()
+    last_layer = []
+    first = model.model.layers[0].register_forward_hook(lambda *a: stop.set())  # Stop pressed mid-prompt
+    last = model.model.layers[-1].register_forward_pre_hook(lambda *a: last_layer.append(1))
+    try:
+        reply = lab.ask("What is 2 + 3?", effort="low", max_new_tokens=8, stop=stop)
+    finally:
+        first.remove()
+        last.remove()
+    assert reply.stopped == "interrupted" and reply.completion_ids == []
+    assert last_layer == []  # the rest of the prompt pass did not run
+    stop.clear()
+    assert lab.ask("And 4 + 4?", effort="low", max_new_tokens=8, stop=stop).stopped in ("return", "max_tokens")
+
+
 # -- switching: a transaction; and the Lab's lock
 
 

@@ -293,6 +293,14 @@ def test_braces_and_json_pass_through_unchanged(lab: FakeLab) -> None:
     assert lab.calls[0][0] == BRACES
 
 
+def test_dollar_and_braces_in_the_option_line_stay_as_typed(lab: FakeLab) -> None:
+    shell = InteractiveShell.instance()
+    shell.user_ns.update(x=5, price="nothing")
+    assert shell.run_cell('%%gptoss --developer "costs $x, {price} or $5"\nhi').success
+    assert lab.calls[0][1]["developer"] == "costs $x, {price} or $5"  # IPython expanded $x and {price} before
+    assert "'$x'" in usage_error(shell, "%gptoss $x")  # the line form too
+
+
 def test_vars_substitutes_defined_names_and_keeps_the_rest(lab: FakeLab) -> None:
     shell = InteractiveShell.instance()
     shell.user_ns.update(city="Paris", n=3)

@@ -86,3 +86,39 @@ def test_lab_refuses_before_touching_any_weights(monkeypatch):
     monkeypatch.setattr("gptoss_lab.model._cuda_visible", lambda: False)
     with pytest.raises(NotEnoughMemory, match=r"gpt-oss-20b needs about 41\.9 GB on cpu"):
         Lab("openai/gpt-oss-20b").ask("hi")
+
+
+# -- a reply's own memory: the KV cache and eager attention's scores over the prompt
+
+
+def test_reply_memory_is_the_kv_cache_plus_the_prompts_attention_scores():
+    from gptoss_lab.memory import reply_bytes
+
+    c = KNOWN_CONFIGS["openai/gpt-oss-20b"]
+    scores = 3 * 64 * 4096 * 4097 * 2  # three live (heads, T, T + 1) bf16 tensors at the peak
+    masks = 2 * 4096 * 4096 * 2
+    activations = 4096 * (8 * 2880 + 4 * 2880) * 2
+    kv = (12 * 128 + 12 * 5120) * 2 * 8 * 64 * 2  # sliding layers keep 128 tokens, full ones all 4096 + 1024
+    assert reply_bytes(c, 4096, 1024, "bfloat16") == scores + masks + activations + kv
+    assert reply_bytes(c, 4096, 1024, "float32") == 2 * reply_bytes(c, 4096, 1024, "bfloat16")
+    # new tokens cost only KV cache, in the 12 full layers; the prompt's cost grows with its square
+    assert reply_bytes(c, 4096, 2024, "bfloat16") - reply_bytes(c, 4096, 1024, "bfloat16") == 12 * 1000 * 2048
+    assert reply_bytes(c, 8192, 0, "bfloat16") > 24 * GB  # an 8k-token prompt alone overflows a 24 GB GPU
+
+
+def test_free_gpu_memory_counts_what_torchs_allocator_holds_unused(monkeypatch):
+    import sys
+    import types
+
+    from gptoss_lab.memory import available_bytes
+
+    cuda = types.SimpleNamespace(
+        mem_get_info=lambda i: (10 * GB, 80 * GB),  # what the driver sees free
+        memory_reserved=lambda i: 30 * GB,  # torch's cache, of which 4 GB hold no tensor
+        memory_allocated=lambda i: 26 * GB,
+        device_count=lambda: 2,
+    )
+    monkeypatch.setitem(sys.modules, "torch", types.SimpleNamespace(cuda=cuda))
+    assert available_bytes("cuda") == available_bytes("cuda:1") == 14 * GB
+    gpus = available_bytes("auto") - (available_bytes("cpu") or 0)  # device_map="auto": every GPU, plus the RAM
+    assert gpus == pytest.approx(2 * 14 * GB, abs=GB)  # (the RAM read twice may drift a little)
