@@ -672,6 +672,12 @@ class WordProblem(Family):
             cur = None if cur is None else _apply(cur, op, x)
         return cur is not None and (m["shape"] != "more" or m["values"][0] > m["values"][1])
 
+    @staticmethod
+    def _whole_from(cur: int | None, steps: list[tuple[str, int]]) -> bool:
+        for op, x in steps:
+            cur = None if cur is None else _apply(cur, op, x)
+        return cur is not None
+
     def held_out(self, m: dict[str, Any]) -> bool:
         return held_out_hash(m["values"])
 
@@ -703,8 +709,10 @@ class WordProblem(Family):
         for j, (op, x) in enumerate(zip(m["ops"], m["values"][1:], strict=True)):
             new = _apply(cur, op, x)
             assert new is not None
-            if j == at:
-                new = _off_by_one(rng, new)
+            rest = list(zip(m["ops"][j + 1 :], m["values"][j + 2 :], strict=True))
+            wrong = [v for v in (new - 1, new + 1) if v >= 0 and self._whole_from(v, rest)] if j == at else []
+            if wrong:  # a slip the later steps can still carry (never below zero, never a fraction)
+                new = rng.choice(wrong)
                 pad.say(f"{cur}{op}{x}=", (str(new),), ".")
             else:
                 pad.say(f"{cur}{op}{x}={new}.")

@@ -131,7 +131,13 @@ def _check_experts(nb: Any) -> None:
     text = _text(nb)
     assert re.search(r"an expert is among a token's top-k \(k/E\)\s+25\.0%\s+12\.5%\s+3\.1%", text)
     assert len(re.findall(r"^layer \d: digit -> \d", text, re.M)) == 4
-    assert len(_figures(nb)) >= 7
+    figures = _figures(nb)
+    assert len(figures) >= 7
+    kinds = next(f for f in figures if "by kind of token" in f["layout"]["title"]["text"])
+    for heat in kinds["data"]:  # the colour scale's white sits at chance (k/E), as the prose says
+        assert (heat["zmin"], heat["zmax"]) == (0, 1)
+        white = [stop for stop, colour in heat["colorscale"] if colour == "#f7f7f7"]
+        assert white == [0.25], heat["colorscale"]
 
 
 def _check_attention(nb: Any) -> None:

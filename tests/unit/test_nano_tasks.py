@@ -402,3 +402,10 @@ def test_answer_value_gives_one_normal_form_per_answer():
     assert answer_value("sort", "In ascending order: 3, 5, 12.") == "3, 5, 12"
     assert answer_value("reverse", "penguin backwards is niugnep.") == "niugnep"
     assert answer_value("add", "no idea") is None
+
+
+def test_a_slip_in_a_story_never_leaves_whole_numbers():
+    # a slipped step lowered by one once made a later "take away" go below zero (an assertion in training)
+    for seed in range(12):
+        for ex in generate(600, seed=seed, families=["word_problem"], efforts=["high"]):
+            assert all(int(v) >= 0 for v in re.findall(r"=(\d+)", _unslipped(ex)))
