@@ -1,0 +1,187 @@
+"""Word problems (one or two steps, undone to check) and off-task prompts (a short honest reply)."""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+from .. import scratch
+from ..scratch import Pad, compare_line
+from .base import Family, held_out_hash
+
+_UNDO = {"+": "-", "-": "+", "*": "/", "/": "*"}
+
+
+def _apply(cur: int, op: str, x: int) -> int | None:
+    """One step of a story; None when it leaves whole non-negative numbers."""
+    if op == "/":
+        return cur // x if x and cur % x == 0 else None
+    value = cur + x if op == "+" else cur - x if op == "-" else cur * x
+    return value if value >= 0 else None
+
+
+def _expr(values: list[int], ops: list[str]) -> str:
+    return str(values[0]) + "".join(f"{op}{x}" for op, x in zip(ops, values[1:], strict=True))
+
+
+class WordProblem(Family):
+    """A story of one or two steps. ``meta``: ``shape`` (plain, groups, share, more), ``ops``, ``values``;
+    the wording (names, objects, verbs) is chosen in :mod:`.frames`."""
+
+    name, kind = "word_problem", "number"
+
+    def draw(self, rng: random.Random, split: str) -> dict[str, Any]:
+        shape = rng.choices(("plain", "groups", "share", "more"), weights=(5, 2, 1.5, 1.5))[0]
+        while True:
+            if shape == "plain":
+                ops = [rng.choice("+-") for _ in range(rng.choice((1, 2)))]
+                values = [rng.randint(2, 40)] + [rng.randint(1, 20) for _ in ops]
+            elif shape == "groups":
+                ops = ["*"] + ([rng.choice("+-")] if rng.random() < 0.5 else [])
+                values = [rng.randint(2, 9), rng.randint(2, 9)] + [rng.randint(1, 15) for _ in ops[1:]]
+            elif shape == "share":
+                x, q = rng.randint(2, 9), rng.randint(2, 9)
+                ops, values = ["/"], [x * q, x]
+            else:
+                a, b = rng.randint(2, 40), rng.randint(1, 39)
+                ops, values = ["-"], [max(a, b), min(a, b)]
+            m = {"shape": shape, "ops": ops, "values": values}
+            if self._valid(m):
+                from ..stories import cast  # who and what the story is about: kept across its wordings
+
+                return {**m, "cast": cast(rng, split)}
+
+    def _valid(self, m: dict[str, Any]) -> bool:
+        cur: int | None = m["values"][0]
+        for op, x in zip(m["ops"], m["values"][1:], strict=True):
+            cur = None if cur is None else _apply(cur, op, x)
+        return cur is not None and (m["shape"] != "more" or m["values"][0] > m["values"][1])
+
+    @staticmethod
+    def _whole_from(cur: int | None, steps: list[tuple[str, int]]) -> bool:
+        for op, x in steps:
+            cur = None if cur is None else _apply(cur, op, x)
+        return cur is not None
+
+    def held_out(self, m: dict[str, Any]) -> bool:
+        return held_out_hash(m["values"])
+
+    def target(self, m: dict[str, Any]) -> str:
+        cur = m["values"][0]
+        for op, x in zip(m["ops"], m["values"][1:], strict=True):
+            cur = _apply(cur, op, x)
+        return str(cur)
+
+    def task(self, m: dict[str, Any]) -> str:
+        return f"work out {_expr(m['values'], m['ops'])} from the story"
+
+    def values(self, m: dict[str, Any]) -> str:
+        return _expr(m["values"], m["ops"])
+
+    def miscopied(self, m: dict[str, Any], rng: random.Random) -> dict[str, Any] | None:
+        for _ in range(20):
+            values = list(m["values"])
+            i = rng.randrange(len(values))
+            values[i] = int(scratch.miscopy(rng, str(values[i])))
+            out = {**m, "values": values}
+            if values[i] > 0 and self._valid(out):
+                return out
+        return None
+
+    def work(self, pad: Pad, m: dict[str, Any], slip: bool, rng: random.Random) -> str:
+        cur = m["values"][0]
+        at = rng.randrange(len(m["ops"])) if slip else None
+        for j, (op, x) in enumerate(zip(m["ops"], m["values"][1:], strict=True)):
+            new = _apply(cur, op, x)
+            assert new is not None
+            rest = list(zip(m["ops"][j + 1 :], m["values"][j + 2 :], strict=True))
+            wrong = [v for v in (new - 1, new + 1) if v >= 0 and self._whole_from(v, rest)] if j == at else []
+            if wrong:  # a slip the later steps can still carry (never below zero, never a fraction)
+                new = rng.choice(wrong)
+                pad.say(f"{cur}{op}{x}=", (str(new),), ".")
+            else:
+                pad.say(f"{cur}{op}{x}={new}.")
+            cur = new
+        return str(cur)
+
+    def verify(self, pad: Pad, m: dict[str, Any], answer: str, slip: bool, rng: random.Random) -> bool:
+        cur: int | None = int(answer)
+        steps = list(zip(m["ops"], m["values"][1:], strict=True))[::-1]
+        at = rng.randrange(len(steps)) if slip else None
+        pieces: list[Any] = [f"Undo from {answer}: "]
+        for j, (op, x) in enumerate(steps):
+            assert cur is not None
+            new = _apply(cur, _UNDO[op], x)
+            if new is None:
+                pad.say(*pieces, f"{cur}{_UNDO[op]}{x} is not a whole number: differ.")
+                return False
+            if j == at:
+                new = _off_by_one(rng, new)
+                pieces += [f"{cur}{_UNDO[op]}{x}=", (str(new),)]
+            else:
+                pieces.append(f"{cur}{_UNDO[op]}{x}={new}")
+            pieces.append(", " if j < len(steps) - 1 else ".")
+            cur = new
+        pad.say(*pieces)
+        line, same = compare_line(str(cur), str(m["values"][0]))
+        pad.say(line)
+        return same
+
+    def medium(self, pad: Pad, m: dict[str, Any]) -> None:
+        cur, parts = m["values"][0], []
+        for op, x in zip(m["ops"], m["values"][1:], strict=True):
+            new = _apply(cur, op, x)
+            parts.append(f"{cur}{op}{x}={new}")
+            cur = new
+        pad.say(", ".join(parts) + ".")
+
+    def sentence(self, m: dict[str, Any]) -> str:
+        return f"The answer is {self.target(m)}."
+
+
+def _off_by_one(rng: random.Random, value: int) -> int:
+    return value + 1 if value == 0 or rng.random() < 0.5 else value - 1
+
+
+# ----------------------------------------------------------------------------- off-task
+
+IDENTITY_REPLY = (
+    "I am gpt-oss-nano, a tiny teaching model; I can do arithmetic, count letters, compare decimals, "
+    "sort numbers, reverse words and simple word problems."
+)
+_OFF_TASK_WHY = {
+    "greet": ("a greeting", "Greet back, then say who I am and what I can do."),
+    "self": ("a question about me", "Say honestly that I am gpt-oss-nano and list my tasks."),
+    "other": ("not one of my tasks", "I would likely get it wrong, so say so honestly and list what I can do."),
+}
+_OFF_TASK_OPENER = {"greet": "Hello! ", "self": "", "other": "Sorry, I cannot help with that. "}
+
+
+class OffTask(Family):
+    """Greetings, questions about the model, and requests it cannot do: a short honest reply."""
+
+    name, kind = "off_task", "answer"
+
+    def draw(self, rng: random.Random, split: str) -> dict[str, Any]:
+        return {"kind": rng.choices(("greet", "self", "other"), weights=(1, 1, 2))[0]}
+
+    def held_out(self, m: dict[str, Any]) -> bool:
+        return False  # held out by wording only
+
+    def target(self, m: dict[str, Any]) -> str:
+        return IDENTITY_REPLY
+
+    def bare(self, m: dict[str, Any]) -> str:
+        return _OFF_TASK_OPENER[m["kind"]] + IDENTITY_REPLY
+
+    sentence = bare
+
+    def reason(self, m: dict[str, Any], effort: str, slip: str | None, rng: random.Random) -> Pad:
+        what, then = _OFF_TASK_WHY[m["kind"]]
+        pad = Pad()
+        pad.say(f"Task: none, this is {what}.")
+        if effort != "low":
+            pad.say(then)
+        if effort == "high":
+            pad.say("My tasks: arithmetic, counting letters, decimals, sorting, reversing words, word problems.")
+        return pad
