@@ -89,13 +89,23 @@ def test_paraphrase_agreement_compares_the_labs_own_answers_across_wordings(lab)
     assert row.agreement == pytest.approx(agree / 2) and row.accuracy == pytest.approx(right / 4)
 
 
-def test_teacher_forced_exact_means_greedy_decoding_reproduces_the_reference(lab):
+def test_teacher_forced_exact_means_greedy_decoding_reproduces_the_reference(lab, monkeypatch):
+    import dataclasses
+
+    from gptoss_lab.nano import eval as nano_eval
+
     loaded = lab.handle.load()
-    # nano reverses its training words exactly (see the README's teacher-forced table): real matches to compare
-    (score,) = teacher_forced(loaded, split="train", effort="high", n=6, families=("reverse",))
-    examples = tasks.generate(6, seed=7, split="train", families=("reverse",), efforts=("high",))
-    reproduced = [_ask(lab, ex).completion_ids == loaded.encode(tasks.completion_text(ex)) for ex in examples]
-    assert any(reproduced), "no training word reproduced: the cross-check below would compare zeros"
+    examples = tasks.generate(4, seed=7, split="train", families=("reverse",), efforts=("high",), slips=False)
+    # two references the model writes itself (its own greedy replies), two written by the task generator
+    own = [
+        dataclasses.replace(ex, analysis=r.reasoning, answer=r.answer)
+        for ex, r in ((e, _ask(lab, e)) for e in examples[:2])
+    ]
+    mixed = own + examples[2:]
+    monkeypatch.setattr(nano_eval.tasks, "generate", lambda n, **_: mixed[:n])
+    (score,) = teacher_forced(loaded, split="train", effort="high", n=4, families=("reverse",))
+    reproduced = [_ask(lab, ex).completion_ids == loaded.encode(tasks.completion_text(ex)) for ex in mixed]
+    assert reproduced[:2] == [True, True], "the model's own greedy replies must reproduce: the check compares nothing"
     assert score.exact == pytest.approx(sum(reproduced) / len(reproduced))
     assert 0 < score.token_accuracy <= 1
 
