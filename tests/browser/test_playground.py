@@ -15,7 +15,7 @@ lab = Lab()  # the bundled nano
 # nano writes a whole reply in about a second on a free CPU; 0.1 s a token keeps it streaming long enough
 # to watch the reasoning grow and press Stop, as a student would while a big model thinks
 lab.handle.load().model.register_forward_pre_hook(lambda module, args: time.sleep(0.1))
-pg = Playground(lab, effort="high", max_tokens=4096)
+pg = Playground(lab, effort="high", max_tokens=1900)  # within nano's 2,048-token context
 pg"""
 
 # The reasoning panel's text without its label ("Thinking… 12 tokens").

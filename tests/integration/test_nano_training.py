@@ -215,7 +215,7 @@ def test_command_line_flags_make_the_recipe(tmp_path, monkeypatch):
     recipe = Recipe(
         steps=7, seed=3, batch_size=5, save_minutes=0.5, model={"hidden_size": 256, "router_aux_loss_coef": 0.1}
     )
-    assert calls[-1] == (tmp_path, recipe, {})
+    assert calls[-1] == (tmp_path, recipe, {"stop_at": None})
     for wrong in (["--config", "hidden=256"], ["--config", "hidden_size"]):
         with pytest.raises(SystemExit):
             T.main(["--out", str(tmp_path), *wrong])
@@ -225,7 +225,9 @@ def test_command_line_flags_make_the_recipe(tmp_path, monkeypatch):
     (tmp_path / "resume").mkdir()
     (tmp_path / "resume" / "state.pt").touch()  # train is stubbed: it is never read
     T.main(["--resume", str(tmp_path), "--steps", "9"])  # the saved recipe, run longer
-    assert calls[-1] == (tmp_path, replace(recipe, steps=9), {"resume": True})
+    assert calls[-1] == (tmp_path, replace(recipe, steps=9), {"resume": True, "stop_at": None})
+    T.main(["--resume", str(tmp_path), "--steps", "9", "--stop-at", "4"])  # a run in pieces
+    assert calls[-1] == (tmp_path, replace(recipe, steps=9), {"resume": True, "stop_at": 4})
     for wrong in (["--seed", "1"], ["--config", "hidden_size=64"], ["--out", str(tmp_path / "elsewhere")]):
         with pytest.raises(SystemExit):
             T.main(["--resume", str(tmp_path), *wrong])
