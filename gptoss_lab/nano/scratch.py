@@ -119,25 +119,38 @@ def _digits_value(digits: list[int]) -> int:
     return int("".join(map(str, reversed(digits))) or "0")
 
 
+def _add_steps(a: int, b: int, slip_at: int | None, rng: random.Random | None) -> list[tuple[str, int, bool]]:
+    """Column addition ones first: (``x+y`` or ``x+y+carry``, the sum written, whether it is the slip) per
+    column; the slipped sum is one off, and the columns after it carry what it wrote."""
+    width = max(len(str(a)), len(str(b)))
+    carry, steps = 0, []
+    for i in range(width):
+        x, y = (a // 10**i) % 10, (b // 10**i) % 10
+        s = x + y + carry
+        slipped = i == slip_at and rng is not None
+        if slipped:
+            s = _off_by_one(rng, s, 0, 19)
+        steps.append((f"{x}+{y}+{carry}" if carry else f"{x}+{y}", s, slipped))
+        carry = s // 10
+    return steps
+
+
+def _written(steps: list[tuple[str, int, bool]]) -> list[int]:
+    """The digits the steps write, ones first, the last carry included."""
+    out = [s % 10 for _, s, _ in steps]
+    return [*out, steps[-1][1] // 10] if steps[-1][1] >= 10 else out
+
+
 def add_columns(a: int, b: int, pad: Pad, *, slip_at: int | None = None, rng: random.Random | None = None) -> int:
     """Column addition, one column per line, ones first; returns the sum written (wrong if slipped)."""
     width = max(len(str(a)), len(str(b)))
     pad.say(f"Ones first: {ones_first(a, width)} and {ones_first(b, width)}.")
-    carry, out = 0, []
-    for i in range(width):
-        x, y = (a // 10**i) % 10, (b // 10**i) % 10
-        s = x + y + carry
-        expr = f"{x}+{y}+{carry}" if carry else f"{x}+{y}"
-        if i == slip_at and rng is not None:
-            s = _off_by_one(rng, s, 0, 19)
-            pad.say(f"{expr}=", (str(s),), f", write {s % 10} carry {s // 10}.")
-        else:
-            pad.say(f"{expr}={s}, write {s % 10} carry {s // 10}.")
-        out.append(s % 10)
-        carry = s // 10
-    if carry:
-        pad.say(f"Last carry {carry}, write {carry}.")
-        out.append(carry)
+    steps = _add_steps(a, b, slip_at, rng)
+    for expr, s, slipped in steps:
+        pad.say(f"{expr}=", (str(s),) if slipped else str(s), f", write {s % 10} carry {s // 10}.")
+    out = _written(steps)
+    if len(out) > len(steps):
+        pad.say(f"Last carry {out[-1]}, write {out[-1]}.")
     total = _digits_value(out)
     pad.say(f"Written ones first: {' '.join(map(str, out))}, so {total}.")
     return total
@@ -148,20 +161,10 @@ def add_inline(a: int, b: int, *, slip: bool = False, rng: random.Random | None 
     width = max(len(str(a)), len(str(b)))
     at = rng.randrange(width) if slip and rng else None
     pieces: list[Any] = [f"{a}+{b}, ones first: {ones_first(a, width)} and {ones_first(b, width)}: "]
-    carry, out = 0, []
-    for i in range(width):
-        x, y = (a // 10**i) % 10, (b // 10**i) % 10
-        s = x + y + carry
-        expr = f"{x}+{y}+{carry}=" if carry else f"{x}+{y}="
-        if i == at and rng is not None:
-            s = _off_by_one(rng, s, 0, 19)
-            pieces += [expr, (str(s),), ", " if i < width - 1 else ""]
-        else:
-            pieces.append(f"{expr}{s}" + (", " if i < width - 1 else ""))
-        out.append(s % 10)
-        carry = s // 10
-    if carry:
-        out.append(carry)
+    steps = _add_steps(a, b, at, rng)
+    for i, (expr, s, slipped) in enumerate(steps):
+        pieces += [f"{expr}=", (str(s),) if slipped else str(s), ", " if i < width - 1 else ""]
+    out = _written(steps)
     total = _digits_value(out)
     pieces.append(f". Written {' '.join(map(str, out))}, so {total}.")
     return pieces, total
