@@ -7,7 +7,8 @@ value (which sends ``scaled_dot_product_attention`` to its unfused math path), t
 default experts (``grouped_mm``, a slow fallback on CPU), and the vocabulary head over every
 position. Each next path adds one change of :mod:`gptoss_lab.nano.train`: "+attention"
 (:func:`sdpa_with_sinks`: one head size, the fused CPU kernel, shared KV heads), "+experts"
-(:func:`experts_by_expert`), "+head" (:func:`lm_loss` projects only the labelled positions; the
+(:func:`experts_by_expert`), "+head" (:func:`lm_loss` projects only the labelled positions),
+"+prefix" (the batch's shared system-message prefix runs once, :func:`forward_shared_prefix`; the
 current ``train_step``). Every path trains a copy of the same model on the same batches (bucketed
 as in training), rounds alternate, and the first step's losses are printed side by side: the
 paths compute the same thing. One thread by default: on a machine whose other core is busy, two
@@ -71,6 +72,13 @@ def before_train_step(model, optimizer, batch, lr):
     return float(loss.detach()), float(aux.detach())
 
 
+def head_train_step(model, optimizer, batch, lr):
+    """The step before the shared prefix: the whole batch through the model, the head on labelled positions."""
+    from gptoss_lab.nano.train import train_step
+
+    return train_step(model, optimizer, batch, lr, share_prefix=False)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--batches", type=int, default=2)
@@ -96,7 +104,8 @@ def main() -> None:
         "before": ("before_sdpa_with_sinks", "grouped_mm", before_train_step),
         "+attention": (ours, "grouped_mm", before_train_step),
         "+experts": (ours, by_expert, before_train_step),
-        "+head": (ours, by_expert, T.train_step),
+        "+head": (ours, by_expert, head_train_step),
+        "+prefix": (ours, by_expert, T.train_step),
     }
     start = T.build_model(tokenizer, recipe).train()
     runs = {}

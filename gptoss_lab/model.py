@@ -328,11 +328,34 @@ def _tokenizer(source: ModelSource) -> Any:
         return AutoTokenizer.from_pretrained(source.path, local_files_only=_offline())
 
 
+def _in_kernel() -> bool:
+    """Whether this runs in a Jupyter kernel (where tqdm draws widgets)."""
+    shell = sys.modules.get("IPython") and sys.modules["IPython"].get_ipython()
+    return bool(shell is not None and getattr(shell, "kernel", None) is not None)
+
+
+@contextlib.contextmanager
+def _no_bars_in_notebooks() -> Iterator[None]:
+    """transformers' "Loading weights" bar is a tqdm widget in a notebook: saved, it shows "Error
+    displaying widget" when the notebook is reopened and "0%| | 0/71" in exported HTML, and live it
+    is louder than the reply. The reply's own status line says "loading …" instead."""
+    from transformers.utils import logging as hf_logging
+
+    if not _in_kernel() or not hf_logging.is_progress_bar_enabled():
+        yield
+        return
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        hf_logging.enable_progress_bar()
+
+
 def _from_pretrained(source: ModelSource, dtype: str, extra: dict[str, Any]) -> Any:
     import torch
     from transformers import AutoModelForCausalLM
 
-    with _from_hub(source):
+    with _from_hub(source), _no_bars_in_notebooks():
         return AutoModelForCausalLM.from_pretrained(
             source.path, dtype=getattr(torch, dtype), attn_implementation="eager", local_files_only=_offline(), **extra
         )

@@ -45,14 +45,14 @@ _STOP_WORDS = {
 }
 
 _BOX = "font-family:var(--jp-ui-font-family,system-ui,sans-serif);max-width:100%;margin:2px 0"
-_SUMMARY = "cursor:pointer;color:#6b6b6b;font-size:0.92em;user-select:none"
+_SUMMARY = "cursor:pointer;color:var(--jp-ui-font-color1,#4a4a4a);font-size:0.95em;user-select:none"
 _REASONING = (
-    "white-space:pre-wrap;word-break:break-word;color:#555;font-size:0.92em;"
-    "border-left:3px solid #c9c9d6;margin:4px 0 8px 4px;padding:2px 10px;font-style:italic"
+    "white-space:pre-wrap;word-break:break-word;color:var(--jp-content-font-color2,#555);font-size:0.92em;"
+    "border-left:3px solid var(--jp-border-color1,#c9c9d6);margin:4px 0 8px 4px;padding:2px 10px;font-style:italic"
 )
 _ANSWER = "white-space:pre-wrap;word-break:break-word;font-size:1.05em;line-height:1.45;margin:6px 0"
-_STATS = "color:#8a8a8a;font-size:0.8em;margin-top:4px"
-_WARN = "color:#a15c00;font-size:0.85em"
+_STATS = "color:var(--jp-ui-font-color2,#6e6e6e);font-size:0.85em;margin-top:4px"
+_WARN = "color:var(--jp-warn-color0,#a15c00);font-size:0.85em"
 
 
 def escape(text: str) -> str:
@@ -77,9 +77,11 @@ def stats_line(reply: Reply) -> str:
     if s.seconds_to_first_token is not None:
         parts.append(f"first token {s.seconds_to_first_token:.2f} s")
     parts.append(f"{s.total_seconds:.1f} s")
+    if s.load_seconds is not None:
+        parts.append(f"loaded in {s.load_seconds:.1f} s first")
     if s.tokens_per_second:
         parts.append(f"{s.tokens_per_second:.1f} tok/s")
-    parts.append(stop_words(reply))
+    parts.append(reply.status if reply.status and not reply.completion_ids else stop_words(reply))
     if reply.error:
         parts.append(reply.error)
     note = getattr(reply, "token_note", "")  # a server's reply: where its token counts come from
@@ -109,7 +111,7 @@ def malformed_text(reply: Reply) -> str:
 
 def reply_html(reply: Reply) -> str:
     """The reply as HTML: the reasoning collapsible and labelled, the answer prominent below."""
-    out = [f'<div class="gptoss-reply" style="{_BOX}">']
+    out = [f'<div class="gptoss-reply mathjax_ignore tex2jax_ignore" style="{_BOX}">']
     if reply.untrained:
         out.append(f'<div style="{_WARN}">untrained model: random weights, the text is noise</div>')
     if reply.reasoning or reply.thinking:

@@ -35,6 +35,8 @@ class Stats:
     reasoning_seconds: float | None = None
     total_seconds: float = 0.0
     tokens_per_second: float | None = None
+    #: seconds spent loading the weights before this reply (the first reply of a lazily loaded model)
+    load_seconds: float | None = None
 
 
 @dataclass
@@ -53,6 +55,8 @@ class Reply:
     error: str | None = None
     trace: Any = None
     untrained: bool = False
+    #: what is happening before the first token ("loading gpt-oss-nano…"), "" once tokens flow
+    status: str = ""
     _partial: Message | None = field(default=None, repr=False)
     _pending_tokens: int = field(default=0, repr=False)
 

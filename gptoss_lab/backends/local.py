@@ -116,6 +116,16 @@ class LocalBackend:
         turns = len(turn.history) // 2
         check_context(len(prompt_ids), options.max_new_tokens, self.context_length, self.label, turns)
         check_memory(self.handle, len(prompt_ids), options.max_new_tokens, turns)
+        load_seconds = None
+        if not self.handle.loaded:  # the first reply loads the weights: say so while it happens
+            if on_update is not None:
+                waiting = Reply(turn.prompt, self.label, options.effort, prompt_ids=prompt_ids)
+                waiting.stats.prompt_tokens = len(prompt_ids)
+                waiting.status = f"loading {self.label}…"
+                on_update(waiting)
+            began = time.perf_counter()
+            self.handle.load()
+            load_seconds = time.perf_counter() - began
         loaded = self.handle.load()
         sampling = Sampling(
             temperature=loaded.sampling["temperature"] if options.temperature is None else options.temperature,
@@ -126,6 +136,7 @@ class LocalBackend:
             turn.prompt, self.label, options.effort, prompt_ids=prompt_ids, untrained=not loaded.source.trained
         )
         reply.stats.prompt_tokens = len(prompt_ids)
+        reply.stats.load_seconds = load_seconds
         captures = _captures(loaded, capture)
         _generate(loaded, reply, sampling, options.max_new_tokens, captures, on_update, stop)
         if captures:

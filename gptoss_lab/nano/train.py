@@ -202,9 +202,10 @@ def pool_chunks(tokenizer: Any, recipe: Recipe, index: int) -> list[list[tuple[l
     rows = []
     for ex in examples:
         earlier = rng.choice(examples) if rng.random() < recipe.follow_up_share else None
-        rows.append(encode(tokenizer, ex, earlier))
-    rows.sort(key=lambda r: len(r[0]))  # bucket by length: little padding
-    chunks = [rows[i : i + recipe.batch_size] for i in range(0, len(rows), recipe.batch_size)]
+        rows.append((ex.effort, encode(tokenizer, ex, earlier)))
+    # bucket by effort, then length: little padding, and a batch shares its whole system message
+    rows.sort(key=lambda r: (r[0], len(r[1][0])))
+    chunks = [[row for _, row in rows[i : i + recipe.batch_size]] for i in range(0, len(rows), recipe.batch_size)]
     rng.shuffle(chunks)
     return chunks
 
@@ -311,14 +312,54 @@ def build_optimizer(model: Any, recipe: Recipe) -> Any:
     )
 
 
-def train_step(model: Any, optimizer: Any, batch: tuple[Any, Any, Any], lr: float) -> tuple[float, float]:
-    """One AdamW step on a batch; returns (lm loss, balance loss)."""
+def shared_prefix(ids: Any, labels: Any) -> int:
+    """Length of the token prefix every row of the batch shares, up to its first labelled token.
+
+    Every conversation starts with the same system message (and, in a batch of one effort, all of
+    it is the same): it is a third of an average conversation, so it is worth running once.
+    """
+    same = (ids == ids[:1]).all(0).int().cumprod(0)  # (T,) 1 while every row agrees
+    first_label = int((labels != -100).int().argmax(1).min())  # the loss starts there in some row
+    return min(int(same.sum()), first_label)
+
+
+def forward_shared_prefix(model: Any, ids: Any, labels: Any, mask: Any) -> tuple[Any, Any, Any]:
+    """The base model's forward (router logits too, no head) with the shared prefix run once.
+
+    The prefix runs as one row into a KV cache, which is repeated for every row; the rest of each
+    row attends to it as to its own past, and gradients flow through the repeated cache into the
+    one prefix pass. Returns the output for the rest of the rows and their labels and mask (the
+    prefix holds no labelled token, so the loss is the one the whole batch would give).
+    """
+    from .._hf import cache_keyword, new_cache
+
+    n = shared_prefix(ids, labels)
+    if n < 8 or n >= ids.shape[1] - 1:
+        out = model.model(input_ids=ids, attention_mask=mask, output_router_logits=True)
+        return out, labels, mask
+    cache = new_cache(model.config)
+    keyword = cache_keyword(model.model.forward)
+    model.model(input_ids=ids[:1, :n], use_cache=True, **{keyword: cache})
+    cache.batch_repeat_interleave(ids.shape[0])
+    out = model.model(
+        input_ids=ids[:, n:], attention_mask=mask, use_cache=True, output_router_logits=True, **{keyword: cache}
+    )
+    return out, labels[:, n:], mask[:, n:]
+
+
+def train_step(
+    model: Any, optimizer: Any, batch: tuple[Any, Any, Any], lr: float, *, share_prefix: bool = True
+) -> tuple[float, float]:
+    """One AdamW step on a batch; returns (lm loss, balance loss). ``share_prefix``: run the common prefix once."""
     import torch
 
     ids, labels, mask = batch
     for group in optimizer.param_groups:
         group["lr"] = lr
-    out = model.model(input_ids=ids, attention_mask=mask, output_router_logits=True)  # no head yet: lm_loss
+    if share_prefix:
+        out, labels, mask = forward_shared_prefix(model, ids, labels, mask)
+    else:
+        out = model.model(input_ids=ids, attention_mask=mask, output_router_logits=True)
     aux = balance_loss(out.router_logits, mask, model.config.num_experts_per_tok)
     loss = lm_loss(out.last_hidden_state, model.lm_head, labels)
     (loss + model.config.router_aux_loss_coef * aux).backward()

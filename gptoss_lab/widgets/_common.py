@@ -24,11 +24,14 @@ _PANEL = (
     "font-family:var(--jp-ui-font-family,system-ui,sans-serif);padding:4px 8px;margin:2px 0;"
     "line-height:1.45"  # ipywidgets' HTML sets a 28 px line height meant for one-line labels
 )
-_REASONING = _PANEL + ";color:#555;font-size:0.92em;font-style:italic;border-left:3px solid #c9c9d6"
+_REASONING = (
+    _PANEL + ";color:var(--jp-content-font-color2,#555);font-size:0.92em;font-style:italic;"
+    "border-left:3px solid var(--jp-border-color1,#c9c9d6)"
+)
 _ANSWER = _PANEL + ";font-size:1.05em;border-left:3px solid #2ca02c"
-_LABEL = "color:#6b6b6b;font-size:0.85em;font-style:normal;display:block;margin-bottom:2px"
-_MUTED = "color:#8a8a8a;font-size:0.85em"
-_ERROR = "color:#b00020;font-size:0.9em"
+_LABEL = "color:var(--jp-ui-font-color1,#4a4a4a);font-size:0.85em;font-style:normal;display:block;margin-bottom:2px"
+_MUTED = "color:var(--jp-ui-font-color2,#6e6e6e);font-size:0.85em"
+_ERROR = "color:var(--jp-error-color1,#b00020);font-size:0.9em"
 
 
 def require_widgets(*modules: str) -> None:

@@ -35,16 +35,19 @@ _CONTROL = """from IPython.display import HTML
 HTML('<img src=x onerror="window.__control=1">')"""
 
 
+def _run_scripted(notebook, name: str, scripted: str, question: str, control: str) -> None:
+    """A notebook: the extension, the scripted model, one %%gptoss cell, the control cell; run and saved."""
+    write_notebook(
+        notebook.server.root / name, ["%load_ext gptoss_lab", scripted, f"%%gptoss --effort low\n{question}", control]
+    )
+    notebook.open(name)
+    notebook.run_all()
+    assert errors_of(notebook.save()) == []
+
+
 def test_reply_with_html_and_script_shows_as_text(notebook):
     page = notebook.page
-    write_notebook(
-        notebook.server.root / "payload.ipynb",
-        ["%load_ext gptoss_lab", _SCRIPTED, "%%gptoss --effort low\nShow me some HTML.", _CONTROL],
-    )
-    notebook.open("payload.ipynb")
-    notebook.run_all()
-    saved = notebook.save()
-    assert errors_of(saved) == []
+    _run_scripted(notebook, "payload.ipynb", _SCRIPTED, "Show me some HTML.", _CONTROL)
 
     page.wait_for_function("() => window.__control === 1", timeout=10_000)  # raw HTML does run here
     reply = notebook.cell(2).locator(".gptoss-reply")
@@ -58,3 +61,25 @@ def test_reply_with_html_and_script_shows_as_text(notebook):
     notebook.shots.take(reply, "payload-reasoning-open")
     page.wait_for_timeout(500)  # a late onerror would land now
     assert page.evaluate("() => typeof window.__pwned") == "undefined"
+
+
+MATH = r"It costs $5 for one and $10 for two; \(x^2\) and $$y$$ stay as written."
+
+_SCRIPTED_MATH = _SCRIPTED.replace(f"PAYLOAD = {IMG + ' ' + SCRIPT!r}", f"PAYLOAD = {MATH!r}")
+
+# The control: the same dollars in ordinary HTML output are typeset by this JupyterLab's MathJax.
+_MATH_CONTROL = r"""from IPython.display import HTML
+HTML('<div class="math-control">It costs $5 for one and $10 for two.</div>')"""
+
+
+def test_dollars_and_latex_in_a_reply_are_not_typeset(notebook):
+    page = notebook.page
+    assert repr(MATH) in _SCRIPTED_MATH
+    _run_scripted(notebook, "math.ipynb", _SCRIPTED_MATH, "How much?", _MATH_CONTROL)
+    control = notebook.cell(3).locator(".math-control")
+    control.locator("mjx-container").first.wait_for(timeout=20_000)  # MathJax runs on HTML output here
+    reply = notebook.cell(2).locator(".gptoss-reply")
+    page.wait_for_timeout(500)
+    notebook.shots.take(reply, "math-reply")
+    assert reply.locator("mjx-container").count() == 0
+    assert reply.locator(".gptoss-answer").inner_text().strip() == "Here: " + MATH

@@ -324,3 +324,49 @@ def test_lm_loss_is_the_models_own_loss_on_the_labels():
         hidden = model.model(input_ids=ids).last_hidden_state
         ours, theirs = lm_loss(hidden, model.lm_head, labels), model(input_ids=ids, labels=labels).loss
     torch.testing.assert_close(ours, theirs)
+
+
+def test_the_shared_system_prefix_runs_once_and_changes_neither_loss_nor_gradients(tokenizer):
+    """forward_shared_prefix: the batch's common prefix as one cached row gives the whole batch's loss."""
+    import copy
+
+    from gptoss_lab.nano.train import (
+        batches,
+        build_model,
+        forward_shared_prefix,
+        lm_loss,
+        register_experts,
+        shared_prefix,
+    )
+
+    # a window shorter than the prefix, so the sliding layers' cache is cut and must still be right
+    recipe = Recipe(pool=64, batch_size=8, model={"hidden_size": 64, "intermediate_size": 64, "sliding_window": 16})
+    stream = batches(tokenizer, recipe)
+    pool = [next(stream) for _ in range(8)]
+    system = tokenizer.encode(render_prompt([{"role": "user", "content": "x"}], effort="low", model_identity=IDENTITY))
+    end = system.index(tokenizer.convert_tokens_to_ids("<|end|>"))
+    effort_at = system.index(tokenizer.convert_tokens_to_ids("Reasoning"))
+    shared = [shared_prefix(ids, labels) for ids, labels, _ in pool]
+    assert all(n > effort_at for n in shared)  # every batch shares the system message up to its effort
+    assert sum(n > end for n in shared) >= 6  # batches are bucketed by effort: most share all of it
+    assert all((labels[:, :n] == -100).all() for (_, labels, _), n in zip(pool, shared, strict=True))
+    ids, labels, mask = pool[0]
+    n = shared[0]
+    model = build_model(tokenizer, recipe)
+    model.config._attn_implementation, model.config._experts_implementation = register_attention(), register_experts()
+    model.train()
+
+    def loss_and_grads(shared: bool) -> tuple[torch.Tensor, torch.Tensor]:
+        m = copy.deepcopy(model)
+        if shared:
+            out, rest_labels, _ = forward_shared_prefix(m, ids, labels, mask)
+            assert out.last_hidden_state.shape[1] == ids.shape[1] - n  # the prefix really ran apart
+        else:
+            out, rest_labels = m.model(input_ids=ids, attention_mask=mask), labels
+        loss = lm_loss(out.last_hidden_state, m.lm_head, rest_labels)
+        loss.backward()
+        return loss.detach(), torch.cat([p.grad.flatten() for p in m.parameters() if p.grad is not None])
+
+    (whole, g_whole), (shared, g_shared) = loss_and_grads(False), loss_and_grads(True)
+    torch.testing.assert_close(shared, whole)
+    torch.testing.assert_close(g_shared, g_whole, atol=1e-6, rtol=1e-4)

@@ -22,8 +22,12 @@ def test_gptoss_cell_streams_and_saves_html(tmp_path):
     magic_outputs = nb.cells[1].outputs
     html = [o for o in magic_outputs if o.output_type == "display_data" and "text/html" in o.data]
     assert len(html) == 1, magic_outputs  # one display, updated in place (updates rewrite it)
+    # no stale "Loading weights" progress bar: no widget, no tqdm text, above the first reply
+    assert not [o for o in magic_outputs if "application/vnd.jupyter.widget-view+json" in o.get("data", {})]
+    assert not [o for o in magic_outputs if o.output_type == "stream" and "Loading" in o.text], magic_outputs
     final = html[0].data["text/html"]
-    assert 'class="gptoss-reply"' in final
+    assert "loaded in " in final  # the first reply says the wait was the weights loading
+    assert 'class="gptoss-reply ' in final
     assert "gpt-oss-nano" in final
     assert "streaming…" not in final  # the saved output is the final state, not a streaming frame
     stopped, _n_tokens, _ = nb.cells[2].outputs[0].text.split(" ", 2)

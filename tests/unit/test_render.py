@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from gptoss_lab.harmony import Message, StreamParser
-from gptoss_lab.render import LiveDisplay, reply_html, reply_text
+from gptoss_lab.render import LiveDisplay, reply_html, reply_text, stats_line
 from gptoss_lab.reply import Reply
 
 NASTY = "<script>alert(1)</script> <img src=x onerror=alert(1)> \"quoted\" 'single' & AT&T"
@@ -382,3 +382,31 @@ def test_widget_panels_show_what_the_reply_html_shows() -> None:
     assert text_of(answer_html(call)) == Parsed(reply_html(call)).text["gptoss-answer"] == '→ functions.f({"x": 1})'
     assert "no reasoning" in reasoning_html(call)
     assert text_of(answer_html(finished("", ""))) == "(no final answer)"
+
+
+def test_a_reply_waiting_for_the_weights_says_loading_and_the_first_reply_says_how_long() -> None:
+    waiting = Reply("What is 17 + 25?", "gpt-oss-nano", "low")
+    waiting.status = "loading gpt-oss-nano…"
+    line = Parsed(reply_html(waiting)).text["gptoss-stats"]
+    assert "loading gpt-oss-nano…" in line and "streaming…" not in line
+    reply = finished()
+    reply.stats.load_seconds = 6.84
+    assert "loaded in 6.8 s first" in stats_line(reply)
+    assert "loaded in" not in stats_line(finished())  # later replies: the model is already there
+
+
+def test_a_lab_shows_a_loading_frame_before_the_weights_load() -> None:
+    from gptoss_lab import Lab
+
+    frames: list[tuple[str, int, bool]] = []
+    lab = Lab()
+    assert not lab.backend.handle.loaded
+    reply = lab.ask(
+        "What is 2 + 3?",
+        effort="low",
+        max_new_tokens=4,
+        on_update=lambda r: frames.append((r.status, len(r.completion_ids), r.done)),
+    )
+    assert frames[0] == ("loading gpt-oss-nano…", 0, False)  # shown before the weights load
+    assert reply.stats.load_seconds is not None and reply.stats.load_seconds > 0
+    assert lab.ask("And 4 + 4?", effort="low", max_new_tokens=4).stats.load_seconds is None
