@@ -14,6 +14,7 @@ server) and never asks which kind it is: what a backend can do is in ``lab.capab
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import sys
 import threading
 from collections.abc import Callable, Iterator
@@ -179,8 +180,12 @@ class Lab:
         capture: bool | None = None,
         on_update: Callable[[Reply], None] | None = None,
         stop: threading.Event | None = None,
+        follow_up: bool = True,
     ) -> Reply:
         """Send ``prompt`` as the next user turn and return the model's reply.
+
+        ``follow_up=False`` asks it as a new conversation: the history is not sent, and the turn is
+        not added to it (the reply is still in ``replies`` and ``last``).
 
         ``temperature``/``top_p`` default to the model's recommendation (gpt-oss: 1.0 and 1.0;
         the bundled nano: greedy). ``developer`` sets instructions for this and later turns.
@@ -205,9 +210,11 @@ class Lab:
         # one reply at a time: a Playground's background thread and a cell must not interleave their turns
         with self._exclusive("", "press Stop or wait, then ask"):
             turn = self._turn(prompt, developer)
+            if not follow_up:
+                turn = dataclasses.replace(turn, history=[])
             reply = self.backend.stream(turn, options, capture=capture, on_update=on_update, stop=stop)
             self.developer = turn.developer
-            return self._finish(prompt, reply, on_update)
+            return self._finish(prompt, reply, on_update, remember=follow_up)
 
     @contextlib.contextmanager
     def local_model(self, purpose: str = "read the model") -> Iterator[Any]:
@@ -229,8 +236,13 @@ class Lab:
         finally:
             self._busy.release()
 
-    def _finish(self, prompt: str, reply: Reply, on_update: Callable[[Reply], None] | None) -> Reply:
-        self._remember(prompt, reply)
+    def _finish(
+        self, prompt: str, reply: Reply, on_update: Callable[[Reply], None] | None, *, remember: bool = True
+    ) -> Reply:
+        if remember:
+            self._remember(prompt, reply)
+        else:
+            self.replies.append(reply)
         if on_update is not None:
             with contextlib.suppress(KeyboardInterrupt):  # the reply is complete: a late stop click loses nothing
                 on_update(reply)  # the final frame

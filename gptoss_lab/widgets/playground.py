@@ -114,7 +114,10 @@ class Playground(widgets.VBox):
         self.effort.style.button_width = "80px"  # the three fit on one line beside the check boxes
         self.compare = widgets.Checkbox(compare, description="compare efforts (low, medium, high)", indent=False)
         self.live_routing = widgets.Checkbox(routing, description="live routing (local model)", indent=False)
-        for box in (self.compare, self.live_routing):
+        # off: every Generate is a new conversation, as the same question pressed twice should be
+        self.follow_up = widgets.Checkbox(False, indent=False)
+        self._count_turns()
+        for box in (self.compare, self.live_routing, self.follow_up):
             box.layout.width = "auto"  # ipywidgets' 300 px default squeezes the effort buttons onto two lines
         self.routing_strip: Any = None  # built on first use: it needs plotly
         self.temperature = widgets.Text(_text(temperature), description="temperature", style=_LABEL)
@@ -142,7 +145,7 @@ class Playground(widgets.VBox):
             self.prompt,
             widgets.HBox([self.effort, self.compare, self.live_routing]),
             widgets.HBox([self.temperature, self.max_tokens, self.seed]),
-            widgets.HBox([self.generate_button, self.stop_button]),
+            widgets.HBox([self.generate_button, self.stop_button, self.follow_up]),
             self.status,
             self.columns,
         ]
@@ -210,7 +213,14 @@ class Playground(widgets.VBox):
             self.traceback = traceback_text(err)
             self.error = one_line(err)
         finally:
+            self._count_turns()
             self.running = False
+
+    def _count_turns(self) -> None:
+        """The follow-up box says how much of the conversation a follow-up would send."""
+        n = len(getattr(self.lab, "history", ())) // 2
+        turns = f"{n} earlier turn{'' if n == 1 else 's'}" if n else "no earlier turns yet"
+        self.follow_up.description = f"follow up (send the conversation: {turns})"
 
     def _ask(self, prompt: str, effort: str, panel: _Panel, options: dict[str, Any], live: bool = False) -> Any:
         throttle = Throttle(self.min_interval)
@@ -224,7 +234,9 @@ class Playground(widgets.VBox):
                     strip.show(len(reply.prompt_ids))
 
         try:
-            reply = self.lab.ask(prompt, effort=effort, on_update=update, stop=self._stop, **options)
+            reply = self.lab.ask(
+                prompt, effort=effort, on_update=update, stop=self._stop, follow_up=self.follow_up.value, **options
+            )
         finally:
             if attached:
                 strip.detach()

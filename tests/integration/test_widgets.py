@@ -61,14 +61,35 @@ def test_generate_fills_reasoning_and_answer_panels_apart(scripted_lab):
     assert "Add 2 and 2." in panel.reasoning.value and "Add 2 and 2." not in panel.answer.value
     assert panel.answer.value.endswith(">4</div>")
     assert "finished" in panel.stats.value and "effort medium" in panel.stats.value
-    # kept, and appended to the conversation as Lab.ask does
+    # kept in the Lab's replies; not a turn of the conversation unless "follow up" is ticked
     assert pg.replies == {"medium": reply} and lab.replies[-1] is reply
-    assert [t["role"] for t in lab.history] == ["user", "assistant"]
+    assert lab.history == []
     assert not pg.generate_button.disabled and pg.stop_button.disabled
     for widget, name in ((pg, "gptoss-playground"), (panel.reasoning, "gptoss-reasoning")):
         assert name in widget._dom_classes
     assert "gptoss-answer" in panel.answer._dom_classes and "gptoss-stats" in panel.stats._dom_classes
     assert (pg.generate_button.description, pg.stop_button.description) == ("Generate", "Stop")
+
+
+def test_generate_twice_asks_afresh_unless_follow_up_is_ticked(scripted_lab):
+    lab, _ = scripted_lab(COMPLETION)
+    pg = playground(lab)
+    assert not pg.follow_up.value and "no earlier turns yet" in pg.follow_up.description
+    pg.start()
+    first = pg.join(WAIT)
+    pg.start()
+    again = pg.join(WAIT)
+    assert again.prompt_ids == first.prompt_ids  # the same question pressed twice: the same prompt
+    assert lab.history == [] and lab.replies == [first, again]
+    pg.follow_up.value = True
+    pg.start()
+    follow = pg.join(WAIT)
+    assert follow.prompt_ids == first.prompt_ids  # nothing earlier to send yet
+    assert [t["role"] for t in lab.history] == ["user", "assistant"]
+    assert "1 earlier turn)" in pg.follow_up.description
+    pg.start()
+    assert len(pg.join(WAIT).prompt_ids) > len(first.prompt_ids)  # now the earlier turn is sent
+    assert len(lab.history) == 4 and "2 earlier turns" in pg.follow_up.description
 
 
 def test_html_in_a_reply_is_escaped_in_the_panels(scripted_lab):
