@@ -146,11 +146,9 @@ def add_columns(a: int, b: int, pad: Pad, *, slip_at: int | None = None, rng: ra
     width = max(len(str(a)), len(str(b)))
     pad.say(f"Ones first: {ones_first(a, width)} and {ones_first(b, width)}.")
     steps = _add_steps(a, b, slip_at, rng)
-    for expr, s, slipped in steps:
-        pad.say(f"{expr}=", (str(s),) if slipped else str(s), f", write {s % 10} carry {s // 10}.")
+    for expr, s, slipped in steps:  # the sum's ones digit is written, its tens digit carried
+        pad.say(f"{expr}=", (str(s),) if slipped else str(s), ".")
     out = _written(steps)
-    if len(out) > len(steps):
-        pad.say(f"Last carry {out[-1]}, write {out[-1]}.")
     total = _digits_value(out)
     pad.say(f"Written ones first: {' '.join(map(str, out))}, so {total}.")
     return total
@@ -183,7 +181,7 @@ def sub_columns(a: int, b: int, pad: Pad, *, slip_at: int | None = None, rng: ra
         value = v + 10 if low else v
         shown = _off_by_one(rng, value, 0, 9) if (i == slip_at and rng is not None) else value
         head = f"{expr} is below 0, so 1{expr}=" if low else f"{expr}="
-        tail = f", write {shown} borrow {int(low)}."
+        tail = ", borrow 1." if low else "."
         pad.say(head, (str(shown),), tail) if shown != value else pad.say(f"{head}{value}{tail}")
         out.append(shown)
         borrow = int(low)
@@ -192,8 +190,31 @@ def sub_columns(a: int, b: int, pad: Pad, *, slip_at: int | None = None, rng: ra
     return total
 
 
+def sub_inline(a: int, b: int, *, slip: bool = False, rng: random.Random | None = None) -> tuple[list, int]:
+    """Compact column subtraction on one line: ``52-17, ones first: 2 5 and 7 1: 2-7 is below 0, so 12-7=5,
+    5-1-1=3. Written 5 3, so 35.`` (``a >= b``)."""
+    width = len(str(a))
+    at = rng.randrange(width) if slip and rng else None
+    pieces: list[Any] = [f"{a}-{b}, ones first: {ones_first(a, width)} and {ones_first(b, width)}: "]
+    borrow, out = 0, []
+    for i in range(width):
+        t, d = (a // 10**i) % 10, (b // 10**i) % 10
+        expr = f"{t}-{borrow}-{d}" if borrow else f"{t}-{d}"
+        low = t - borrow - d < 0
+        value = t - borrow - d + 10 * low
+        shown = _off_by_one(rng, value, 0, 9) if (i == at and rng is not None) else value
+        pieces.append(f"{expr} is below 0, so 1{expr}=" if low else f"{expr}=")
+        pieces.append((str(shown),) if shown != value else str(shown))
+        pieces.append(", " if i < width - 1 else "")
+        out.append(shown)
+        borrow = int(low)
+    total = _digits_value(out)
+    pieces.append(f". Written {' '.join(map(str, out))}, so {total}.")
+    return pieces, total
+
+
 def times_digit(a: int, k: int, *, slip: bool = False, rng: random.Random | None = None) -> tuple[list, int]:
-    """``47*6, ones first: 7*6=42, write 2 carry 4; 4*6+4=28, write 8 carry 2; write 2. Written 2 8 2, so 282.``"""
+    """``47*6, ones first: 7*6=42, 4*6+4=28. Written 2 8 2, so 282.`` (each product's tens carried)"""
     digits = [int(c) for c in reversed(str(a))]
     at = rng.randrange(len(digits)) if slip and rng else None
     pieces: list[Any] = [f"{a}*{k}, ones first: "]
@@ -206,11 +227,10 @@ def times_digit(a: int, k: int, *, slip: bool = False, rng: random.Random | None
             pieces += [expr, (str(p),)]
         else:
             pieces.append(f"{expr}{p}")
-        pieces.append(f", write {p % 10} carry {p // 10}" + ("; " if i < len(digits) - 1 else ""))
+        pieces.append(", " if i < len(digits) - 1 else "")
         out.append(p % 10)
         carry = p // 10
     if carry:
-        pieces.append(f"; write {carry}")
         out.append(carry)
     total = _digits_value(out)
     pieces.append(f". Written {' '.join(map(str, out))}, so {total}.")

@@ -1,7 +1,8 @@
 """gpt-oss-nano's tokenizer: whole words or single letters, with the harmony specials as single tokens.
 
 * Byte-level with all 256 bytes in the base alphabet, so any text encodes.
-* Digits are split one per token, so arithmetic is digit by digit.
+* Digits are split one per token (a space before a digit goes with it), so arithmetic is digit by
+  digit and a list of digits costs one token a digit.
 * Frequent words of the task corpus are whole tokens, so the fixed harmony scaffolding (the
   system message, channel names) costs few tokens; every other word is spelled one letter per
   token, so counting letters and reversing work on words the model has never seen.
@@ -76,12 +77,13 @@ def train_tokenizer(
     such as ``berry`` hides its letters from a model this small, which then learns the spellings
     of its training words by heart and cannot spell a new one.
     """
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers
+    from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers
     from transformers import PreTrainedTokenizerFast
 
     specials = sorted(SPECIAL_TOKENS, key=SPECIAL_TOKENS.__getitem__)
+    # one token per digit, a space before it included (`` 7``): digit lists ("7 4 3") cost a token a digit
     pre = pre_tokenizers.Sequence(
-        [pre_tokenizers.Digits(individual_digits=True), pre_tokenizers.ByteLevel(add_prefix_space=False)]
+        [pre_tokenizers.Split(Regex(" ?[0-9]"), behavior="isolated"), pre_tokenizers.ByteLevel(add_prefix_space=False)]
     )
     split_specials = re.compile("|".join(re.escape(s) for s in specials))
     counts: Counter[str] = Counter()
@@ -89,7 +91,11 @@ def train_tokenizer(
         for part in split_specials.split(text):
             counts.update(piece for piece, _ in pre.pre_tokenize_str(part))
     banned = {v for w in spelled for v in (w.lower(), w.lower()[::-1])}
-    base = [*specials, *sorted(pre_tokenizers.ByteLevel.alphabet()), *(SPACE + c for c in string.ascii_letters)]
+    base = [
+        *specials,
+        *sorted(pre_tokenizers.ByteLevel.alphabet()),
+        *(SPACE + c for c in string.ascii_letters + string.digits),
+    ]
     taken = set(base)
     words = [p for p, n in counts.most_common() if n >= min_count and p not in taken]
     words = [p for p in words if p.lstrip(SPACE).lower() not in banned]

@@ -92,7 +92,7 @@ class Recipe:
 
 
 #: What a resumed run may change: how long it runs and how often it saves, not what it learns.
-RESUMABLE_CHANGES = ("steps", "save_minutes")
+RESUMABLE_CHANGES = ("steps", "save_minutes", "threads")
 
 
 def sdpa_with_sinks(
@@ -521,15 +521,20 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, help=f"default {Recipe.seed}")
     parser.add_argument("--batch-size", type=int, help=f"default {Recipe.batch_size}")
     parser.add_argument("--save-minutes", type=float, help=f"default {Recipe.save_minutes}; 0: only at the end")
+    parser.add_argument("--threads", type=int, help=f"default {Recipe.threads}; 1 when the other core is busy")
     parser.add_argument("--config", action="append", default=[], metavar="KEY=VALUE", help="override MODEL_CONFIG")
     parser.add_argument("--stop-at", type=int, metavar="STEP", help="stop after STEP steps, saved for --resume")
     args = parser.parse_args(argv)
-    control = {k: v for k, v in (("steps", args.steps), ("save_minutes", args.save_minutes)) if v is not None}
+    control = {
+        k: v
+        for k, v in (("steps", args.steps), ("save_minutes", args.save_minutes), ("threads", args.threads))
+        if v is not None
+    }
     if args.resume is not None:
         if args.out is not None and args.out.resolve() != args.resume.resolve():
             parser.error("--resume DIR continues in DIR: drop --out or give the same directory")
         if args.seed is not None or args.batch_size is not None or args.config:
-            parser.error("--resume keeps the saved recipe: only --steps and --save-minutes may change")
+            parser.error("--resume keeps the saved recipe: only --steps, --save-minutes and --threads may change")
         if not (args.resume / "resume" / "state.pt").is_file():
             parser.error(f"no resume state in {args.resume / 'resume'}: train afresh with --out {args.resume}")
         train(args.resume, replace(Recipe.saved(args.resume), **control), resume=True, stop_at=args.stop_at)

@@ -89,14 +89,27 @@ class WordProblem(Family):
         return None
 
     def work(self, pad: Pad, m: dict[str, Any], slip: bool, rng: random.Random) -> str:
+        """One line a step: a sum or difference of two numbers of two digits or more in columns
+        (``27+19, ones first: ...``), a times-table fact or a share as it is (``8*7=56.``)."""
         cur = m["values"][0]
         at = rng.randrange(len(m["ops"])) if slip else None
         for j, (op, x) in enumerate(zip(m["ops"], m["values"][1:], strict=True)):
             new = _apply(cur, op, x)
             assert new is not None
             rest = list(zip(m["ops"][j + 1 :], m["values"][j + 2 :], strict=True))
+            if op in "+-" and min(cur, x) >= 10:
+                for _ in range(10):  # a slip the later steps can still carry (never below zero, never a fraction)
+                    column = scratch.add_inline if op == "+" else scratch.sub_inline
+                    pieces, got = column(cur, x, slip=j == at, rng=rng)
+                    if got == new or (got >= 0 and self._whole_from(got, rest)):
+                        break
+                else:
+                    pieces, got = column(cur, x)
+                pad.say(*pieces)
+                cur = got
+                continue
             wrong = [v for v in (new - 1, new + 1) if v >= 0 and self._whole_from(v, rest)] if j == at else []
-            if wrong:  # a slip the later steps can still carry (never below zero, never a fraction)
+            if wrong:
                 new = rng.choice(wrong)
                 pad.say(f"{cur}{op}{x}=", (str(new),), ".")
             else:
