@@ -55,7 +55,20 @@ NO_SUMMARIES = (
     "this trace has no attention summaries: capture with attention on "
     "(Lab.ask(..., capture=True) on a local model with eager attention)"
 )
-_COLORS = "Blues"
+
+
+def _sqrt_scale(name: str, stops: int = 21) -> list[list[Any]]:
+    """Plotly's ``name`` scale with colour at the square root of the value: a weight of 1% of the
+    scale's top is drawn at 10% of its colour range, not at 1% (which is white), so the small
+    weights of a diffuse head, and every weight beside a heavy sink, stay visible."""
+    import plotly.colors
+
+    where = [i / (stops - 1) for i in range(stops)]
+    return [[f, c] for f, c in zip(where, plotly.colors.sample_colorscale(name, [f**0.5 for f in where]), strict=True)]
+
+
+_COLORS = "Blues"  # drawn through _sqrt_scale
+_COLORBAR_NOTE = "colour ∝ √probability: small weights stay visible"
 _SINK_COLOR = "#d62728"
 
 
@@ -138,16 +151,19 @@ def attention_map(
             fig.add_shape(type="path", path=path, xref="x2", yref="y2", line=line, name=name)
     _source_strips(fig, aw.sources, keys, queries, bk, bq)
     colorbar = {"title": {"text": "probability"}, "x": 1.05}
-    fig.update_layout(coloraxis={"colorscale": _COLORS, "cmin": 0.0, "cmax": top or 1.0, "colorbar": colorbar})
+    scale = _sqrt_scale(_COLORS)
+    fig.update_layout(coloraxis={"colorscale": scale, "cmin": 0.0, "cmax": top or 1.0, "colorbar": colorbar})
     fig.update_xaxes(type="category", showgrid=False, tickangle=0, row=1, col=1)
-    fig.update_xaxes(type="category", showgrid=False, title_text="key (token read)", row=1, col=2)
+    fig.update_xaxes(type="category", showgrid=False, title_text="key (token read)", row=1, col=2, **_ticks(xlabels))
     fig.update_yaxes(type="category", autorange="reversed", showgrid=False)
-    fig.update_yaxes(title_text="query (token reading)", row=1, col=1)
+    fig.update_yaxes(title_text="query (token reading)", row=1, col=1, **_ticks(ylabels))
     fig.update_layout(margin={"t": 110})
+    if height is None:  # a row per query needs room: plotly's 450 px leaves ~100 px under 240 tokens' labels
+        height = int(min(1100, max(520, 260 + 3 * len(ylabels))))
 
     kind = f"sliding window {aw.window}" if aw.window is not None else "full attention"
     default = f"Layer {aw.layer} ({kind}), head {head}: where each query attends, and its sink"
-    notes = ["sink = probability given to the head's learned 'none of the above' (1 − row sum)"]
+    notes = ["sink = probability given to the head's learned 'none of the above' (1 − row sum)", _COLORBAR_NOTE]
     if aw.window is not None:
         notes.append(f"dotted: the window, key in (q − {aw.window}, q]")
     if bq * bk > 1:
@@ -190,6 +206,19 @@ def _labels(positions: np.ndarray, strings: Sequence[str], n: int) -> list[str]:
         f"{positions[s]}–{positions[e]} {token_label(strings[positions[s]], 10)}…"
         for s, e in zip(starts, ends, strict=True)
     ]
+
+
+_MAX_TICKS = 40
+
+
+def _ticks(labels: Sequence[str]) -> dict[str, Any]:
+    """Axis keywords: every label when few; past ``_MAX_TICKS``, every k-th category labelled by its
+    position alone, so tick text does not eat the plot (the tooltips still name each token)."""
+    if len(labels) <= _MAX_TICKS:
+        return {}
+    step = -(-len(labels) // _MAX_TICKS)
+    shown = list(labels[::step])
+    return {"tickmode": "array", "tickvals": shown, "ticktext": [label.split(" ", 1)[0] for label in shown]}
 
 
 def _band_paths(queries: np.ndarray, keys: np.ndarray, window: int, bq: int, bk: int) -> dict[str, str]:
@@ -288,17 +317,18 @@ def head_view(
     fig.add_trace(heat.update(hovertemplate="%{y}<br>reads key %{x}: %{z:.4f}<extra></extra>"), row=1, col=2)
     _source_strips_keys(fig, aw.sources, keys)
     top = float(max(weights.max(initial=0.0), sink.max(initial=0.0))) or 1.0
-    fig.update_layout(
-        coloraxis={"colorscale": _COLORS, "cmin": 0.0, "cmax": top, "colorbar": {"title": {"text": "probability"}}}
-    )
+    colorbar = {"title": {"text": "probability"}}
+    fig.update_layout(coloraxis={"colorscale": _sqrt_scale(_COLORS), "cmin": 0.0, "cmax": top, "colorbar": colorbar})
     fig.update_xaxes(type="category", showgrid=False)
-    fig.update_xaxes(title_text="key (token read)", row=1, col=2)
+    fig.update_xaxes(title_text="key (token read)", row=1, col=2, **_ticks(xlabels))
     fig.update_yaxes(type="category", autorange="reversed", showgrid=False)
     fig.update_layout(margin={"t": 110})
+    if height is None:  # the title and notes take ~110 px; each head gets a row of 30 px, at least 160 px in all
+        height = 110 + 70 + max(160, 30 * len(heads))
     kind = f"sliding window {aw.window}: the last {aw.window} tokens" if aw.window is not None else "full attention"
     label = token_label(aw.token_strings[query], 40)
     default = f"What token {query} {label} reads in layer {aw.layer} ({kind})"
-    notes = ["each row (keys + sink) sums to 1; sink = the head's learned 'none of the above'"]
+    notes = ["each row (keys + sink) sums to 1; sink = the head's learned 'none of the above'", _COLORBAR_NOTE]
     return finish(fig, default_title=default, notes=notes, title=title, height=height, width=width, template=template)
 
 
@@ -339,26 +369,29 @@ def sink_grid(
     else:
         token = check_index("token", token, T, "a token position")
         z = sink[token].astype(np.float32)  # (L, H)
+    top = float(z.max(initial=0.0))
+    top = min(1.0, np.ceil(top * 20) / 20) if top > 0 else 1.0  # the largest value, up to the next 5%
     heat = go.Heatmap(
         z=np.round(z, 4).astype(np.float32),
-        x=np.arange(H),
+        x=[f"head {h}" for h in range(H)],
         y=_layer_labels(trace),
         colorscale="Reds",
         zmin=0.0,
-        zmax=1.0,
+        zmax=top,
         name="sink mass",
-        colorbar={"title": {"text": "sink<br>mass"}},
-        hovertemplate="%{y}, head %{x}<br>sink mass %{z:.1%}<extra></extra>",
+        colorbar={"title": {"text": "sink<br>mass"}, "tickformat": ".0%"},
+        texttemplate="%{z:.1%}",  # the number in every cell: a pale cell is read, not guessed
+        hovertemplate="%{y}, %{x}<br>sink mass %{z:.1%}<extra></extra>",
     )
     if trace.attention_entropy is not None:
         ent = trace.attention_entropy.astype(np.float32)
         e = ent.mean(axis=0) if token is None else ent[token]  # (L, H)
         heat.update(
             customdata=np.round(e, 3).astype(np.float32),
-            hovertemplate="%{y}, head %{x}<br>sink mass %{z:.1%}<br>entropy %{customdata:.2f} nats<extra></extra>",
+            hovertemplate="%{y}, %{x}<br>sink mass %{z:.1%}<br>entropy %{customdata:.2f} nats<extra></extra>",
         )
     fig = go.Figure(heat)
-    fig.update_xaxes(title_text="head", showgrid=False)
+    fig.update_xaxes(title_text="head", showgrid=False, type="category")
     fig.update_yaxes(title_text="layer", type="category", autorange="reversed", showgrid=False)
     if token is None:
         default = f"Sink mass per head: mean over {T} tokens"
@@ -366,7 +399,10 @@ def sink_grid(
         where = "prompt" if token < trace.n_prompt else "completion"
         label = token_label(trace.token_strings[token], 40)
         default = f"Sink mass per head for token {token} {label} ({where}, {trace.sources[token]})"
-    notes = ["share of each head's attention given to its learned sink ('none of the above'): 1 − key weights"]
+    notes = [
+        "share of each head's attention given to its learned sink ('none of the above'): 1 − key weights",
+        f"colour 0 to {top:.0%}",
+    ]
     return finish(fig, default_title=default, notes=notes, title=title, height=height, width=width, template=template)
 
 

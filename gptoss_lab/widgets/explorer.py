@@ -77,10 +77,12 @@ function render({ model, el }) {
 export default { render };
 """
 _STRIP_CSS = """
-.gptoss-token-strip { line-height: 1.9; max-height: 14em; overflow-y: auto; font-family: monospace; }
-.gptoss-token { white-space: pre; cursor: pointer; margin: 0 1px; padding: 0 1px; border-radius: 2px; }
+.gptoss-token-strip { line-height: 1.9; max-height: 14em; overflow: auto; font-family: monospace; }
+/* inline-block: a line may break between two tokens (spans of pre text give it no other place to) */
+.gptoss-token { display: inline-block; white-space: pre; cursor: pointer; margin: 0 1px; padding: 0 1px;
+  border-radius: 2px; line-height: 1.5; }
 .gptoss-special { font-style: italic; opacity: 0.75; }
-.gptoss-selected { outline: 2px solid #222; }
+.gptoss-selected { outline: 2px solid var(--jp-ui-font-color0, #222); }
 """
 
 
@@ -244,7 +246,7 @@ class Explorer(widgets.VBox):
         aw = self.attention_weights()
         if aw is None:
             return None
-        return head_view(aw, self.selected, height=200 + 18 * len(aw.heads))  # a readable row per head
+        return head_view(aw, self.selected)  # its default height gives every head a readable row
 
     def attention_weights(self) -> Any:
         """The selected token's exact attention in the selected layer (heads: the selected one, or all)."""

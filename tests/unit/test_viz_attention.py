@@ -191,7 +191,12 @@ def test_sink_grid_is_the_mean_over_tokens_or_one_token():
     z = np.asarray(fig.data[0].z)
     np.testing.assert_allclose(z, trace.sink_mass.astype(np.float32).mean(0), atol=1e-4)
     assert list(fig.data[0].y) == ["0 sliding 8", "1 full", "2 sliding 8", "3 full"]
-    assert (fig.data[0].zmin, fig.data[0].zmax) == (0, 1)
+    # the colour runs to the largest value (up to the next 5%), not to 1: 1-10% sinks are not drawn white
+    assert fig.data[0].zmin == 0 and z.max() <= fig.data[0].zmax <= min(1.0, z.max() + 0.05)
+    assert f"colour 0 to {fig.data[0].zmax:.0%}" in fig.layout.title.text
+    assert fig.data[0].texttemplate == "%{z:.1%}"  # every cell carries its number
+    assert list(fig.data[0].x) == [f"head {h}" for h in range(trace.sink_mass.shape[2])]  # no -0.5, 0.5 ticks
+    assert fig.layout.xaxis.type == "category"
     one = viz.sink_grid(trace, token=7)
     np.testing.assert_allclose(np.asarray(one.data[0].z), trace.sink_mass[7].astype(np.float32), atol=1e-4)
     assert "token 7" in one.layout.title.text
@@ -281,3 +286,19 @@ def test_gpt_oss_20b_shape_at_4096_tokens_stays_small():
     aw.window, aw.layer_type = 128, "sliding_attention"
     assert len(viz.attention_map(aw).to_json()) < 5_000_000
     assert len(viz.head_view(aw, 4000).to_json()) < 5_000_000
+
+
+def test_attention_map_of_many_tokens_is_tall_enough_and_its_ticks_are_short():
+    import plotly.colors
+
+    fig = viz.attention_map(make_weights(T=242))
+    assert fig.layout.height >= 260 + 3 * 242  # a row per query gets 3 px at least
+    ticks = fig.layout.yaxis.ticktext or fig.layout.yaxis2.ticktext
+    assert ticks is not None and len(ticks) <= 40 and all(t.isdigit() for t in ticks)  # positions only
+    small = viz.attention_map(make_weights(T=12))
+    assert small.layout.height is None or small.layout.height >= 520
+    assert small.layout.xaxis2.ticktext is None  # few tokens: every label, token text included
+    # colour at the square root of the value: 5% of the top is drawn a fifth of the way along the scale
+    scale = fig.layout.coloraxis.colorscale
+    assert scale[1][0] == 0.05 and scale[1][1] == plotly.colors.sample_colorscale("Blues", [0.05**0.5])[0]
+    assert "√probability" in fig.layout.title.text
