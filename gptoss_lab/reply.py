@@ -6,7 +6,7 @@ stops) and displays itself in a notebook through :mod:`gptoss_lab.render`.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 from .harmony import ContentDelta, Event, Message, MessageEnd, MessageStart
@@ -37,6 +37,14 @@ class Stats:
     tokens_per_second: float | None = None
     #: seconds spent loading the weights before this reply (the first reply of a lazily loaded model)
     load_seconds: float | None = None
+
+    def __repr__(self) -> str:  # seconds to the millisecond, not 16 digits
+        parts = [
+            f"{f.name}={round(v, 3) if isinstance(v, float) else v!r}"
+            for f in fields(self)
+            if (v := getattr(self, f.name)) is not None
+        ]
+        return f"Stats({', '.join(parts)})"
 
 
 @dataclass

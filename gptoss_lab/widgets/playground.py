@@ -116,6 +116,9 @@ class Playground(widgets.VBox):
         self.live_routing = widgets.Checkbox(routing, description="live routing (local model)", indent=False)
         # off: every Generate is a new conversation, as the same question pressed twice should be
         self.follow_up = widgets.Checkbox(False, indent=False)
+        # comparing runs every effort: the effort buttons would do nothing, so they say so by greying out
+        self.effort.disabled = bool(compare)
+        self.compare.observe(lambda change: setattr(self.effort, "disabled", bool(change.new)), names="value")
         self._count_turns()
         for box in (self.compare, self.live_routing, self.follow_up):
             box.layout.width = "auto"  # ipywidgets' 300 px default squeezes the effort buttons onto two lines

@@ -71,6 +71,17 @@ def test_generate_fills_reasoning_and_answer_panels_apart(scripted_lab):
     assert (pg.generate_button.description, pg.stop_button.description) == ("Generate", "Stop")
 
 
+def test_effort_buttons_grey_out_while_comparing(scripted_lab):
+    lab, _ = scripted_lab(COMPLETION)
+    pg = playground(lab)
+    assert not pg.effort.disabled
+    pg.compare.value = True
+    assert pg.effort.disabled  # every effort runs: the buttons would do nothing
+    pg.compare.value = False
+    assert not pg.effort.disabled
+    assert playground(lab, compare=True).effort.disabled
+
+
 def test_generate_twice_asks_afresh_unless_follow_up_is_ticked(scripted_lab):
     lab, _ = scripted_lab(COMPLETION)
     pg = playground(lab)

@@ -410,3 +410,12 @@ def test_a_lab_shows_a_loading_frame_before_the_weights_load() -> None:
     assert frames[0] == ("loading gpt-oss-nano…", 0, False)  # shown before the weights load
     assert reply.stats.load_seconds is not None and reply.stats.load_seconds > 0
     assert lab.ask("And 4 + 4?", effort="low", max_new_tokens=4).stats.load_seconds is None
+
+
+def test_stats_print_short() -> None:
+    from gptoss_lab.reply import Stats
+
+    text = repr(Stats(prompt_tokens=80, seconds_to_first_token=0.123456789, total_seconds=2.3456789))
+    assert text == "Stats(prompt_tokens=80, completion_tokens=0, reasoning_tokens=0, answer_tokens=0, " + (
+        "seconds_to_first_token=0.123, total_seconds=2.346)"
+    )
