@@ -26,6 +26,7 @@ __all__ = [
     "reply_html",
     "reply_text",
     "stats_line",
+    "steps_html",
     "stop_words",
     "tool_calls_text",
 ]
@@ -52,6 +53,16 @@ _REASONING = (
 )
 _ANSWER = "white-space:pre-wrap;word-break:break-word;font-size:1.05em;line-height:1.45;margin:6px 0"
 _STATS = "color:var(--jp-ui-font-color2,#6e6e6e);font-size:0.85em;margin-top:4px"
+_STEP_LABEL = "display:block;font-size:0.8em;color:var(--jp-ui-font-color2,#6e6e6e);font-family:inherit"
+_PREAMBLE = (
+    "white-space:pre-wrap;word-break:break-word;margin:4px 0;padding:2px 10px;"
+    "border-left:3px solid var(--jp-warn-color1,#e0a030)"
+)
+_CALL = (
+    "white-space:pre-wrap;word-break:break-word;margin:4px 0;padding:2px 10px;"
+    "font-family:var(--jp-code-font-family,monospace);font-size:0.92em;"
+    "border-left:3px solid var(--jp-brand-color1,#1f77b4)"
+)
 _WARN = "color:var(--jp-warn-color0,#a15c00);font-size:0.85em"
 
 
@@ -100,8 +111,25 @@ def tool_calls_text(reply: Reply) -> str:
 
 
 def answer_text(reply: Reply) -> str:
-    """The final channel's text, then any tool calls, one per line ("" when there is neither)."""
-    return "\n".join(part for part in (reply.answer, tool_calls_text(reply)) if part)
+    """The final channel's text ("" when there is none)."""
+    return reply.answer
+
+
+def steps_html(reply: Reply) -> str:
+    """What the model did between reasoning and answer, each step labelled: its preamble to the user
+    (commentary channel) and each tool call, escaped and never typeset ("" when there is neither)."""
+    out = []
+    if reply.preamble:
+        out.append(
+            f'<div class="gptoss-preamble" style="{_PREAMBLE}"><span style="{_STEP_LABEL}">'
+            f"preamble (commentary channel, for the user)</span>{escape(reply.preamble)}</div>"
+        )
+    for m in reply.tool_calls:
+        out.append(
+            f'<div class="gptoss-tool-call" style="{_CALL}"><span style="{_STEP_LABEL}">tool call (commentary '
+            f"channel)</span>→ {escape(m.recipient or '')}({escape(m.content)})</div>"
+        )
+    return "".join(out)
 
 
 def malformed_text(reply: Reply) -> str:
@@ -122,6 +150,7 @@ def reply_html(reply: Reply) -> str:
             f"{escape(reasoning_label(reply))}</span></summary>"
             f'<div class="gptoss-reasoning-text" style="{_REASONING}">{escape(reply.reasoning)}</div></details>'
         )
+    out.append(steps_html(reply))
     answer = answer_text(reply)
     if answer:
         out.append(f'<div class="gptoss-answer" style="{_ANSWER}">{escape(answer)}</div>')
@@ -149,6 +178,10 @@ def reply_text(reply: Reply) -> str:
         lines.append("[untrained model: random weights, the text is noise]")
     if reply.reasoning:
         lines += [f"[reasoning · {reasoning_label(reply)}]", reply.reasoning, ""]
+    if reply.preamble:
+        lines += ["[preamble · commentary channel, for the user]", reply.preamble, ""]
+    if reply.tool_calls:
+        lines += ["[tool call · commentary channel]", tool_calls_text(reply), ""]
     lines.append("[answer]")
     lines.append(answer_text(reply) or NO_ANSWER)
     if reply.malformed:

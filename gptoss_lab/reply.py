@@ -89,6 +89,16 @@ class Reply:
         )
 
     @property
+    def preamble(self) -> str:
+        """Commentary-channel text addressed to no tool: what the model tells the user before a tool
+        call ("Let me check the weather…"); "" when there is none."""
+        return "\n\n".join(
+            m.content
+            for m in self._all_messages()
+            if m.channel == "commentary" and not m.recipient and m.role == "assistant"
+        )
+
+    @property
     def malformed(self) -> list[str]:
         """Headers that did not parse, as the model wrote them (their messages are placed by best guess)."""
         return [m.header for m in self._all_messages() if m.malformed and m.header]

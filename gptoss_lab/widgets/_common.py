@@ -12,7 +12,7 @@ import weakref
 from typing import Any
 
 from ..errors import MissingPackageError
-from ..render import NO_ANSWER, answer_text, escape, malformed_html, reasoning_label
+from ..render import NO_ANSWER, answer_text, escape, malformed_html, reasoning_label, steps_html
 
 PIP_HINT = "pip install 'gptoss-lab[widgets]'"
 
@@ -77,15 +77,15 @@ def reasoning_html(reply: Any) -> str:
 
 
 def answer_html(reply: Any) -> str:
-    """The answer panel: the final channel's escaped text, any tool calls, or why there is none; then any
-    malformed headers, as written."""
+    """The answer panel: the preamble and tool calls (labelled), then the final channel's escaped text or
+    why there is none; then any malformed headers, as written."""
     if reply is None:
         return f'<div style="{_ANSWER}"><span style="{_LABEL}">answer (final channel)</span></div>'
-    text = answer_text(reply)
+    text, steps = answer_text(reply), steps_html(reply)
     if not text:
         note = NO_ANSWER if reply.done else "…"
-        return f'<div style="{_ANSWER}"><span style="{_MUTED}">{note}</span></div>{malformed_html(reply)}'
-    return f'<div style="{_ANSWER}">{escape(text)}</div>{malformed_html(reply)}'
+        return f'{steps}<div style="{_ANSWER}"><span style="{_MUTED}">{note}</span></div>{malformed_html(reply)}'
+    return f'{steps}<div style="{_ANSWER}">{escape(text)}</div>{malformed_html(reply)}'
 
 
 def muted_html(text: str) -> str:

@@ -258,6 +258,7 @@ def test_tool_calls_show_the_recipient_and_arguments() -> None:
     reply = Reply("weather?", "nano", "low")
     reply.messages += [
         Message(role="assistant", channel="analysis", content="Need the weather."),
+        Message(role="assistant", channel="commentary", content="Let me check the weather for $5 <b>now</b>."),
         Message(
             role="assistant",
             channel="commentary",
@@ -268,9 +269,19 @@ def test_tool_calls_show_the_recipient_and_arguments() -> None:
     ]
     reply.close("call", [], 1.0)
     p = Parsed(reply_html(reply))
-    assert p.text["gptoss-answer"] == '→ functions.get_weather({"location": "Paris"})'
-    assert "Need the weather." not in p.text["gptoss-answer"]
-    assert "→ functions.get_weather(" in reply_text(reply)
+    # each step in order and labelled: preamble (kept, not dropped), the call, then no final answer
+    assert reply.preamble == "Let me check the weather for $5 <b>now</b>."
+    assert p.text["gptoss-preamble"] == "preamble (commentary channel, for the user)" + reply.preamble
+    assert p.text["gptoss-tool-call"] == 'tool call (commentary channel)→ functions.get_weather({"location": "Paris"})'
+    assert "b" not in p.tag_names()  # escaped
+    assert p.text["gptoss-answer"] == "(no final answer)"
+    assert "Need the weather." not in p.text["gptoss-preamble"] + p.text["gptoss-answer"]
+    html = reply_html(reply)
+    assert html.index("gptoss-reasoning") < html.index("gptoss-preamble") < html.index("gptoss-tool-call")
+    assert html.index("gptoss-tool-call") < html.index('class="gptoss-answer"')
+    text = reply_text(reply)
+    assert "[preamble · commentary channel, for the user]\nLet me check" in text
+    assert "[tool call · commentary channel]\n→ functions.get_weather(" in text
 
 
 def test_streamed_tool_call_without_channel_is_shown_once() -> None:
@@ -280,7 +291,8 @@ def test_streamed_tool_call_without_channel_is_shown_once() -> None:
         close="call",
     )
     assert [m.recipient for m in reply.tool_calls] == ["functions.f"]
-    assert Parsed(reply_html(reply)).text["gptoss-answer"].count('{"x": 1}') == 1
+    page = Parsed(reply_html(reply))
+    assert (page.text["gptoss-tool-call"] + page.text["gptoss-answer"]).count('{"x": 1}') == 1
 
 
 # -- LiveDisplay: throttled redraws
@@ -379,7 +391,9 @@ def test_widget_panels_show_what_the_reply_html_shows() -> None:
     assert panel.text["gptoss-malformed"] == page.text["gptoss-malformed"]  # kept in the widget too
     assert "b" not in panel.tag_names()
     call = streamed('<|start|>assistant to=functions.f<|message|>{"x": 1}<|call|>', close="call")
-    assert text_of(answer_html(call)) == Parsed(reply_html(call)).text["gptoss-answer"] == '→ functions.f({"x": 1})'
+    page = Parsed(reply_html(call))
+    assert text_of(answer_html(call)) == page.text["gptoss-tool-call"] + page.text["gptoss-answer"]
+    assert page.text["gptoss-tool-call"].endswith('→ functions.f({"x": 1})')
     assert "no reasoning" in reasoning_html(call)
     assert text_of(answer_html(finished("", ""))) == "(no final answer)"
 
