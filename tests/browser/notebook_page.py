@@ -76,6 +76,14 @@ class NotebookPage:
         self.page.get_by_role("menuitem", name=menu, exact=True).click()
         self.page.locator(f'.lm-Menu-item[data-command="{command}"]').click()
 
+    def theme(self, name: str) -> None:
+        """Settings > Theme > ``name`` ("JupyterLab Dark", "JupyterLab Light"); waits until it applies."""
+        self.page.get_by_role("menuitem", name="Settings", exact=True).click()
+        self.page.locator(".lm-Menu-item", has_text="Theme").first.hover()
+        self.page.locator('.lm-Menu-item[data-command="apputils:change-theme"]', has_text=name).first.click()
+        self.page.wait_for_function(f"() => document.body.dataset.jpThemeName === {name!r}", timeout=30_000)
+        self.page.wait_for_timeout(300)  # the theme's CSS variables settle
+
     def run_all(self, timeout_s: float = 150) -> None:
         """Run > Run All Cells, then wait until every queued cell has run (or the run stopped at an error)."""
         self.menu("Run", "runmenu:run-all")

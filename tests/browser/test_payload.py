@@ -83,3 +83,36 @@ def test_dollars_and_latex_in_a_reply_are_not_typeset(notebook):
     notebook.shots.take(reply, "math-reply")
     assert reply.locator("mjx-container").count() == 0
     assert reply.locator(".gptoss-answer").inner_text().strip() == "Here: " + MATH
+
+
+# Contrast (WCAG formula) of each part's text against the page, the colour blended over the background.
+_CONTRAST_JS = """(selectors) => {
+  const rgba = c => (c.match(/[\\d.]+/g) || []).map(Number);
+  const page = getComputedStyle(document.querySelector('.jp-Notebook')).backgroundColor;
+  const bg = rgba(page || 'rgb(255,255,255)');
+  const lum = ([r, g, b]) => [r, g, b].map(v => { v /= 255; return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4; })
+    .reduce((s, v, i) => s + v * [0.2126, 0.7152, 0.0722][i], 0);
+  return Object.fromEntries(selectors.map(sel => {
+    const [r, g, b, a = 1] = rgba(getComputedStyle(document.querySelector(sel)).color);
+    const mixed = [r, g, b].map((v, i) => a * v + (1 - a) * bg[i]);
+    const [hi, lo] = [lum(mixed), lum(bg)].sort((x, y) => y - x);
+    return [sel, (hi + 0.05) / (lo + 0.05)];
+  }));
+}"""
+
+
+def test_a_reply_reads_in_the_dark_theme(notebook):
+    _run_scripted(notebook, "dark.ipynb", _SCRIPTED_MATH, "How much?", "1")
+    reply = notebook.cell(2).locator(".gptoss-reply")
+    reply.locator("details.gptoss-reasoning summary").click()
+    parts = [".gptoss-reasoning summary", ".gptoss-reasoning-text", ".gptoss-answer", ".gptoss-stats"]
+    try:
+        notebook.theme("JupyterLab Dark")
+        notebook.shots.take(reply, "dark-reply")
+        contrast = notebook.page.evaluate(_CONTRAST_JS, parts)
+    finally:
+        notebook.theme("JupyterLab Light")
+    notebook.shots.take(reply, "light-reply")
+    light = notebook.page.evaluate(_CONTRAST_JS, parts)
+    for theme, ratios in (("dark", contrast), ("light", light)):
+        assert all(ratio >= 4.5 for ratio in ratios.values()), (theme, ratios)  # WCAG AA for text
