@@ -90,8 +90,8 @@ _CONTRAST_JS = """(selectors) => {
   const rgba = c => (c.match(/[\\d.]+/g) || []).map(Number);
   const page = getComputedStyle(document.querySelector('.jp-Notebook')).backgroundColor;
   const bg = rgba(page || 'rgb(255,255,255)');
-  const lum = ([r, g, b]) => [r, g, b].map(v => { v /= 255; return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4; })
-    .reduce((s, v, i) => s + v * [0.2126, 0.7152, 0.0722][i], 0);
+  const linear = v => { v /= 255; return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4; };
+  const lum = ([r, g, b]) => [r, g, b].map(linear).reduce((s, v, i) => s + v * [0.2126, 0.7152, 0.0722][i], 0);
   return Object.fromEntries(selectors.map(sel => {
     const [r, g, b, a = 1] = rgba(getComputedStyle(document.querySelector(sel)).color);
     const mixed = [r, g, b].map((v, i) => a * v + (1 - a) * bg[i]);
