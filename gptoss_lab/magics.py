@@ -231,14 +231,22 @@ class GptOssMagics(Magics):
             print(f"{turn['role']}: {turn.get('content') or ''}")
 
     def _cmd_playground(self, words: list[str]) -> Any:
-        """``%gptoss playground [--compare] [--effort E]``: the Playground widget over this Lab."""
+        """``%gptoss playground [--compare] [--effort E] [--out NAME]``: the Playground widget over this Lab
+        (``--out pg`` also stores it as ``pg``, for ``pg.reply`` and ``pg.replies`` later)."""
         parser = _LineParser("%gptoss playground")
         parser.add_argument("--compare", action="store_true")
         parser.add_argument("--effort", choices=EFFORTS)
-        opts = _command_options(parser, words, "%gptoss playground [--compare] [--effort low|medium|high]")
+        parser.add_argument("--out", "-o")
+        usage = "%gptoss playground [--compare] [--effort low|medium|high] [--out NAME]"
+        opts = _command_options(parser, words, usage)
+        if opts.out is not None and not opts.out.isidentifier():
+            raise UsageError(f"--out takes a variable name, got {opts.out!r}: for example --out pg")
         with one_line():
             from .widgets import Playground
-        return Playground(self.lab, effort=opts.effort or self.effort, compare=opts.compare)
+        playground = Playground(self.lab, effort=opts.effort or self.effort, compare=opts.compare)
+        if opts.out is not None:
+            self.shell.user_ns[opts.out] = playground
+        return playground
 
     def _cmd_status(self, words: list[str]) -> None:
         print(repr(self.lab))

@@ -8,6 +8,7 @@ import threading
 from typing import Any
 
 import pytest
+from IPython.core.error import UsageError
 
 from tests.unit.test_magics import shell as ipython_shell
 
@@ -229,6 +230,10 @@ def test_magic_opens_a_playground_on_its_lab(shell):
     magics = next(c for c in shell.configurables if type(c).__name__ == "GptOssMagics")
     assert isinstance(pg, Playground) and pg.lab is magics.lab and default_lab() is magics.lab
     assert pg.compare.value and pg.effort.value == "high"
+    named = shell.run_line_magic("gptoss", "playground --out pg")
+    assert shell.user_ns["pg"] is named and isinstance(named, Playground)
+    with pytest.raises(UsageError, match="--out takes a variable name"):
+        shell.run_line_magic("gptoss", "playground --out 2pg")
 
 
 def test_missing_ipywidgets_says_what_to_install(monkeypatch):
