@@ -16,16 +16,17 @@ def sinky(tmp_path_factory):
     from gptoss_lab import Lab
     from gptoss_lab.nano.train import MODEL_CONFIG
 
+    from gptoss_lab.nano.tokenizer import train_tokenizer
+
     path = tmp_path_factory.mktemp("sinky")
+    tokenizer = train_tokenizer(["<|start|>user<|message|>hi<|end|>"], 260)
+    tokenizer.save_pretrained(path)
     torch.manual_seed(0)
-    config = GptOssConfig(vocab_size=256 + 16, **{**MODEL_CONFIG, "sliding_window": 6})
+    config = GptOssConfig(vocab_size=len(tokenizer), **{**MODEL_CONFIG, "sliding_window": 6})
     model = GptOssForCausalLM(config)
     for layer in model.model.layers:
         torch.nn.init.normal_(layer.self_attn.sinks, std=2.0)
     model.save_pretrained(path)
-    from gptoss_lab.nano.tokenizer import train_tokenizer
-
-    train_tokenizer(["<|start|>user<|message|>hi<|end|>"], 260).save_pretrained(path)
     lab = Lab(str(path), dtype="float32")
     reply = lab.ask("Hello there, count to ten.", max_new_tokens=40, temperature=1.0, seed=0, capture=True)
     return lab, reply.trace
