@@ -14,9 +14,8 @@ from gptoss_lab.attention import _CHUNKED, _register, attention
 def sinky(tmp_path_factory):
     """A tiny random gpt-oss with big sinks and a short window, saved and opened as a Lab."""
     from gptoss_lab import Lab
-    from gptoss_lab.nano.train import MODEL_CONFIG
-
     from gptoss_lab.nano.tokenizer import train_tokenizer
+    from gptoss_lab.nano.train import MODEL_CONFIG
 
     path = tmp_path_factory.mktemp("sinky")
     tokenizer = train_tokenizer(["<|start|>user<|message|>hi<|end|>"], 260)
