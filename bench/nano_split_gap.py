@@ -17,20 +17,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this checkout's 
 
 from gptoss_lab.model import ModelHandle
 from gptoss_lab.nano import eval as E
-from gptoss_lab.nano import tasks
 
 
 def score(loaded, split: str, families: tuple[str, ...], n: int) -> dict[str, int]:
-    generate = tasks.generate
-
-    def from_split(count, *, seed, split_=split, **kw):
-        return generate(count, seed=seed, split=split_, **{k: v for k, v in kw.items() if k != "split"})
-
-    E.tasks.generate = from_split
-    try:
-        conversations = E.answer_eval_set(loaded, effort="high", n=n, families=families, batch_size=4 * n)
-    finally:
-        E.tasks.generate = generate
+    conversations = E.answer_eval_set(loaded, effort="high", n=n, families=families, batch_size=4 * n, split=split)
     graded = E.graded(loaded, conversations)
     return {f: sum(g.right for g in graded if g.family == f) for f in families}
 

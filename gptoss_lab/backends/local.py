@@ -116,17 +116,15 @@ class LocalBackend:
         turns = len(turn.history) // 2
         check_context(len(prompt_ids), options.max_new_tokens, self.context_length, self.label, turns)
         check_memory(self.handle, len(prompt_ids), options.max_new_tokens, turns)
-        load_seconds = None
-        if not self.handle.loaded:  # the first reply loads the weights: say so while it happens
-            if on_update is not None:
-                waiting = Reply(turn.prompt, self.label, options.effort, prompt_ids=prompt_ids)
-                waiting.stats.prompt_tokens = len(prompt_ids)
-                waiting.status = f"loading {self.label}…"
-                on_update(waiting)
-            began = time.perf_counter()
-            self.handle.load()
-            load_seconds = time.perf_counter() - began
+        was_loaded = self.handle.loaded
+        if not was_loaded and on_update is not None:  # the first reply loads the weights: say so meanwhile
+            waiting = Reply(turn.prompt, self.label, options.effort, prompt_ids=prompt_ids)
+            waiting.stats.prompt_tokens = len(prompt_ids)
+            waiting.status = f"loading {self.label}…"
+            on_update(waiting)
+        began = time.perf_counter()
         loaded = self.handle.load()
+        load_seconds = None if was_loaded else time.perf_counter() - began
         sampling = Sampling(
             temperature=loaded.sampling["temperature"] if options.temperature is None else options.temperature,
             top_p=loaded.sampling["top_p"] if options.top_p is None else options.top_p,

@@ -290,12 +290,14 @@ def answer_eval_set(
     batch_size: int = 32,
     max_new_tokens: int | None = None,
     progress: bool = False,
+    split: str = "eval",
 ) -> list[Conversation]:
     """``n`` held-out examples per family at ``effort``, answered greedily by ``loaded``.
 
-    ``progress`` shows a bar on stderr (the CLI turns it on when stderr is a terminal).
+    ``progress`` shows a bar on stderr (the CLI turns it on when stderr is a terminal). ``split="train"``
+    draws them from the training distribution instead (bench/nano_split_gap.py compares the two).
     """
-    examples = tasks.generate(n * len(families), seed=seed, split="eval", families=families, efforts=(effort,))
+    examples = tasks.generate(n * len(families), seed=seed, split=split, families=families, efforts=(effort,))
     return _answer(
         loaded, examples, effort=effort, batch_size=batch_size, max_new_tokens=max_new_tokens, progress=progress
     )
