@@ -41,8 +41,9 @@ def _parser() -> argparse.ArgumentParser:
         "--max-tokens",
         "-n",
         type=int,
-        default=DEFAULT_MAX_NEW_TOKENS,
-        help="most tokens to generate (default: %(default)s)",
+        default=None,
+        help=f"most tokens to generate (default, low/medium/high: {_limits('nano')} for nano, {_limits('gpt-oss')} "
+        "otherwise, at most what the context leaves)",
     )
     ask.add_argument("--temperature", "-t", type=float, default=None, help="0 is greedy (default: the model's)")
     ask.add_argument("--top-p", type=float, default=None, help="nucleus sampling mass (default: the model's)")
@@ -73,6 +74,10 @@ def _parser() -> argparse.ArgumentParser:
         help="instead: how well the model predicts the reference reasoning on training vs held-out examples",
     )
     return parser
+
+
+def _limits(family: str) -> str:
+    return "/".join(str(DEFAULT_MAX_NEW_TOKENS[family][e]) for e in EFFORTS)
 
 
 class _TerminalStream:

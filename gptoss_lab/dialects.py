@@ -41,7 +41,7 @@ class Ask:
     history: list[dict[str, Any]] = field(default_factory=list)
     developer: str | None = None
     effort: str = DEFAULT_EFFORT
-    max_tokens: int = DEFAULT_MAX_NEW_TOKENS
+    max_tokens: int = DEFAULT_MAX_NEW_TOKENS["gpt-oss"][DEFAULT_EFFORT]
     temperature: float | None = None
     top_p: float | None = None
     seed: int | None = None

@@ -25,7 +25,7 @@ from .backends.local import LocalBackend
 from .backends.server import ServerBackend
 from .errors import GptOssLabError, LabBusy, with_note
 from .model import ModelHandle
-from .options import DEFAULT_EFFORT, DEFAULT_MAX_NEW_TOKENS, DEFAULT_TIMEOUT, check_generation, check_text
+from .options import DEFAULT_EFFORT, DEFAULT_TIMEOUT, check_generation, check_text
 from .remote import RemoteClient
 from .reply import Reply
 
@@ -159,6 +159,12 @@ class Lab:
 
     # -- asking
 
+    def default_max_new_tokens(self, effort: str = DEFAULT_EFFORT) -> int:
+        """The token limit :meth:`ask` uses when given none: for nano 256 / 512 / 1280 at low / medium /
+        high, for gpt-oss 4096 / 16384 / 32768 (``options.DEFAULT_MAX_NEW_TOKENS``); a reply is also kept
+        within the context (a server's: half of it). This is the figure before the prompt is counted."""
+        return self.backend.default_max_new_tokens(effort)
+
     def prompt_text(self, prompt: str, *, effort: str = DEFAULT_EFFORT, developer: str | None = None) -> str:
         """The exact harmony text the model would see for ``prompt`` as the next turn."""
         return self._turn(prompt, developer).harmony(effort, self.backend.identity)
@@ -172,7 +178,7 @@ class Lab:
         prompt: str,
         *,
         effort: str = DEFAULT_EFFORT,
-        max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS,
+        max_new_tokens: int | None = None,
         temperature: float | None = None,
         top_p: float | None = None,
         seed: int | None = None,
@@ -186,6 +192,9 @@ class Lab:
 
         ``follow_up=False`` asks it as a new conversation: the history is not sent, and the turn is
         not added to it (the reply is still in ``replies`` and ``last``).
+
+        ``max_new_tokens`` (reasoning + answer) defaults to :meth:`default_max_new_tokens`: by model and
+        effort, lowered to what the context leaves after the prompt.
 
         ``temperature``/``top_p`` default to the model's recommendation (gpt-oss: 1.0 and 1.0;
         the bundled nano: greedy). ``developer`` sets instructions for this and later turns.

@@ -21,7 +21,7 @@ from traitlets import Bool, CaselessStrEnum, Float, Int, Unicode
 
 from .dialects import DIALECTS
 from .errors import GptOssLabError
-from .options import DEFAULT_EFFORT, DEFAULT_MAX_NEW_TOKENS, DEFAULT_TIMEOUT, EFFORTS, check_generation
+from .options import DEFAULT_EFFORT, DEFAULT_TIMEOUT, EFFORTS, check_generation
 from .remote import local_model_needed
 
 __all__ = ["GptOssMagics", "load_ipython_extension", "unload_ipython_extension"]
@@ -40,9 +40,11 @@ class GptOssMagics(Magics):
     effort = CaselessStrEnum(EFFORTS, default_value=DEFAULT_EFFORT, help="Reasoning effort: low, medium or high.").tag(
         config=True
     )
-    max_tokens = Int(DEFAULT_MAX_NEW_TOKENS, help="Most tokens to generate per reply (reasoning + answer).").tag(
-        config=True
-    )
+    max_tokens = Int(
+        None,
+        allow_none=True,
+        help="Most tokens to generate per reply (reasoning + answer); None: by model and effort (see Lab.ask).",
+    ).tag(config=True)
     temperature = Float(
         None, allow_none=True, help="Sampling temperature; 0 is greedy; None uses the model's recommendation."
     ).tag(config=True)
@@ -67,7 +69,7 @@ class GptOssMagics(Magics):
 
     @magic_arguments()
     @argument("--effort", "-e", choices=EFFORTS, help="Reasoning effort (default: %%config GptOssMagics.effort).")
-    @argument("--max-tokens", "-n", type=int, help="Most tokens to generate.")
+    @argument("--max-tokens", "-n", type=int, help="Most tokens to generate (default: by model and effort).")
     @argument("--temperature", "-t", type=float, help="Sampling temperature; 0 is greedy.")
     @argument("--top-p", type=float, help="Nucleus sampling mass in (0, 1].")
     @argument("--seed", "-s", type=int, help="Random seed, for a reproducible reply.")
@@ -243,7 +245,8 @@ class GptOssMagics(Magics):
             raise UsageError(f"--out takes a variable name, got {opts.out!r}: for example --out pg")
         with one_line():
             from .widgets import Playground
-        playground = Playground(self.lab, effort=opts.effort or self.effort, compare=opts.compare)
+        effort = opts.effort or self.effort
+        playground = Playground(self.lab, effort=effort, compare=opts.compare, max_tokens=self.max_tokens)
         if opts.out is not None:
             self.shell.user_ns[opts.out] = playground
         return playground
@@ -251,9 +254,14 @@ class GptOssMagics(Magics):
     def _cmd_status(self, words: list[str]) -> None:
         print(repr(self.lab))
         print(
-            f"  defaults: effort={self.effort} max_tokens={self.max_tokens} "
+            f"  defaults: effort={self.effort} max_tokens={self._max_tokens_now()} "
             f"temperature={self.temperature} top_p={self.top_p}"
         )
+
+    def _max_tokens_now(self) -> str:
+        if self.max_tokens is not None:
+            return str(self.max_tokens)
+        return f"{self.lab.default_max_new_tokens(self.effort)} (by model and effort; at most the context's room)"
 
 
 class _LineParser(argparse.ArgumentParser):

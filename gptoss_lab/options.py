@@ -21,20 +21,32 @@ __all__ = [
     "DTYPES",
     "EFFORTS",
     "MIN_TEMPERATURE",
+    "SERVER_CONTEXT_SHARE",
     "Generation",
     "check_device",
     "check_dtype",
     "check_effort",
     "check_generation",
     "check_text",
+    "default_max_new_tokens",
 ]
 
 #: harmony's reasoning efforts (the system message's ``Reasoning:`` line), and the one used when none is named
 Effort = Literal["low", "medium", "high"]
 EFFORTS: tuple[str, ...] = get_args(Effort)
 DEFAULT_EFFORT: Effort = "medium"
-#: most tokens a reply writes (reasoning + answer) unless told; seconds a server may stay silent
-DEFAULT_MAX_NEW_TOKENS = 1024
+#: Most tokens a reply writes (reasoning + answer) when no limit is given, by model family and effort.
+#: "nano": the bundled model and checkpoints trained by gptoss_lab.nano.train, whose longest reference
+#: replies (nano/eval.py's MAX_NEW_TOKENS: 160, 320, 1100) fit with room to spare. "gpt-oss": every other
+#: model; at high effort gpt-oss often reasons for thousands of tokens (hard maths for tens of thousands).
+#: Either is lowered to what the context leaves (see :func:`default_max_new_tokens`).
+DEFAULT_MAX_NEW_TOKENS: dict[str, dict[str, int]] = {
+    "nano": {"low": 256, "medium": 512, "high": 1280},
+    "gpt-oss": {"low": 4096, "medium": 16384, "high": 32768},
+}
+#: A server judges the prompt's length itself: a default limit takes at most this share of its stated context.
+SERVER_CONTEXT_SHARE = 0.5
+#: seconds a server may stay silent
 DEFAULT_TIMEOUT = 600.0
 
 #: Below this (and above 0, which is greedy) a temperature only overflows the softmax: logits / 1e-45 is inf.
@@ -51,7 +63,7 @@ class Generation:
     """Checked generation options; None: the model's (or server's) default."""
 
     effort: str = DEFAULT_EFFORT
-    max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS
+    max_new_tokens: int | None = None  # None: default_max_new_tokens for the model and effort
     temperature: float | None = None
     top_p: float | None = None
     seed: int | None = None
@@ -98,15 +110,15 @@ def check_effort(effort: Any) -> str:
 def check_generation(
     *,
     effort: Any = DEFAULT_EFFORT,
-    max_new_tokens: Any = DEFAULT_MAX_NEW_TOKENS,
+    max_new_tokens: Any = None,
     temperature: Any = None,
     top_p: Any = None,
     seed: Any = None,
 ) -> Generation:
-    """The options of one reply, checked: type, range, finiteness."""
+    """The options of one reply, checked: type, range, finiteness (``max_new_tokens`` None: the default)."""
     effort = check_effort(effort)
-    n = _whole("max_new_tokens", max_new_tokens, "--max-tokens", 256)
-    if n < 1:
+    n = None if max_new_tokens is None else _whole("max_new_tokens", max_new_tokens, "--max-tokens", 256)
+    if n is not None and n < 1:
         raise OptionError(f"max_new_tokens must be at least 1, got {n}: e.g. --max-tokens 256")
     p = None if top_p is None else _number("top_p", top_p, "--top-p")
     if p is not None and not 0 < p <= 1:
@@ -115,6 +127,14 @@ def check_generation(
     if s is not None and not 0 <= s <= MAX_SEED:
         raise OptionError(f"seed must be a whole number from 0 to 2**64 - 1, got {s}: e.g. --seed 1")
     return Generation(effort, n, check_temperature(temperature), p, s)
+
+
+def default_max_new_tokens(effort: str, family: str = "gpt-oss", room: int | None = None) -> int:
+    """The token limit of a reply given none: :data:`DEFAULT_MAX_NEW_TOKENS` for the model ``family`` and
+    ``effort``, lowered to ``room`` (the tokens the context leaves after the prompt) when that is known and
+    above 0 (at 0 or below the context guard refuses the prompt anyway)."""
+    limit = DEFAULT_MAX_NEW_TOKENS[family][check_effort(effort)]
+    return min(limit, room) if room is not None and room > 0 else limit
 
 
 def check_text(name: str, value: Any, *, optional: bool = False) -> str | None:

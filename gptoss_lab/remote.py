@@ -30,7 +30,7 @@ from urllib.parse import urlsplit
 
 from .dialects import DIALECTS, Ask, api_names
 from .errors import OptionError, ServerError
-from .options import DEFAULT_EFFORT, DEFAULT_MAX_NEW_TOKENS, DEFAULT_TIMEOUT, check_timeout
+from .options import DEFAULT_EFFORT, DEFAULT_TIMEOUT, check_timeout, default_max_new_tokens
 from .remote_reply import FIX_SLOW, RemoteReply, Stream, read_stream
 from .remote_wire import error_text, split_content
 from .reply import Reply
@@ -234,7 +234,7 @@ class RemoteClient:
         *,
         developer: str | None = None,
         effort: str = DEFAULT_EFFORT,
-        max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS,
+        max_new_tokens: int | None = None,
         temperature: float | None = None,
         top_p: float | None = None,
         seed: int | None = None,
@@ -243,9 +243,12 @@ class RemoteClient:
     ) -> RemoteReply:
         """Stream one reply to ``prompt`` after ``history`` (chat dicts; assistant turns as content)."""
         self.ensure_checked()
-        ask = Ask(str(self.model), prompt, history, developer, effort, max_new_tokens, temperature, top_p, seed)
-        reply = RemoteReply(prompt, str(self.model), effort, server=self.base_url)
+        limit = max_new_tokens or default_max_new_tokens(effort)
+        ask = Ask(str(self.model), prompt, history, developer, effort, limit, temperature, top_p, seed)
+        reply = RemoteReply(prompt, str(self.model), effort, server=self.base_url, max_new_tokens=limit)
         reply.stats.prompt_tokens = sum(len(str(m["content"])) for m in ask.messages()) // 4
+        if self.context_length is not None:  # what the stated context leaves, by that estimate
+            reply.room = self.context_length - reply.stats.prompt_tokens
         start = time.perf_counter()
         try:
             if stop is not None and stop.is_set():

@@ -15,6 +15,7 @@ from typing import Any
 from .reply import Reply
 
 __all__ = [
+    "MORE_TOKENS",
     "NO_ANSWER",
     "REDRAW_INTERVAL",
     "LiveDisplay",
@@ -44,6 +45,9 @@ _STOP_WORDS = {
     "error": "broke off - partial reply kept",
     "incomplete": "the stream ended without a finish reason - the reply may be cut short",
 }
+
+#: What to type for a longer reply; a shell with another way to say it passes its own (the Playground's box).
+MORE_TOKENS = "run again with --max-tokens {n}"
 
 _BOX = "font-family:var(--jp-ui-font-family,system-ui,sans-serif);max-width:100%;margin:2px 0"
 _SUMMARY = "cursor:pointer;color:var(--jp-ui-font-color1,#4a4a4a);font-size:0.95em;user-select:none"
@@ -81,7 +85,8 @@ def reasoning_label(reply: Reply) -> str:
     return f"Thought for {seconds:.1f} s · {n} tokens"
 
 
-def stats_line(reply: Reply) -> str:
+def stats_line(reply: Reply, more: str = MORE_TOKENS) -> str:
+    """One line: model, effort, token counts, timings, how it ended (``more``: see :func:`stop_words`)."""
     s = reply.stats
     parts = [reply.model, f"effort {reply.effort}", f"{s.prompt_tokens} prompt tokens"]
     parts.append(f"{reply.reasoning_tokens} reasoning + {reply.answer_tokens} answer tokens")  # live while streaming
@@ -92,7 +97,7 @@ def stats_line(reply: Reply) -> str:
         parts.append(f"loaded in {s.load_seconds:.1f} s first")
     if s.tokens_per_second:
         parts.append(f"{s.tokens_per_second:.1f} tok/s")
-    parts.append(reply.status if reply.status and not reply.completion_ids else stop_words(reply))
+    parts.append(reply.status if reply.status and not reply.completion_ids else stop_words(reply, more))
     if reply.error:
         parts.append(reply.error)
     note = getattr(reply, "token_note", "")  # a server's reply: where its token counts come from
@@ -101,9 +106,20 @@ def stats_line(reply: Reply) -> str:
     return " · ".join(parts)
 
 
-def stop_words(reply: Reply) -> str:
-    """How the reply ended, in words ("finished", "interrupted - partial reply kept", ...), or "streaming…"."""
-    return _STOP_WORDS.get(reply.stopped or "", "streaming…")
+def stop_words(reply: Reply, more: str = MORE_TOKENS) -> str:
+    """How the reply ended, in words ("finished", "interrupted - partial reply kept", ...), or "streaming…".
+
+    A reply the token limit cut off while it was still reasoning says so, with a limit to try: four times
+    this one, within what the context leaves (``more`` says how to ask for it, ``{n}`` the number).
+    """
+    if not reply.stopped_while_reasoning:
+        return _STOP_WORDS.get(reply.stopped or "", "streaming…")
+    n = reply.max_new_tokens or reply.stats.completion_tokens
+    larger = 4 * n if reply.room is None else min(4 * n, reply.room)
+    said = f"stopped at {n} tokens while still reasoning (no answer yet)"
+    if larger <= n:
+        return f"{said}; the context has no room for more: try a lower effort, a shorter prompt or a new conversation"
+    return f"{said}: {more.format(n=larger)}"
 
 
 def tool_calls_text(reply: Reply) -> str:

@@ -65,6 +65,9 @@ class Reply:
     untrained: bool = False
     #: what is happening before the first token ("loading gpt-oss-nano…"), "" once tokens flow
     status: str = ""
+    #: the token limit it ran under, and the most new tokens the model's context left it (None: not known)
+    max_new_tokens: int | None = None
+    room: int | None = None
     _partial: Message | None = field(default=None, repr=False)
     _pending_tokens: int = field(default=0, repr=False)
 
@@ -118,6 +121,11 @@ class Reply:
         """Tokens of the answer so far, the message being written included."""
         writing = not self.done and self._partial is not None and self._partial.channel == "final"
         return self.stats.answer_tokens + (self._pending_tokens if writing else 0)
+
+    @property
+    def stopped_while_reasoning(self) -> bool:
+        """True when the token limit ended the reply during its reasoning, before any answer."""
+        return self.stopped == "max_tokens" and not self.answer and bool(self.reasoning)
 
     @property
     def thinking(self) -> bool:

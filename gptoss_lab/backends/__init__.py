@@ -74,6 +74,9 @@ class Backend(Protocol):
     def context_length(self) -> int | None:
         """Tokens the model reads at most, prompt and reply together (None: not known)."""
 
+    def default_max_new_tokens(self, effort: str, prompt_tokens: int | None = None) -> int:
+        """The token limit of a reply given none, for this model and ``effort`` (and the prompt's length)."""
+
     def describe(self) -> str:
         """Lines for ``repr(lab)``: what will answer, from where, and why."""
 

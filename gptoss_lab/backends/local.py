@@ -11,7 +11,7 @@ from .. import memory
 from ..errors import ContextTooLongError, WontFitError
 from ..harmony import StreamParser
 from ..model import ModelHandle
-from ..options import Generation
+from ..options import Generation, default_max_new_tokens
 from ..reply import Reply
 from . import Turn
 
@@ -86,6 +86,18 @@ class LocalBackend:
         value = (self.handle.config or {}).get("max_position_embeddings")
         return int(value) if value else None
 
+    @property
+    def family(self) -> str:
+        """ "nano" for the bundled model and checkpoints nano's training wrote (they carry its recipe), else
+        "gpt-oss": which default token limits apply."""
+        source = self.handle.source
+        return "nano" if source.kind == "nano" or "recipe" in source.meta else "gpt-oss"
+
+    def default_max_new_tokens(self, effort: str, prompt_tokens: int | None = None) -> int:
+        context = self.context_length
+        room = context - prompt_tokens if context is not None and prompt_tokens is not None else None
+        return default_max_new_tokens(effort, self.family, room)
+
     def describe(self) -> str:
         return self.handle.describe()
 
@@ -114,8 +126,9 @@ class LocalBackend:
         self.handle.check()
         prompt_ids = self.handle.encode(turn.harmony(options.effort, self.identity))
         turns = len(turn.history) // 2
-        check_context(len(prompt_ids), options.max_new_tokens, self.context_length, self.label, turns)
-        check_memory(self.handle, len(prompt_ids), options.max_new_tokens, turns)
+        limit = options.max_new_tokens or self.default_max_new_tokens(options.effort, len(prompt_ids))
+        check_context(len(prompt_ids), limit, self.context_length, self.label, turns)
+        check_memory(self.handle, len(prompt_ids), limit, turns)
         was_loaded = self.handle.loaded
         if not was_loaded and on_update is not None:  # the first reply loads the weights: say so meanwhile
             waiting = Reply(turn.prompt, self.label, options.effort, prompt_ids=prompt_ids)
@@ -135,8 +148,10 @@ class LocalBackend:
         )
         reply.stats.prompt_tokens = len(prompt_ids)
         reply.stats.load_seconds = load_seconds
+        reply.max_new_tokens = limit
+        reply.room = None if self.context_length is None else self.context_length - len(prompt_ids)
         captures = _captures(loaded, capture)
-        _generate(loaded, reply, sampling, options.max_new_tokens, captures, on_update, stop)
+        _generate(loaded, reply, sampling, limit, captures, on_update, stop)
         if captures:
             from ..capture import build_trace
 

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ..errors import ContextTooLongError, NeedsLocalModel
-from ..options import Generation
+from ..options import SERVER_CONTEXT_SHARE, Generation, default_max_new_tokens
 from ..remote import RemoteClient, local_model_needed
 from ..reply import Reply
 from . import Turn
@@ -41,6 +41,13 @@ class ServerBackend:
     def context_length(self) -> int | None:
         return self.client.context_length
 
+    family = "gpt-oss"  # a server's model: the default token limits of the real models
+
+    def default_max_new_tokens(self, effort: str, prompt_tokens: int | None = None) -> int:
+        context = self.client.context_length  # the prompt's length is the server's to judge: a share of it
+        room = None if context is None else int(context * SERVER_CONTEXT_SHARE)
+        return default_max_new_tokens(effort, self.family, room)
+
     def describe(self) -> str:
         return f"{self.client!r}\n  {local_model_needed()}"
 
@@ -64,9 +71,10 @@ class ServerBackend:
         stop: threading.Event | None,
     ) -> Reply:
         context = self.client.ensure_checked().context_length
-        if context is not None and options.max_new_tokens >= context:  # the prompt's length is the server's to judge
+        limit = options.max_new_tokens or self.default_max_new_tokens(options.effort)
+        if context is not None and limit >= context:  # the prompt's length is the server's to judge
             raise ContextTooLongError(
-                f"--max-tokens {options.max_new_tokens:,} asks for more tokens than {self.name} reads in all "
+                f"--max-tokens {limit:,} asks for more tokens than {self.name} reads in all "
                 f"({context:,}, its context on {self.client.base_url}): use --max-tokens {context // 2:,} or less"
             )
         return self.client.ask(
@@ -74,7 +82,7 @@ class ServerBackend:
             turn.history,
             developer=turn.developer,
             effort=options.effort,
-            max_new_tokens=options.max_new_tokens,
+            max_new_tokens=limit,
             temperature=options.temperature,
             top_p=options.top_p,
             seed=options.seed,

@@ -42,6 +42,8 @@ __all__ = ["Playground"]
 
 _FULL = widgets.Layout(width="100%")
 _LABEL = {"description_width": "initial"}  # labels in full ("temperature", not "temperat...")
+#: what to do for a longer reply, in this widget's words (see :func:`gptoss_lab.render.stop_words`)
+MORE_TOKENS = "set max tokens to {n} and Generate again"
 
 
 class _Panel(widgets.VBox):
@@ -65,7 +67,7 @@ class _Panel(widgets.VBox):
         self.final_drawn = reply.done
         self.reasoning.value = reasoning_html(reply)
         self.answer.value = answer_html(reply)
-        self.stats.value = muted_html(_short_stats(reply) if self.compact else stats_line(reply))
+        self.stats.value = muted_html(_short_stats(reply) if self.compact else stats_line(reply, MORE_TOKENS))
 
     def skipped(self) -> None:
         self.stats.value = muted_html("not run: stopped before this effort")
@@ -74,7 +76,7 @@ class _Panel(widgets.VBox):
 def _short_stats(reply: Any) -> str:
     """Compare mode: what differs between the efforts, reasoning length and time, and an ending other than
     a plain finish (in the words of the full stats line)."""
-    ending = "" if reply.stopped == "return" else f" · {stop_words(reply)}"
+    ending = "" if reply.stopped == "return" else f" · {stop_words(reply, MORE_TOKENS)}"
     return f"{reply.reasoning_tokens} reasoning tokens · {reply.stats.total_seconds:.1f} s{ending}"
 
 
@@ -98,7 +100,7 @@ class Playground(widgets.VBox):
         *,
         prompt: str = "",
         effort: str = DEFAULT_EFFORT,
-        max_tokens: int = 512,
+        max_tokens: int | None = None,
         temperature: float | None = None,
         seed: int | None = None,
         compare: bool = False,
@@ -125,7 +127,11 @@ class Playground(widgets.VBox):
         self.routing_strip: Any = None  # built on first use: it needs plotly
         self.temperature = widgets.Text(_text(temperature), description="temperature", style=_LABEL)
         self.temperature.placeholder = "model's default"
-        self.max_tokens = widgets.BoundedIntText(max_tokens, min=1, max=131072, description="max tokens", style=_LABEL)
+        # empty: the Lab's default for the model and effort, which the placeholder shows
+        self.max_tokens = widgets.Text(_text(max_tokens), description="max tokens", style=_LABEL)
+        self._show_default_limit()
+        for control in (self.effort, self.compare):
+            control.observe(lambda _: self._show_default_limit(), names="value")
         self.seed = widgets.Text(_text(seed), description="seed", placeholder="random", style=_LABEL)
         self.generate_button = widgets.Button(description="Generate", button_style="primary", icon="play")
         self.stop_button = widgets.Button(description="Stop", button_style="warning", icon="stop", disabled=True)
@@ -275,11 +281,21 @@ class Playground(widgets.VBox):
             raise OptionError("the prompt is empty: type a question in the box, then click Generate")
         temperature = _parse(self.temperature.value, float, "temperature", "a number: 0 (greedy), or e.g. 0.7")
         seed = _parse(self.seed.value, int, "seed", "a whole number")
-        options = {"max_new_tokens": int(self.max_tokens.value), "temperature": temperature, "seed": seed}
+        limit = _parse(self.max_tokens.value, int, "max tokens", "a whole number such as 2048")
+        options = {"max_new_tokens": limit, "temperature": temperature, "seed": seed}
         check_generation(**options)  # the rules the Lab applies, said before the run starts
         return prompt, options
 
     # -- keeping the controls in step
+
+    def _show_default_limit(self) -> None:
+        """The max tokens box, left empty, says what limit the model and effort get."""
+        if self.compare.value:
+            limits = " / ".join(str(self.lab.default_max_new_tokens(e)) for e in EFFORTS)
+            self.max_tokens.placeholder = f"auto: {limits} by effort"
+        else:
+            default = self.lab.default_max_new_tokens(self.effort.value)
+            self.max_tokens.placeholder = f"auto: {default} at {self.effort.value}"
 
     @observe("running")
     def _running_changed(self, change: Any) -> None:

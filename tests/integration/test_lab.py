@@ -237,7 +237,7 @@ def test_a_prompt_longer_than_the_context_is_refused_before_prefill(nano_lab_fac
         hook.remove()
     assert time.perf_counter() - start < 5 and calls == []  # no forward pass at all
     message = str(err.value)
-    assert "\n" not in message and "the 2,048 tokens gpt-oss-nano" in message and "1,024 more" in message
+    assert "\n" not in message and "the 2,048 tokens gpt-oss-nano" in message and "512 more" in message
     assert "%gptoss reset (or lab.reset()) drops the 1 earlier turn" in message and "a shorter prompt" in message
     assert lab.history == history and lab.replies == replies  # nothing recorded
     assert lab.ask("And 4 + 4?", effort="low", max_new_tokens=8).stopped in ("return", "max_tokens")

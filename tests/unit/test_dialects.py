@@ -87,7 +87,7 @@ def test_a_registered_toy_dialect_drives_a_lab(server: ReplayServer, registered:
     assert frames[0] == "" and len(frames) >= len(PIECES)  # streamed
     [body] = server.posted()
     assert body["prompt"].endswith("<|start|>assistant") and "Reasoning: high" in body["prompt"]
-    assert "Be brief." in body["prompt"] and body["max_tokens"] == 1024 and "temperature" not in body
+    assert "Be brief." in body["prompt"] and body["max_tokens"] == 32768 and "temperature" not in body  # high's default
     lab.ask("And times 2?")
     assert "<|start|>assistant<|channel|>final<|message|>17 + 25 = 42.<|end|>" in server.posted()[1]["prompt"]
 

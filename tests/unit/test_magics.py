@@ -43,6 +43,9 @@ class FakeLab:
         self.loads += 1
         return self
 
+    def default_max_new_tokens(self, effort: str) -> int:
+        return {"low": 256, "medium": 512, "high": 1280}[effort]
+
     def reset(self) -> None:
         self.resets += 1
         self.history.clear()
@@ -172,7 +175,7 @@ def test_defaults_come_from_the_traits(lab: FakeLab) -> None:
     InteractiveShell.instance().run_cell("%%gptoss\nhi")
     [(_, kw)] = lab.calls
     assert kw["effort"] == "medium"
-    assert kw["max_new_tokens"] == 1024
+    assert kw["max_new_tokens"] is None  # None: the Lab's default for the model and effort
     assert kw["temperature"] is None  # None: the model's own recommendation (resolved by the Lab)
     assert kw["top_p"] is None
     assert kw["seed"] is None
@@ -366,7 +369,7 @@ def test_status_command(lab: FakeLab, capsys: pytest.CaptureFixture[str]) -> Non
     out = capsys.readouterr().out
     assert "FakeLab: nano (not loaded)" in out
     assert "effort=high" in out
-    assert "max_tokens=1024" in out
+    assert "max_tokens=1280 (by model and effort; at most the context's room)" in out  # nano at high
     assert lab.loads == 0  # status never loads the model
 
 
