@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from ..harmony import render_prompt
-from . import tasks
+from . import drill, tasks
 from .tokenizer import IDENTITY
 
 __all__ = ["MODEL_CONFIG", "Recipe", "experts_by_expert", "sdpa_with_sinks", "train"]
@@ -83,6 +83,8 @@ class Recipe:
     pool: int = 4096  # examples generated at a time, then bucketed by length
     threads: int = 2
     save_minutes: float = 4.0  # wall time between checkpoints (with resume state); 0: only at the end
+    drill_share: float = 0.0  # share of batches that are digit-fact drills (:mod:`.drill`), not conversations
+    init: str = ""  # a checkpoint directory to start from (its weights, tokenizer and optimizer moments)
     model: dict[str, Any] = field(default_factory=dict)  # overrides of MODEL_CONFIG
 
     @classmethod
@@ -191,11 +193,27 @@ def encode(tokenizer: Any, ex: tasks.Example, earlier: tasks.Example | None) -> 
     return p_ids + enc["input_ids"], [-100] * len(p_ids) + labels
 
 
+def encode_drill(tokenizer: Any, pieces: list[tuple[str, bool]]) -> tuple[list[int], list[int]]:
+    """Token ids of a drill row (:func:`.drill.drill_row`) and their labels: the learned pieces only."""
+    text, spans, at = "", [], 0
+    for piece, learned in pieces:
+        if learned:
+            spans.append((at, at + len(piece)))
+        text, at = text + piece, at + len(piece)
+    enc = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
+    labels = [
+        token if any(start < s_end and s_start < end for s_start, s_end in spans) else -100
+        for token, (start, end) in zip(enc["input_ids"], enc["offset_mapping"], strict=True)
+    ]
+    return enc["input_ids"], labels
+
+
 def pool_chunks(tokenizer: Any, recipe: Recipe, index: int) -> list[list[tuple[list[int], list[int]]]]:
     """Pool ``index`` of the data stream as batches of (ids, labels) rows, in training order.
 
     Each pool is a function of (seed, index) alone, so a resumed run rebuilds exactly the
-    batches an uninterrupted one would have seen.
+    batches an uninterrupted one would have seen. With ``drill_share``, that share of the
+    batches are digit-fact drills, shuffled in among the conversations.
     """
     rng = random.Random(f"gpt-oss-nano/train-data/{recipe.seed}/{index}")  # str seeds: stable across runs
     examples = tasks.generate(recipe.pool, seed=rng.randrange(2**31), families=tasks.ALL_FAMILIES)
@@ -206,6 +224,11 @@ def pool_chunks(tokenizer: Any, recipe: Recipe, index: int) -> list[list[tuple[l
     # bucket by effort, then length: little padding, and a batch shares its whole system message
     rows.sort(key=lambda r: (r[0], len(r[1][0])))
     chunks = [[row for _, row in rows[i : i + recipe.batch_size]] for i in range(0, len(rows), recipe.batch_size)]
+    if recipe.drill_share > 0:
+        n_drill = round(len(chunks) * recipe.drill_share / (1 - recipe.drill_share))
+        chunks += [
+            [encode_drill(tokenizer, drill.drill_row(rng)) for _ in range(recipe.batch_size)] for _ in range(n_drill)
+        ]
     rng.shuffle(chunks)
     return chunks
 
@@ -384,7 +407,8 @@ def train(
     recipe = resumed_recipe(out, recipe) if resume else recipe or Recipe()
     torch.set_num_threads(recipe.threads)
     random.seed(recipe.seed)
-    tokenizer = load_tokenizer(out) if resume else build_tokenizer(recipe)
+    start_from = Path(recipe.init) if recipe.init and not resume else None
+    tokenizer = load_tokenizer(out) if resume else load_tokenizer(start_from) if start_from else build_tokenizer(recipe)
     model = build_model(tokenizer, recipe)
     model.config._attn_implementation = register_attention()
     model.config._experts_implementation = register_experts()
@@ -398,6 +422,8 @@ def train(
         random.setstate(state["python_rng"])
         first, seen, elapsed = state["step"], state["seen"], state["elapsed"]
         print(f"resumed {out} at step {first} of {recipe.steps}", flush=True)
+    elif start_from is not None:
+        initialise(model, optimizer, start_from)
     last = recipe.steps if stop_at is None else min(stop_at, recipe.steps)
     data = batches(tokenizer, recipe, start=first)
     start = time.perf_counter() - elapsed  # minutes and tokens/s continue across resumes
@@ -418,6 +444,26 @@ def train(
             saved_at = time.perf_counter()
     elapsed = time.perf_counter() - start
     return checkpoint(model, tokenizer, optimizer, recipe, out, step=max(first, last), seen=seen, elapsed=elapsed)
+
+
+def initialise(model: Any, optimizer: Any, start_from: Path) -> None:
+    """Start from another run's checkpoint: its weights, and its optimizer's moments when it saved them.
+
+    Keeping the moments matters: a fresh AdamW's first steps are full-size in every direction,
+    which undid a fifth of a trained model's digit facts in a pilot.
+    """
+    from safetensors.torch import load_file
+
+    path = start_from / "resume" / "state.pt"
+    if path.is_file():
+        state = load_state(start_from)
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        for group in optimizer.param_groups:
+            group["lr"] = 0.0  # set by the schedule at every step
+    else:
+        model.load_state_dict(load_file(start_from / "model.safetensors"))
+    print(f"started from {start_from}", flush=True)
 
 
 def resumed_recipe(out: Path, recipe: Recipe | None) -> Recipe:
@@ -524,7 +570,22 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--threads", type=int, help=f"default {Recipe.threads}; 1 when the other core is busy")
     parser.add_argument("--config", action="append", default=[], metavar="KEY=VALUE", help="override MODEL_CONFIG")
     parser.add_argument("--stop-at", type=int, metavar="STEP", help="stop after STEP steps, saved for --resume")
+    parser.add_argument("--init", type=Path, metavar="DIR", help="start from the checkpoint in DIR (a second stage)")
+    parser.add_argument("--lr", type=float, help=f"peak learning rate; default {Recipe.lr}")
+    parser.add_argument("--warmup", type=int, help=f"warm-up steps; default {Recipe.warmup}")
+    parser.add_argument("--drill-share", type=float, help="share of batches that are digit-fact drills; default 0")
     args = parser.parse_args(argv)
+    learning = {
+        k: v
+        for k, v in (
+            ("seed", args.seed),
+            ("batch_size", args.batch_size),
+            ("lr", args.lr),
+            ("warmup", args.warmup),
+            ("drill_share", args.drill_share),
+        )
+        if v is not None
+    }
     control = {
         k: v
         for k, v in (("steps", args.steps), ("save_minutes", args.save_minutes), ("threads", args.threads))
@@ -533,7 +594,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.resume is not None:
         if args.out is not None and args.out.resolve() != args.resume.resolve():
             parser.error("--resume DIR continues in DIR: drop --out or give the same directory")
-        if args.seed is not None or args.batch_size is not None or args.config:
+        if learning or args.config or args.init:
             parser.error("--resume keeps the saved recipe: only --steps, --save-minutes and --threads may change")
         if not (args.resume / "resume" / "state.pt").is_file():
             parser.error(f"no resume state in {args.resume / 'resume'}: train afresh with --out {args.resume}")
@@ -545,8 +606,12 @@ def main(argv: list[str] | None = None) -> None:
         model = parse_config(args.config)
     except ValueError as e:
         parser.error(str(e))
-    given = {k: v for k, v in (("seed", args.seed), ("batch_size", args.batch_size)) if v is not None}
-    train(args.out, Recipe(**given, **control, model=model), stop_at=args.stop_at)
+    if args.init is not None:
+        if not (args.init / "gptoss_lab.json").is_file():
+            parser.error(f"--init {args.init}: no nano checkpoint there (no gptoss_lab.json)")
+        model = {**Recipe.saved(args.init).model, **model}  # the same architecture as the checkpoint
+        learning["init"] = str(args.init)
+    train(args.out, Recipe(**learning, **control, model=model), stop_at=args.stop_at)
 
 
 if __name__ == "__main__":

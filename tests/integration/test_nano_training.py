@@ -372,3 +372,68 @@ def test_the_shared_system_prefix_runs_once_and_changes_neither_loss_nor_gradien
     (whole, g_whole), (shared, g_shared) = loss_and_grads(False), loss_and_grads(True)
     torch.testing.assert_close(shared, whole)
     torch.testing.assert_close(g_shared, g_whole, atol=1e-6, rtol=1e-4)
+
+
+def test_drill_rows_learn_only_the_facts_and_every_fact_is_true(tokenizer):
+    from gptoss_lab.nano import drill
+    from gptoss_lab.nano.train import encode_drill
+
+    rng = random.Random(5)
+    kinds = set()
+    for _ in range(60):
+        pieces = drill.drill_row(rng, 6)
+        text = "".join(p for p, _ in pieces)
+        steps = re.findall(r"(\d(?:[-+*]\d)+)(?: is below 0, so 1(\d(?:[-+*]\d)+))?=(\d+)", text)
+        assert len(steps) == 6, text
+        for expr, borrowed, value in steps:
+            whole = eval(expr) if not borrowed else 10 + eval(borrowed)  # digits and + - * only
+            assert borrowed in ("", expr) and whole == int(value) and whole >= 0, text
+            kinds.add(next(c for c in "+-*" if c in expr))
+        ids, labels = encode_drill(tokenizer, pieces)
+        learned = "".join(tokenizer.decode([t]) for t, lab in zip(ids, labels, strict=True) if lab != -100)
+        assert learned == "".join(p for p, keep in pieces if keep)  # the facts, and no operand
+    assert kinds == {"+", "-", "*"}
+
+
+def test_drill_batches_take_their_share_of_the_stream(tokenizer):
+    from gptoss_lab.nano.train import pool_chunks
+
+    recipe = Recipe(batch_size=4, pool=64, drill_share=0.25)
+    chunks = pool_chunks(tokenizer, recipe, 0)
+    start = tokenizer.convert_tokens_to_ids("<|start|>")
+    drills = [c for c in chunks if all(start not in ids for ids, _ in c)]
+    assert len(chunks) == 16 + 5 and len(drills) == 5  # 16 batches of conversations, a quarter more of drill
+    assert chunks == pool_chunks(tokenizer, recipe, 0)  # still a function of (seed, index)
+
+
+def test_a_second_stage_starts_from_the_first_stages_weights_and_moments(tmp_path, capsys):
+    from safetensors.torch import load_file
+
+    first = Recipe(steps=3, warmup=1, batch_size=4, pool=16, vocab_size=300, tokenizer_examples=100, threads=1)
+    stage1 = train(tmp_path / "one", first, log_every=1)
+    second = replace(first, steps=2, lr=1e-9, min_lr=1e-9, drill_share=0.5, init=str(stage1))
+    stage2 = train(tmp_path / "two", second, log_every=1)
+    assert f"started from {stage1}" in capsys.readouterr().out
+    a, b = load_file(stage1 / "model.safetensors"), load_file(stage2 / "model.safetensors")
+    for name in a:  # a learning rate of 1e-9 leaves the weights where the first stage left them
+        torch.testing.assert_close(a[name], b[name], rtol=0, atol=1e-6, msg=name)
+    assert (stage2 / "tokenizer.json").read_text() == (stage1 / "tokenizer.json").read_text()
+    moments = torch.load(stage2 / "resume" / "state.pt", weights_only=True)["optimizer"]["state"]
+    assert min(int(s["step"]) for s in moments.values()) == 3 + 2  # AdamW's count went on from the first stage
+
+
+def test_the_second_stage_command_line(tmp_path, monkeypatch):
+    import gptoss_lab.nano.train as T
+
+    calls = []
+    monkeypatch.setattr(T, "train", lambda out, recipe, **kw: calls.append((out, recipe)))
+    stage1 = tmp_path / "one"
+    stage1.mkdir()
+    (stage1 / "gptoss_lab.json").write_text(json.dumps({"recipe": asdict(Recipe(model={"hidden_size": 64}))}))
+    T.main(["--out", str(tmp_path / "two"), "--init", str(stage1), "--steps", "700", "--lr", "6e-4", "--warmup",
+            "20", "--drill-share", "0.25"])  # fmt: skip
+    recipe = Recipe(steps=700, lr=6e-4, warmup=20, drill_share=0.25, init=str(stage1), model={"hidden_size": 64})
+    assert calls == [(tmp_path / "two", recipe)]  # the first stage's architecture, this stage's schedule
+    for wrong in (["--init", str(tmp_path / "nowhere")], ["--resume", str(stage1), "--drill-share", "0.1"]):
+        with pytest.raises(SystemExit):
+            T.main(["--out", str(tmp_path / "three"), *wrong] if "--init" in wrong else wrong)

@@ -1,0 +1,59 @@
+"""Digit-fact drills: the one-column steps of nano's scratchpads, many to a row, as plain text.
+
+Every sum, difference and product nano writes is built from one-column steps (``7+8+1=16``,
+``3-1-5 is below 0, so 13-1-5=7``, ``4*6+4=28``). In conversations they are a few tokens in a
+hundred, and a model trained on conversations alone learned them badly (teacher-forced, the
+token after ``=`` was right 89% of the time for sums, 65% for differences and 68% for products,
+on the third run's checkpoint). A drill row is nothing but such steps, in the exact text the
+scratchpads use, so a share of training batches can teach the tables directly (as pretraining
+text teaches a large model its arithmetic). Only the part after the operands is learned: the
+operands are random, what follows them is the fact.
+"""
+
+from __future__ import annotations
+
+import random
+
+__all__ = ["drill_row", "fact"]
+
+
+def _add(rng: random.Random) -> tuple[str, str]:
+    x, y, carry = rng.randrange(10), rng.randrange(10), rng.random() < 0.4
+    return (f"{x}+{y}+1=", str(x + y + 1)) if carry else (f"{x}+{y}=", str(x + y))
+
+
+def _sub(rng: random.Random) -> tuple[str, str]:
+    t, d, borrow = rng.randrange(10), rng.randrange(10), rng.random() < 0.4
+    expr = f"{t}-1-{d}" if borrow else f"{t}-{d}"
+    value = t - int(borrow) - d
+    return (expr, f" is below 0, so 1{expr}={value + 10}") if value < 0 else (expr, f"={value}")  # "=" a fact too
+
+
+def _mul(rng: random.Random) -> tuple[str, str]:
+    x, k = rng.randrange(10), rng.randrange(1, 10)
+    carry = rng.randrange(k) if rng.random() < 0.6 else 0  # a carry from x*k is at most k-1
+    return (f"{x}*{k}+{carry}=", str(x * k + carry)) if carry else (f"{x}*{k}=", str(x * k))
+
+
+_KINDS = {"add": _add, "sub": _sub, "mul": _mul}
+
+
+def fact(rng: random.Random, kind: str) -> tuple[str, str]:
+    """One step of ``kind`` ("add", "sub", "mul"): (its operands, the fact that follows them)."""
+    return _KINDS[kind](rng)
+
+
+def drill_row(rng: random.Random, n_facts: int = 28) -> list[tuple[str, bool]]:
+    """A drill row as (text, learned) pieces: steps of one kind, joined as the scratchpads join them.
+
+    Rows keep to one kind (a column addition never meets a product mid-line) and join their
+    steps one to a line (``.\\n``, the main pass) or inline (``, ``, the checks).
+    """
+    kind = rng.choice(tuple(_KINDS))
+    joiner = rng.choice((".\n", ", "))
+    pieces: list[tuple[str, bool]] = []
+    for i in range(n_facts):
+        operands, result = fact(rng, kind)
+        pieces += [(operands if i == 0 else joiner + operands, False), (result, True)]
+    pieces.append((".", False))
+    return pieces
