@@ -47,11 +47,20 @@ def require_plotly() -> Any:
     return go
 
 
+def new_figure(*traces: Any) -> Any:
+    """An empty :class:`~gptoss_lab.viz._figure.Figure` (or one of ``traces``): a plotly Figure that shows
+    without Plotly's logo or its share button."""
+    require_plotly()
+    from ._figure import Figure
+
+    return Figure(list(traces))
+
+
 def make_subplots(**kwargs: Any) -> Any:
     require_plotly()
     from plotly.subplots import make_subplots as make
 
-    return make(**kwargs)
+    return make(figure=new_figure(), **kwargs)
 
 
 def finish(
@@ -69,7 +78,9 @@ def finish(
     notes = [n for n in notes if n]
     if notes:
         text += "<br><sup>" + " · ".join(notes) + "</sup>"
-    layout: dict[str, Any] = {"title": {"text": text}}
+    from ._figure import MODEBAR_REMOVE
+
+    layout: dict[str, Any] = {"title": {"text": text}, "modebar": {"remove": list(MODEBAR_REMOVE)}}
     # only what was given, so a None never overrides plotly's defaults (template=None would drop the theme)
     for key, value in (("height", height), ("width", width), ("template", template)):
         if value is not None:

@@ -41,6 +41,7 @@ from ._common import (
     check_index,
     finish,
     make_subplots,
+    new_figure,
     require_plotly,
     runs,
     token_label,
@@ -390,7 +391,7 @@ def sink_grid(
             customdata=np.round(e, 3).astype(np.float32),
             hovertemplate="%{y}, %{x}<br>sink mass %{z:.1%}<br>entropy %{customdata:.2f} nats<extra></extra>",
         )
-    fig = go.Figure(heat)
+    fig = new_figure(heat)
     fig.update_xaxes(title_text="head", showgrid=False, type="category")
     fig.update_yaxes(title_text="layer", type="category", autorange="reversed", showgrid=False)
     if token is None:
@@ -461,7 +462,7 @@ def sink_profile(
         text = [f"tokens {s}–{min(s + n, T) - 1}: {token_label(trace.token_strings[s], 10)}…" for s in starts]
     y = np.round(per_layer, 4).astype(np.float32)  # (T', L)
     labels = _layer_labels(trace)
-    fig = go.Figure()
+    fig = new_figure()
     if kind == "lines":
         _profile_lines(fig, trace, x, y, text, labels)
     elif kind == "heatmap":

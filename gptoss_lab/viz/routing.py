@@ -31,6 +31,7 @@ from ._common import (
     diverging_colorscale,
     finish,
     make_subplots,
+    new_figure,
     require_plotly,
     runs,
     stepped_colorscale,
@@ -88,7 +89,7 @@ def routing_map(
     else:
         cells = _block_cells(trace, experts, weights, mode, highlight, n)
 
-    fig = go.Figure()
+    fig = new_figure()
     fig.add_trace(
         go.Heatmap(
             z=cells["z"],
@@ -333,7 +334,7 @@ def coactivation(
         colorbar={"title": {"text": "share of<br>tokens"}},
         hovertemplate=hover,
     )
-    fig = go.Figure(heat)
+    fig = new_figure(heat)
     fig.update_xaxes(title_text="expert", constrain="domain", showgrid=False)
     fig.update_yaxes(title_text="expert", scaleanchor="x", constrain="domain", showgrid=False)
     chance = k * (k - 1) / (E * (E - 1)) if E > 1 else 0.0
@@ -477,7 +478,7 @@ def token_path(
     L, E, k = trace.n_layers, trace.n_experts, trace.top_k
     experts = trace.topk_experts[t].astype(np.int64)  # (L, k)
     weights = trace.topk_weights[t].astype(np.float32).ravel()  # (L * k,)
-    fig = go.Figure()
+    fig = new_figure()
     if show_probs:
         z = trace.routing_logits[t].astype(np.float32)  # (L, E): this token's softmax, not the whole trace's
         p = np.exp(z - z.max(-1, keepdims=True))

@@ -133,7 +133,7 @@ class Explorer(widgets.VBox):
     # -- layout
 
     def _build(self) -> None:
-        import plotly.graph_objects as go
+        from ..viz._figure import figure_widget
 
         trace = self.trace
         strings = list(trace.token_strings)
@@ -155,9 +155,9 @@ class Explorer(widgets.VBox):
         link((self, "selected"), (self.strip, "selected"))  # a click in the strip, or a number typed
         link((self, "selected"), (self.token_select, "value"))
         self.expert_select.value = int(trace.topk_experts[first, 0, 0])
-        self.path_figure = go.FigureWidget(self._path_figure())
-        self.attention_figure = go.FigureWidget()
-        self.expert_figure = go.FigureWidget(self._expert_figure())
+        self.path_figure = figure_widget(self._path_figure())
+        self.attention_figure = figure_widget()
+        self.expert_figure = figure_widget(self._expert_figure())
         for select in (self.layer_select, self.head_select):
             select.observe(lambda _: self._draw_attention(), names="value")
         self.layer_select.observe(lambda _: self._refresh(self.path_figure, self._path_figure()), names="value")

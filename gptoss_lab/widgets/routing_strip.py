@@ -14,6 +14,7 @@ import ipywidgets as widgets
 import plotly.graph_objects as go
 
 from ..viz._common import stepped_colorscale
+from ..viz._figure import figure_widget
 
 __all__ = ["RoutingStrip"]
 
@@ -22,7 +23,7 @@ class RoutingStrip(widgets.VBox):
     """A (layers x generated tokens) heatmap of top-1 experts; :meth:`attach`, :meth:`show`, :meth:`detach`."""
 
     def __init__(self) -> None:
-        self.figure = go.FigureWidget()
+        self.figure = figure_widget()
         self.redraws = 0
         self._capture: Any = None
         super().__init__([self.figure], layout=widgets.Layout(display="none"))

@@ -492,3 +492,30 @@ def test_playground_and_explorer_over_a_server():
         assert html.escape(reply.answer) in panel.answer.value and "finished" in panel.stats.value
         message = reply.explore().message
         assert reply.trace is None and "need a local model" in message and server.url in message
+
+
+# -- what the widgets' figures show: no Plotly logo or share button, every expert, model text as written
+
+
+def synthetic_explorer() -> Any:
+    """An Explorer of a synthetic trace (no model: attention says none was found; routing figures drawn)."""
+    from types import SimpleNamespace
+
+    from tests.unit.test_viz_routing import make_trace
+
+    trace = make_trace(E=8)
+    trace.token_strings[12] = "pay \u202e123"
+    return explorer(SimpleNamespace(trace=trace, model="synthetic", effort="low"))
+
+
+def test_every_figure_widget_draws_without_the_logo_or_the_share_button():
+    from gptoss_lab.widgets.routing_strip import RoutingStrip
+
+    ex = synthetic_explorer()
+    widgets = [ex.path_figure, ex.attention_figure, ex.expert_figure, RoutingStrip().figure]
+    for widget in widgets:
+        state = widget.get_state()  # what the front end receives and hands to plotly.js
+        assert state["_config"] == {"displaylogo": False, "showSendToCloud": False}
+        assert "sendChartToCloud" in widget.layout.modebar.remove
+    ex.expert_select.value = 3  # a redraw keeps it
+    assert "sendChartToCloud" in ex.expert_figure.layout.modebar.remove

@@ -1,0 +1,88 @@
+"""What a reader sees of every figure, asserted on what the notebook receives: Plotly's chrome without
+its logo or share button, every expert labelled, keys that say what they explain, model text shown."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+pytest.importorskip("plotly")
+
+import plotly.io as pio
+from IPython.utils.capture import capture_output
+
+from gptoss_lab import viz
+from tests.unit.test_magics import shell as ipython_shell
+from tests.unit.test_viz_attention import make_trace as make_attention_trace
+from tests.unit.test_viz_attention import make_weights
+from tests.unit.test_viz_routing import make_trace
+
+shell = ipython_shell
+
+_MIME = "application/vnd.plotly.v1+json"
+
+FIGURES = {
+    "routing_map": lambda: viz.routing_map(make_trace()),
+    "expert_load": lambda: viz.expert_load(make_trace()),
+    "coactivation": lambda: viz.coactivation(make_trace(), 1),
+    "routing_stats": lambda: viz.routing_stats(make_trace()),
+    "token_path": lambda: viz.token_path(make_trace(), 3),
+    "attention_map": lambda: viz.attention_map(make_weights(window=8)),
+    "head_view": lambda: viz.head_view(make_weights(), 20),
+    "sink_grid": lambda: viz.sink_grid(make_attention_trace()),
+    "sink_profile": lambda: viz.sink_profile(make_attention_trace()),
+}
+
+
+def shown_in_a_notebook(shell: Any, fig: Any) -> dict[str, Any]:
+    """The Plotly output a notebook gets for a cell that ends in ``fig``."""
+    shell.user_ns["fig"] = fig
+    with capture_output() as captured:
+        shell.run_cell("fig")
+    bundles = [out.data for out in captured.outputs if _MIME in out.data]
+    assert len(bundles) == 1, [list(out.data) for out in captured.outputs]
+    return bundles[0][_MIME]
+
+
+# -- Plotly's logo and share button
+
+
+@pytest.mark.parametrize("name", FIGURES)
+def test_every_figure_shows_without_the_logo_or_the_share_button(name, shell, monkeypatch):
+    monkeypatch.setattr(pio.renderers, "default", "plotly_mimetype")  # JupyterLab's renderer
+    fig = FIGURES[name]()
+    shown = shown_in_a_notebook(shell, fig)
+    assert shown["config"]["displaylogo"] is False
+    assert shown["config"]["showSendToCloud"] is False
+    assert "sendChartToCloud" in shown["layout"]["modebar"]["remove"]  # also in any copy of the figure's JSON
+    assert fig._repr_mimebundle_()[_MIME]["config"]["displaylogo"] is False  # a display without IPython's hook
+
+
+def test_a_plain_plotly_figure_would_show_them(shell, monkeypatch):
+    """The control: what plotly shows by default, so the test above can fail."""
+    import plotly.graph_objects as go
+
+    monkeypatch.setattr(pio.renderers, "default", "plotly_mimetype")
+    shown = shown_in_a_notebook(shell, go.Figure(go.Heatmap(z=[[1]])))
+    assert "displaylogo" not in shown.get("config", {})
+    assert "modebar" not in shown["layout"]
+
+
+def test_exported_html_keeps_the_config_and_a_callers_own_config_adds_to_it(tmp_path):
+    fig = FIGURES["routing_map"]()
+    assert '"displaylogo": false' in fig.to_html(include_plotlyjs=False)
+    html = fig.to_html(include_plotlyjs=False, config={"scrollZoom": True})
+    assert '"displaylogo": false' in html and '"scrollZoom": true' in html
+    fig.write_html(tmp_path / "fig.html", include_plotlyjs=False)
+    assert '"showSendToCloud": false' in (tmp_path / "fig.html").read_text()
+
+
+def test_a_figure_survives_copies_as_the_toolkits_figure():
+    import copy
+    import pickle
+
+    fig = FIGURES["token_path"]()
+    for again in (copy.deepcopy(fig), pickle.loads(pickle.dumps(fig))):
+        assert type(again) is type(fig)
+        assert again._repr_mimebundle_()[_MIME]["config"]["displaylogo"] is False
