@@ -109,6 +109,24 @@ def check_index(name: str, value: int, n: int, what: str) -> int:
     return int(value) % n
 
 
+def integer_ticks(n: int, most: int = 32) -> dict[str, Any]:
+    """Axis (or colour bar) keywords that label the whole numbers 0..n-1: every one when at most ``most``
+    fit, else every step-th, the step a power of two (8, 32 and 128 experts stay regular); never a fraction.
+
+    Plotly's automatic ticks label every other expert of 8 (0, 2, 4, 6) and put 0.5 between two tokens.
+    """
+    step = 1
+    while -(-n // step) > most:
+        step *= 2
+    values = list(range(0, max(n, 1), step))
+    return {"tickmode": "array", "tickvals": values, "ticktext": [str(v) for v in values]}
+
+
+def position_ticks(n: int) -> dict[str, Any]:
+    """Token-position axis keywords: each position of a short sequence (no 0.5 ticks), Plotly's own past 30."""
+    return integer_ticks(n) if n <= 30 else {"tickmode": "auto"}
+
+
 def stepped_colorscale(colors: Sequence[str]) -> list[list[Any]]:
     """A colour scale with one flat band per integer 0..len(colors)-1 (use zmin=-0.5, zmax=n-0.5)."""
     n = len(colors)

@@ -42,6 +42,7 @@ from ._common import (
     finish,
     make_subplots,
     new_figure,
+    position_ticks,
     require_plotly,
     runs,
     token_label,
@@ -475,7 +476,7 @@ def sink_profile(
         fig.update_yaxes(title_text="layer", type="category", autorange="reversed", showgrid=False)
     else:
         raise ValueError(f"kind must be 'lines' or 'heatmap'; got {kind!r}")
-    fig.update_xaxes(title_text="token position", range=[-0.5, T - 0.5], showgrid=False)
+    fig.update_xaxes(title_text="token position", range=[-0.5, T - 0.5], showgrid=False, **position_ticks(T))
     fig.update_layout(margin={"t": 110})
     which = "mean over heads" if heads == "mean" else f"mean over heads {chosen}"
     default = f"Where the model parks attention: sink mass per token and layer ({which})"

@@ -30,8 +30,10 @@ from ._common import (
     check_layers,
     diverging_colorscale,
     finish,
+    integer_ticks,
     make_subplots,
     new_figure,
+    position_ticks,
     require_plotly,
     runs,
     stepped_colorscale,
@@ -107,7 +109,7 @@ def routing_map(
         veil = go.Heatmap(z=cells["veil"], x=cells["x"], y=layers, colorscale=_VEIL, zmin=1 / k if k > 1 else 0)
         fig.add_trace(veil.update(zmax=1.0, showscale=False, hoverinfo="skip", name="weight veil"))
     _add_channel_ribbon(fig, trace)
-    fig.update_xaxes(title_text="token position", range=[-0.5, T - 0.5], showgrid=False)
+    fig.update_xaxes(title_text="token position", range=[-0.5, T - 0.5], showgrid=False, **position_ticks(T))
     fig.update_yaxes(title_text="MoE layer", type="category", showgrid=False)
     fig.update_layout(margin={"t": 110})
     default, notes = _map_titles(mode, E, k, highlight)
@@ -192,7 +194,7 @@ def _map_colors(mode: str, E: int, k: int, h: int | None) -> dict[str, Any]:
             "colorscale": stepped_colorscale(palette[:E]),
             "zmin": -0.5,
             "zmax": E - 0.5,
-            "colorbar": {"title": {"text": "top-1<br>expert"}, "tickvals": list(range(E))},
+            "colorbar": {"title": {"text": "top-1<br>expert"}, **integer_ticks(E, MAX_EXPERT_COLORS)},
         }
     if mode == "weight":
         lowest = 1 / k if k > 1 else 0.0  # a top-1 weight is never below 1/k
@@ -252,7 +254,7 @@ def expert_load(
             coloraxis="coloraxis",
             name=group,
             hovertemplate=f"{group}<br>layer %{{y}}, expert %{{x}}<br>"
-            "share %{z:.1%} (%{customdata}× uniform)<extra></extra>",
+            "share %{z:.1%} (%{customdata:.2f}× uniform)<extra></extra>",
         )
         fig.add_trace(heat, row=1, col=col)
     if len(layers) * E <= 160:  # few enough cells to print the percentages in them
@@ -265,7 +267,7 @@ def expert_load(
     }
     scale = diverging_colorscale((1 / E) / top)
     fig.update_layout(coloraxis={"colorscale": scale, "cmin": 0.0, "cmax": top, "colorbar": colorbar})
-    fig.update_xaxes(title_text="expert", showgrid=False)
+    fig.update_xaxes(title_text="expert", showgrid=False, **integer_ticks(E, max(8, 32 // len(shares))))
     fig.update_yaxes(type="category", showgrid=False)
     fig.update_yaxes(title_text="MoE layer", row=1, col=1)
     notes = [f"white = uniform 1/{E} = {1 / E:.1%}, red = overloaded, blue = underused; top-{k}: k slots per token"]
@@ -335,8 +337,9 @@ def coactivation(
         hovertemplate=hover,
     )
     fig = new_figure(heat)
-    fig.update_xaxes(title_text="expert", constrain="domain", showgrid=False)
-    fig.update_yaxes(title_text="expert", scaleanchor="x", constrain="domain", showgrid=False)
+    ticks = integer_ticks(E, 16)  # a square figure: as many labels fit across as down
+    fig.update_xaxes(title_text="expert", constrain="domain", showgrid=False, **ticks)
+    fig.update_yaxes(title_text="expert", scaleanchor="x", constrain="domain", showgrid=False, **ticks)
     chance = k * (k - 1) / (E * (E - 1)) if E > 1 else 0.0
     notes = [
         f"{T} tokens, top-{k} of {E}; routing uniformly at random would put {chance:.1%} on each pair",
@@ -442,7 +445,7 @@ def _entropy_panel(fig: Any, trace: Trace, layers: list[int], max_tokens: int) -
     for start, end, group in runs(list(token_groups(trace))):
         shade = {"fillcolor": GROUP_COLORS[group], "opacity": 0.12, "line_width": 0, "layer": "below"}
         fig.add_vrect(x0=start - 0.5, x1=end - 0.5, row=1, col=1, **shade)
-    fig.update_xaxes(title_text="token position", row=1, col=1)
+    fig.update_xaxes(title_text="token position", row=1, col=1, **position_ticks(T))
     fig.update_yaxes(title_text="bits", rangemode="tozero", row=1, col=1)
     return n
 
@@ -502,7 +505,7 @@ def token_path(
     chosen = go.Scatter(x=x, y=experts.ravel(), mode="markers", name="chosen", customdata=ranks, marker=marker)
     fig.add_trace(chosen.update(hovertemplate=hover))
     fig.update_xaxes(title_text="MoE layer", range=[-0.5, L - 0.5], dtick=1 if L <= 36 else None, showgrid=False)
-    fig.update_yaxes(title_text="expert", range=[-0.5, E - 0.5], showgrid=False)
+    fig.update_yaxes(title_text="expert", range=[-0.5, E - 0.5], showgrid=False, **integer_ticks(E, 16))
     fig.update_layout(showlegend=False)
     where = "prompt" if t < trace.n_prompt else "completion"
     default = f"Token {t} {token_label(trace.token_strings[t], 40)} ({where}, {trace.sources[t]}): its top-{k} of {E}"

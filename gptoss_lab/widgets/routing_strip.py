@@ -13,7 +13,7 @@ from typing import Any
 import ipywidgets as widgets
 import plotly.graph_objects as go
 
-from ..viz._common import stepped_colorscale
+from ..viz._common import integer_ticks, position_ticks, stepped_colorscale
 from ..viz._figure import figure_widget
 
 __all__ = ["RoutingStrip"]
@@ -51,6 +51,7 @@ class RoutingStrip(widgets.VBox):
         with self.figure.batch_update():
             self.figure.data[0].z = top1
             self.figure.data[0].x = list(range(top1.shape[1]))
+            self.figure.update_xaxes(**position_ticks(top1.shape[1]))
         self.redraws += 1
 
     def detach(self) -> None:
@@ -72,7 +73,7 @@ class RoutingStrip(widgets.VBox):
             zmax=n_experts - 0.5,
             colorscale=scale,
             name="top-1 expert",
-            colorbar={"title": {"text": "top-1<br>expert"}},
+            colorbar={"title": {"text": "top-1<br>expert"}, **integer_ticks(n_experts, 24)},
             hovertemplate="generated token %{x}, layer %{y}: expert %{z}<extra></extra>",
         )
         with self.figure.batch_update():
@@ -83,5 +84,5 @@ class RoutingStrip(widgets.VBox):
                 height=120 + 28 * n_layers,
                 margin={"t": 50, "b": 40},
             )
-            self.figure.update_xaxes(title_text="generated token")
+            self.figure.update_xaxes(title_text="generated token", **position_ticks(1))
             self.figure.update_yaxes(title_text="MoE layer", type="category")

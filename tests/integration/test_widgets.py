@@ -519,3 +519,21 @@ def test_every_figure_widget_draws_without_the_logo_or_the_share_button():
         assert "sendChartToCloud" in widget.layout.modebar.remove
     ex.expert_select.value = 3  # a redraw keeps it
     assert "sendChartToCloud" in ex.expert_figure.layout.modebar.remove
+
+
+def test_the_live_routing_strip_labels_each_expert_and_each_generated_token():
+    from types import SimpleNamespace
+
+    import numpy as np
+
+    from gptoss_lab.widgets.routing_strip import RoutingStrip
+
+    strip = RoutingStrip()
+    strip._reset(n_layers=4, n_experts=8)
+    colorbar = strip.figure.data[0].colorbar
+    assert list(colorbar.tickvals) == list(range(8)) and list(colorbar.ticktext) == [str(e) for e in range(8)]
+    assert list(strip.figure.layout.xaxis.tickvals) == [0]  # one token so far: no ticks at 0.5
+    experts = np.zeros((13, 4, 2), dtype=np.int64)  # (T, L, k): 10 prompt tokens, then 3 generated
+    strip._capture = SimpleNamespace(complete_calls=1, arrays=lambda: (None, experts, None))  # a recording stand-in
+    strip.show(n_prompt=10)
+    assert list(strip.figure.layout.xaxis.tickvals) == [0, 1, 2]

@@ -13,6 +13,7 @@ import plotly.io as pio
 from IPython.utils.capture import capture_output
 
 from gptoss_lab import viz
+from gptoss_lab.viz._common import integer_ticks
 from tests.unit.test_magics import shell as ipython_shell
 from tests.unit.test_viz_attention import make_trace as make_attention_trace
 from tests.unit.test_viz_attention import make_weights
@@ -86,3 +87,44 @@ def test_a_figure_survives_copies_as_the_toolkits_figure():
     for again in (copy.deepcopy(fig), pickle.loads(pickle.dumps(fig))):
         assert type(again) is type(fig)
         assert again._repr_mimebundle_()[_MIME]["config"]["displaylogo"] is False
+
+
+# -- every expert labelled, whole numbers only
+
+
+def _ticks(axis: Any) -> tuple[list[Any], list[str]]:
+    assert axis.tickmode == "array", axis.tickmode
+    return list(axis.tickvals), list(axis.ticktext)
+
+
+EVERY_EXPERT = (list(range(8)), [str(e) for e in range(8)])
+
+
+def test_expert_axes_label_each_of_8_experts():
+    trace = make_trace(E=8)
+    load = viz.expert_load(trace)
+    assert "(%{customdata:.2f}× uniform)" in load.data[0].hovertemplate  # 1.87×, not 1.8700000047683716×
+    panels = [load.layout[f"xaxis{i if i > 1 else ''}"] for i in range(1, len(load.data) + 1)]
+    assert len(panels) == 3 and all(_ticks(axis) == EVERY_EXPERT for axis in panels)
+    together = viz.coactivation(trace, 1)
+    assert _ticks(together.layout.xaxis) == _ticks(together.layout.yaxis) == EVERY_EXPERT
+    assert _ticks(viz.token_path(trace, 3).layout.yaxis) == EVERY_EXPERT
+    assert _ticks(viz.routing_map(trace).data[0].colorbar) == EVERY_EXPERT
+
+
+def test_many_experts_are_labelled_at_a_regular_step():
+    assert integer_ticks(32)["tickvals"] == list(range(32))
+    assert integer_ticks(32, 16)["tickvals"] == list(range(0, 32, 2))
+    assert integer_ticks(128)["tickvals"] == list(range(0, 128, 4))
+    assert integer_ticks(128)["ticktext"][:3] == ["0", "4", "8"]
+    trace = make_trace(T=20, E=32, k=4)
+    assert _ticks(viz.coactivation(trace, 0).layout.xaxis)[0] == list(range(0, 32, 2))
+    assert _ticks(viz.expert_load(trace).layout.xaxis)[0] == list(range(0, 32, 4))  # three panels side by side
+
+
+def test_a_short_trace_has_a_tick_per_token_and_no_half_tokens():
+    trace = make_trace(T=6, n_prompt=2)
+    sinks = make_attention_trace(T=6, n_prompt=2)
+    for fig in (viz.routing_map(trace), viz.routing_stats(trace), viz.sink_profile(sinks)):
+        assert _ticks(fig.layout.xaxis) == (list(range(6)), ["0", "1", "2", "3", "4", "5"])
+    assert viz.routing_map(make_trace(T=200)).layout.xaxis.tickmode == "auto"  # plotly's whole-number steps
