@@ -180,10 +180,20 @@ def runs(labels: Sequence[str]) -> list[tuple[int, int, str]]:
     return [(int(s), int(e), str(a[s])) for s, e in zip(starts, ends, strict=True)]
 
 
-def channel_key(labels: Sequence[str], colors: dict[str, str]) -> str:
-    """A legend as one line of coloured words, for labels that are shapes rather than traces."""
+def channel_key(labels: Sequence[str], colors: dict[str, str], what: str) -> str:
+    """A key to colours drawn as shapes (bands, shading), as a caption: ``what``, then each label's square.
+
+    Plain words, not a legend: Plotly's legends toggle traces on a click, and these colours are no traces,
+    so the key says what it explains ("ribbon above the map, by token source: ■ system, ■ user, ...").
+    """
     seen = [x for x in colors if x in set(labels)]
-    return "  ".join(f"<span style='color:{colors[x]}'>■</span> {x}" for x in seen)
+    return f"{what}: " + ", ".join(f"<span style='color:{colors[x]}'>■</span> {x}" for x in seen)
+
+
+def add_key(fig: Any, key: str) -> None:
+    """``key`` (a :func:`channel_key`) in small type right above the plot, at its right end."""
+    where = {"xref": "paper", "yref": "paper", "x": 1, "y": 1.05, "xanchor": "right", "yanchor": "bottom"}
+    fig.add_annotation(text=key, showarrow=False, font={"size": 11}, name="key", **where)
 
 
 # -- downsampling along T

@@ -34,6 +34,7 @@ import numpy as np
 
 from ._common import (
     SOURCE_COLORS,
+    add_key,
     block_mean,
     block_size,
     block_starts,
@@ -267,10 +268,7 @@ def _source_strips(fig: Any, sources: Sequence[str], keys: np.ndarray, queries: 
     for start, end, source in runs(list(src[queries])):
         y0, y1 = start / bq - 0.5, end / bq - 0.5
         fig.add_shape(band, xref="paper", yref="y2", x0=1.005, x1=1.02, y0=y0, y1=y1, fillcolor=SOURCE_COLORS[source])
-    key = channel_key(list(src[np.r_[keys, queries]]), SOURCE_COLORS)
-    fig.add_annotation(
-        text=key, xref="paper", yref="paper", x=1, y=1.05, xanchor="right", yanchor="bottom", showarrow=False
-    )
+    add_key(fig, channel_key(list(src[np.r_[keys, queries]]), SOURCE_COLORS, "strips above and right, by token source"))
 
 
 # -- head_view
@@ -339,10 +337,7 @@ def _source_strips_keys(fig: Any, sources: Sequence[str], keys: np.ndarray) -> N
     band = {"type": "rect", "line_width": 0, "xref": "x2", "yref": "paper", "y0": 1.01, "y1": 1.035}
     for start, end, source in runs(list(src)):
         fig.add_shape(band, x0=start - 0.5, x1=end - 0.5, fillcolor=SOURCE_COLORS[source])
-    key = channel_key(list(src), SOURCE_COLORS)
-    fig.add_annotation(
-        text=key, xref="paper", yref="paper", x=1, y=1.05, xanchor="right", yanchor="bottom", showarrow=False
-    )
+    add_key(fig, channel_key(list(src), SOURCE_COLORS, "strip above the map, by token source"))
 
 
 # -- sink_grid
@@ -480,7 +475,8 @@ def sink_profile(
     fig.update_layout(margin={"t": 110})
     which = "mean over heads" if heads == "mean" else f"mean over heads {chosen}"
     default = f"Where the model parks attention: sink mass per token and layer ({which})"
-    notes = [channel_key(trace.sources, SOURCE_COLORS)]
+    where = "shading" if kind == "lines" else "strip above the map"
+    notes = [channel_key(trace.sources, SOURCE_COLORS, f"{where}, by token source")]
     if n > 1:
         notes.append(f"{T} tokens in blocks of {n} tokens (mean); max_tokens={max_tokens}")
     return finish(fig, default_title=default, notes=notes, title=title, height=height, width=width, template=template)

@@ -21,6 +21,7 @@ from ._common import (
     GROUP_COLORS,
     GROUPS,
     SOURCE_COLORS,
+    add_key,
     block_mean,
     block_mode,
     block_size,
@@ -214,10 +215,7 @@ def _add_channel_ribbon(fig: Any, trace: Trace) -> None:
     for start, _, _ in runs(list(token_groups(trace)))[1:]:
         x = start - 0.5
         fig.add_shape(line, x0=x, x1=x, line={"color": "black", "width": 1, "dash": "dot"})
-    key = channel_key(trace.sources, SOURCE_COLORS)
-    fig.add_annotation(
-        text=key, xref="paper", yref="paper", x=1, y=1.05, xanchor="right", yanchor="bottom", showarrow=False
-    )
+    add_key(fig, channel_key(trace.sources, SOURCE_COLORS, "ribbon above the map, by token source"))
 
 
 # -- expert_load
@@ -409,7 +407,7 @@ def routing_stats(
     fig.update_xaxes(title_text="MoE layer", type="category", row=2, col=1)
     fig.update_yaxes(title_text="share of pairs", range=[0, 1], row=2, col=1)
     fig.update_layout(height=650, margin={"b": 120}, legend={"orientation": "h", "y": -0.14, "yanchor": "top"})
-    notes = [channel_key(list(token_groups(trace)), GROUP_COLORS)]
+    notes = [channel_key(list(token_groups(trace)), GROUP_COLORS, "shading in the top panel, by token group")]
     if n > 1:
         notes.append(f"entropy: {T} tokens in blocks of {n} tokens (mean); max_tokens={max_tokens}")
     default = f"Router confidence and stickiness (top-{k} of {E})"

@@ -13,7 +13,7 @@ import plotly.io as pio
 from IPython.utils.capture import capture_output
 
 from gptoss_lab import viz
-from gptoss_lab.viz._common import integer_ticks
+from gptoss_lab.viz._common import SOURCE_COLORS, integer_ticks
 from tests.unit.test_magics import shell as ipython_shell
 from tests.unit.test_viz_attention import make_trace as make_attention_trace
 from tests.unit.test_viz_attention import make_weights
@@ -128,3 +128,36 @@ def test_a_short_trace_has_a_tick_per_token_and_no_half_tokens():
     for fig in (viz.routing_map(trace), viz.routing_stats(trace), viz.sink_profile(sinks)):
         assert _ticks(fig.layout.xaxis) == (list(range(6)), ["0", "1", "2", "3", "4", "5"])
     assert viz.routing_map(make_trace(T=200)).layout.xaxis.tickmode == "auto"  # plotly's whole-number steps
+
+
+# -- keys that are captions, not legends
+
+
+def test_the_channel_key_above_the_routing_map_says_what_it_explains():
+    fig = viz.routing_map(make_trace())
+    (key,) = [a for a in fig.layout.annotations if a.name == "key"]
+    assert key.text.startswith("ribbon above the map, by token source: ")
+    words = [part.split("</span> ")[-1] for part in key.text.split(": ", 1)[1].split(", ")]
+    assert words == ["system", "user", "analysis", "final"]
+    assert key.font.size == 11 and key.showarrow is False
+    assert not {d.name for d in fig.data} & set(SOURCE_COLORS)  # nothing a legend would offer to toggle
+    assert not any(d.showlegend for d in fig.data)
+
+
+@pytest.mark.parametrize(
+    ("name", "lead"),
+    [
+        ("attention_map", "strips above and right, by token source: "),
+        ("head_view", "strip above the map, by token source: "),
+    ],
+)
+def test_the_attention_keys_say_what_they_explain(name, lead):
+    fig = FIGURES[name]()
+    assert [a.text.startswith(lead) for a in fig.layout.annotations if a.name == "key"] == [True]
+
+
+def test_the_shading_keys_in_subtitles_say_what_they_explain():
+    assert "shading in the top panel, by token group: " in FIGURES["routing_stats"]().layout.title.text
+    assert "shading, by token source: " in FIGURES["sink_profile"]().layout.title.text
+    heat = viz.sink_profile(make_attention_trace(), kind="heatmap")
+    assert "strip above the map, by token source: " in heat.layout.title.text
