@@ -2,13 +2,15 @@
 
 The HTML is self-contained (inline styles, no script, no network) so a saved notebook shows
 the final reply without a kernel. Every piece of model or user text goes through
-``html.escape``: a reply that contains ``<script>`` shows as text. The widgets build their
+:func:`escape`: a reply that contains ``<script>`` shows as text, and one with a right-to-left
+override shows a marker (⟨U+202E⟩) instead of reversing what follows. The widgets build their
 panels from the same parts (labels, answer text, stats line, malformed headers, :class:`Throttle`).
 """
 
 from __future__ import annotations
 
 import html
+import re
 import time
 from typing import Any
 
@@ -26,6 +28,7 @@ __all__ = [
     "malformed_text",
     "reply_html",
     "reply_text",
+    "show_bidi",
     "stats_line",
     "steps_html",
     "stop_words",
@@ -70,8 +73,20 @@ _CALL = (
 _WARN = "color:var(--jp-warn-color0,#a15c00);font-size:0.85em"
 
 
+#: Unicode's invisible controls of text direction: the embeddings, overrides and isolates (U+202A-U+202E,
+#: U+2066-U+2069) and the marks (U+200E, U+200F, U+061C). Any of them in model text would silently reorder
+#: what follows on screen ("abc\u202edef" shows "abcfed"), so the HTML shows each as a marker, ⟨U+202E⟩.
+BIDI_CONTROLS = re.compile("[\u202a-\u202e\u2066-\u2069\u200e\u200f\u061c]")
+
+
+def show_bidi(text: str) -> str:
+    """``text`` with each bidirectional control replaced by a visible marker such as ⟨U+202E⟩."""
+    return BIDI_CONTROLS.sub(lambda m: f"⟨U+{ord(m.group()):04X}⟩", text)
+
+
 def escape(text: str) -> str:
-    return html.escape(text, quote=True)
+    """``text`` for HTML: escaped (markup shows as text) and its bidirectional controls made visible."""
+    return html.escape(show_bidi(text), quote=True)
 
 
 def reasoning_label(reply: Reply) -> str:

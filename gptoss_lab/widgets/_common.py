@@ -3,7 +3,8 @@
 The panels are styled for widgets but built from :mod:`gptoss_lab.render`'s parts (the reasoning label,
 the answer text, the malformed headers), so a widget shows what ``%%gptoss`` shows. Model text reaches
 the browser only through :func:`gptoss_lab.render.escape` (panels) or ``textContent`` (the explorer's
-token strip): a reply that writes ``<script>`` shows it as text.
+token strip): a reply that writes ``<script>`` shows it as text, and its bidirectional controls (a
+right-to-left override would reverse what follows) show as markers such as ⟨U+202E⟩ in both.
 """
 
 from __future__ import annotations

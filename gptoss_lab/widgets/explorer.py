@@ -25,6 +25,7 @@ import ipywidgets as widgets
 from traitlets import Bool, Dict, Int, List, Unicode, link, observe
 
 from ..errors import GptOssLabError
+from ..render import show_bidi
 from ..viz._common import SOURCE_COLORS
 from ._common import PLAYGROUNDS, error_html, escape, magic_lab, muted_html, one_line, traceback_text
 
@@ -91,7 +92,7 @@ class TokenStrip(anywidget.AnyWidget):
 
     _esm = _STRIP_ESM
     _css = _STRIP_CSS
-    tokens = List(Unicode(), help="Each token as shown (newlines as ↵).").tag(sync=True)
+    tokens = List(Unicode(), help="Each token as shown (newlines as ↵, bidi controls as ⟨U+202E⟩).").tag(sync=True)
     sources = List(Unicode(), help="Each token's source: a prompt role or the assistant's channel.").tag(sync=True)
     specials = List(Bool(), help="True for harmony's special tokens (<|start|>, <|channel|>, ...).").tag(sync=True)
     colors = Dict(help="source -> CSS colour.").tag(sync=True)
@@ -99,7 +100,8 @@ class TokenStrip(anywidget.AnyWidget):
 
 
 def _shown(token: str) -> str:
-    return token.replace("\n", "↵").replace("\t", "⇥") or "∅"
+    """A token as the strip shows it: newlines, tabs and bidirectional controls visible (see render.show_bidi)."""
+    return show_bidi(token.replace("\n", "↵").replace("\t", "⇥")) or "∅"
 
 
 class Explorer(widgets.VBox):

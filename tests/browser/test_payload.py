@@ -116,3 +116,46 @@ def test_a_reply_reads_in_the_dark_theme(notebook):
     light = notebook.page.evaluate(_CONTRAST_JS, parts)
     for theme, ratios in (("dark", contrast), ("light", light)):
         assert all(ratio >= 4.5 for ratio in ratios.values()), (theme, ratios)  # WCAG AA for text
+
+
+BIDI = "Send 100 to \u202eACCOUNT 789\u202c now."  # a right-to-left override, then "pop directional formatting"
+BIDI_SHOWN = "Send 100 to ⟨U+202E⟩ACCOUNT 789⟨U+202C⟩ now."
+
+_SCRIPTED_BIDI = _SCRIPTED.replace(f"PAYLOAD = {IMG + ' ' + SCRIPT!r}", f"PAYLOAD = {BIDI!r}")
+
+# The control: the same text in ordinary HTML output, where the override reverses "ACCOUNT 789" on screen.
+_BIDI_CONTROL = r"""from IPython.display import HTML
+HTML('<div class="bidi-control">Send 100 to \u202eACCOUNT 789\u202c now.</div>')"""
+
+# Where each character of ``needle`` is drawn, left edge in px, in reading (logical) order.
+_LEFTS_JS = """(el, needle) => {
+  const walker = document.createTreeWalker(el, NodeFilter.SHOW_TEXT);
+  for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+    const at = node.data.indexOf(needle);
+    if (at < 0) continue;
+    return [...needle].map((_, i) => {
+      const range = document.createRange();
+      range.setStart(node, at + i);
+      range.setEnd(node, at + i + 1);
+      return range.getBoundingClientRect().left;
+    });
+  }
+  return null;
+}"""
+
+
+def test_a_right_to_left_override_in_a_reply_shows_as_a_marker_and_reorders_nothing(notebook):
+    assert repr(BIDI) in _SCRIPTED_BIDI and "\\u202e" in repr(BIDI)  # the cell's source holds the escape
+    _run_scripted(notebook, "bidi.ipynb", _SCRIPTED_BIDI, "Whom do I pay?", _BIDI_CONTROL)
+    control = notebook.cell(3).locator(".bidi-control")
+    drawn = control.evaluate(_LEFTS_JS, "ACCOUNT 789")
+    assert drawn == sorted(drawn, reverse=True), drawn  # the override does reverse text in this browser
+    reply = notebook.cell(2).locator(".gptoss-reply")
+    reply.locator("details.gptoss-reasoning summary").click()
+    notebook.shots.take(notebook.page.locator(".jp-Notebook"), "bidi-reply-and-control")
+    answer = reply.locator(".gptoss-answer")
+    assert answer.inner_text().strip() == "Here: " + BIDI_SHOWN
+    assert reply.locator(".gptoss-reasoning-text").inner_text().strip() == "I will answer with " + BIDI_SHOWN
+    for part in (answer, reply.locator(".gptoss-reasoning-text")):
+        lefts = part.evaluate(_LEFTS_JS, "⟨U+202E⟩ACCOUNT 789⟨U+202C⟩ now.")
+        assert lefts == sorted(lefts) and len(set(lefts)) == len(lefts), lefts  # left to right, as written

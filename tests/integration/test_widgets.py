@@ -537,3 +537,9 @@ def test_the_live_routing_strip_labels_each_expert_and_each_generated_token():
     strip._capture = SimpleNamespace(complete_calls=1, arrays=lambda: (None, experts, None))  # a recording stand-in
     strip.show(n_prompt=10)
     assert list(strip.figure.layout.xaxis.tickvals) == [0, 1, 2]
+
+
+def test_token_strip_shows_bidi_controls_as_markers():
+    ex = synthetic_explorer()
+    assert ex.strip.tokens[12] == "pay ⟨U+202E⟩123"
+    assert not any("\u202e" in token for token in ex.strip.tokens)

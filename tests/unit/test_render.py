@@ -433,3 +433,48 @@ def test_stats_print_short() -> None:
     assert text == "Stats(prompt_tokens=80, completion_tokens=0, reasoning_tokens=0, answer_tokens=0, " + (
         "seconds_to_first_token=0.123, total_seconds=2.346)"
     )
+
+
+# -- bidirectional controls: shown, never obeyed
+
+#: "pay 100 to " then a right-to-left override: unmarked, the browser would draw "... pay 100 to 999 tnuocca"
+#: as "... pay 100 to" followed by the rest reversed. Every control below is in the text at least once.
+BIDI = "pay 100 to \u202eaccount 999\u202c; \u2066isolated\u2069 \u202aembedded\u202c \u200fmark\u200e \u061c."
+BIDI_SHOWN = (
+    "pay 100 to ⟨U+202E⟩account 999⟨U+202C⟩; ⟨U+2066⟩isolated⟨U+2069⟩ ⟨U+202A⟩embedded⟨U+202C⟩ "
+    "⟨U+200F⟩mark⟨U+200E⟩ ⟨U+061C⟩."
+)
+_CONTROLS = {chr(c) for c in [*range(0x202A, 0x202F), *range(0x2066, 0x206A), 0x200E, 0x200F, 0x061C]}
+
+
+def test_show_bidi_marks_every_direction_control_and_keeps_the_rest() -> None:
+    from gptoss_lab.render import show_bidi
+
+    assert show_bidi(BIDI) == BIDI_SHOWN
+    assert show_bidi("".join(sorted(_CONTROLS))).count("⟨U+") == len(_CONTROLS) == 12
+    assert show_bidi("שלום, مرحبا and plain text") == "שלום, مرحبا and plain text"  # right-to-left letters stay
+
+
+def test_bidi_controls_in_model_text_show_as_markers_in_every_part_of_the_reply() -> None:
+    reply = finished(BIDI, BIDI)
+    reply.messages.insert(1, Message(role="assistant", channel="commentary", content=BIDI))  # a preamble
+    reply.messages.insert(2, Message(role="assistant", channel="commentary", recipient="functions.f", content=BIDI))
+    unreadable = Message(role="assistant", channel="final", content="", header="final " + BIDI, malformed=True)
+    reply.messages.append(unreadable)
+    markup = reply_html(reply)
+    assert not _CONTROLS & set(markup)
+    p = Parsed(markup)
+    assert p.text["gptoss-answer"] == BIDI_SHOWN
+    assert p.text["gptoss-reasoning-text"] == BIDI_SHOWN
+    assert p.text["gptoss-preamble"].endswith(BIDI_SHOWN)
+    assert p.text["gptoss-tool-call"].endswith(f"({BIDI_SHOWN})")
+    assert p.text["gptoss-malformed"].endswith(BIDI_SHOWN)
+
+
+def test_bidi_controls_show_as_markers_in_the_widget_panels() -> None:
+    from gptoss_lab.widgets._common import answer_html, error_html, reasoning_html
+
+    reply = finished(BIDI, BIDI)
+    for markup in (answer_html(reply), reasoning_html(reply), error_html(BIDI)):
+        assert not _CONTROLS & set(markup)
+        assert BIDI_SHOWN in markup

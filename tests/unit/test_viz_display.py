@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import pytest
 
 pytest.importorskip("plotly")
@@ -161,3 +162,14 @@ def test_the_shading_keys_in_subtitles_say_what_they_explain():
     assert "shading, by token source: " in FIGURES["sink_profile"]().layout.title.text
     heat = viz.sink_profile(make_attention_trace(), kind="heatmap")
     assert "strip above the map, by token source: " in heat.layout.title.text
+
+
+# -- model text in tooltips and titles
+
+
+def test_bidi_controls_in_tokens_show_as_escapes_in_tooltips():
+    trace = make_trace()
+    trace.token_strings[3] = "a\u202eb"
+    labels = np.asarray(viz.routing_map(trace).data[0].text)
+    assert "\u202e" not in labels[0][3] and "\\u202e" in labels[0][3]
+    assert "\u202e" not in viz.token_path(trace, 3).layout.title.text
