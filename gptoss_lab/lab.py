@@ -92,6 +92,11 @@ class Lab:
         return self.backend.capabilities
 
     @property
+    def context_length(self) -> int | None:
+        """Tokens the model reads at most, prompt and reply together (None: not known)."""
+        return self.backend.context_length
+
+    @property
     def handle(self) -> ModelHandle | None:
         """The local model's handle (None when a server answers)."""
         return self.backend.handle
@@ -164,6 +169,13 @@ class Lab:
         high, for gpt-oss 4096 / 16384 / 32768 (``options.DEFAULT_MAX_NEW_TOKENS``); a reply is also kept
         within the context (a server's: half of it). This is the figure before the prompt is counted."""
         return self.backend.default_max_new_tokens(effort)
+
+    def conversation_tokens(self, effort: str = DEFAULT_EFFORT) -> int | None:
+        """Tokens the next prompt spends before its question: the system message and the conversation so far
+        (past reasoning dropped, as harmony does), by the model's tokenizer; None on a server (it counts them)."""
+        if "token_ids" not in self.capabilities:
+            return None
+        return len(self.backend.handle.encode(self.prompt_text("", effort=effort)))
 
     def prompt_text(self, prompt: str, *, effort: str = DEFAULT_EFFORT, developer: str | None = None) -> str:
         """The exact harmony text the model would see for ``prompt`` as the next turn."""

@@ -9,9 +9,15 @@ which sets the ``threading.Event`` that :meth:`gptoss_lab.Lab.ask` checks betwee
 reply ends ``stopped="interrupted"`` with what was written kept. Panels redraw at most
 ``1 / min_interval`` times a second, and always once more when the reply is done.
 
+Each Generate is a new conversation unless "follow up" is ticked; then the earlier turns are sent,
+shown (collapsed) with their count and tokens, and a warning appears as they near the model's context
+(:class:`~gptoss_lab.widgets.conversation.ConversationView`). **New conversation** forgets them, as
+``%gptoss reset`` does. Ctrl+Enter in the prompt box generates (:class:`~gptoss_lab.widgets.keys.SubmitKeys`).
+
 "Compare efforts" answers one prompt at low, medium and high, one after another, side by side,
-each from the same conversation state: the three replies land in ``pg.replies`` and the
-conversation is left as it was (a comparison is not a turn).
+each from the same stated state (a new conversation, or with follow up the conversation as it is; the
+line above the columns says which): the three replies land in ``pg.replies`` and the conversation is
+left as it was (a comparison is not a turn).
 """
 
 from __future__ import annotations
@@ -37,6 +43,7 @@ from ._common import (
     require_widgets,
     traceback_text,
 )
+from .conversation import ConversationView
 
 __all__ = ["Playground"]
 
@@ -85,7 +92,7 @@ class Playground(widgets.VBox):
 
     ``lab``: the :class:`gptoss_lab.Lab` to ask (default: ``%%gptoss``'s Lab, else a new nano Lab), local or
     on a server. Bad input and a busy Lab are one line in ``error``; a bug also leaves its ``traceback``.
-    Replies are appended to the Lab's conversation, as :meth:`~gptoss_lab.Lab.ask` does.
+    Replies are kept in the Lab's ``replies``; they are turns of its conversation only with "follow up".
     """
 
     reply = AnyTrait(None, allow_none=True, help="The last Reply (compare mode: the last effort that ran).")
@@ -112,6 +119,9 @@ class Playground(widgets.VBox):
         self.lab = lab if lab is not None else default_lab()
         self.min_interval = min_interval
         self.prompt = widgets.Textarea(value=prompt, placeholder="Ask the model…", rows=3, layout=_FULL)
+        self.submit_keys = _submit_keys(self._submit)  # Ctrl+Enter in the prompt box generates (None without anywidget)
+        if self.submit_keys is not None:
+            self.prompt.placeholder = "Ask the model… (Ctrl+Enter generates)"
         self.effort = widgets.ToggleButtons(options=list(EFFORTS), value=effort, description="effort")
         self.effort.style.button_width = "80px"  # the three fit on one line beside the check boxes
         self.compare = widgets.Checkbox(compare, description="compare efforts (low, medium, high)", indent=False)
@@ -121,7 +131,6 @@ class Playground(widgets.VBox):
         # comparing runs every effort: the effort buttons would do nothing, so they say so by greying out
         self.effort.disabled = bool(compare)
         self.compare.observe(lambda change: setattr(self.effort, "disabled", bool(change.new)), names="value")
-        self._count_turns()
         for box in (self.compare, self.live_routing, self.follow_up):
             box.layout.width = "auto"  # ipywidgets' 300 px default squeezes the effort buttons onto two lines
         self.routing_strip: Any = None  # built on first use: it needs plotly
@@ -129,13 +138,13 @@ class Playground(widgets.VBox):
         self.temperature.placeholder = "model's default"
         # empty: the Lab's default for the model and effort, which the placeholder shows
         self.max_tokens = widgets.Text(_text(max_tokens), description="max tokens", style=_LABEL)
-        self._show_default_limit()
-        for control in (self.effort, self.compare):
-            control.observe(lambda _: self._show_default_limit(), names="value")
         self.seed = widgets.Text(_text(seed), description="seed", placeholder="random", style=_LABEL)
         self.generate_button = widgets.Button(description="Generate", button_style="primary", icon="play")
         self.stop_button = widgets.Button(description="Stop", button_style="warning", icon="stop", disabled=True)
         self.status = widgets.HTML("", layout=_FULL)
+        self.conversation = ConversationView(self.lab)
+        # what every effort answers from; a Layout of its own, as it is hidden outside compare mode
+        self.compare_state = widgets.HTML("", layout=widgets.Layout(width="100%"))
         self.panels: list[_Panel] = [_Panel()]
         self.columns = widgets.HBox(self.panels, layout=_FULL)
         for widget, name in (
@@ -144,22 +153,30 @@ class Playground(widgets.VBox):
             (self.stop_button, "gptoss-stop"),
             (self.status, "gptoss-error"),
             (self.columns, "gptoss-columns"),
+            (self.compare_state, "gptoss-compare-state"),
         ):
             widget.add_class(name)
         self.generate_button.on_click(lambda _: self.start())
         self.stop_button.on_click(lambda _: self.stop())
+        self.conversation.button.on_click(lambda _: self.new_conversation())
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         controls = [
             self.prompt,
             widgets.HBox([self.effort, self.compare, self.live_routing]),
             widgets.HBox([self.temperature, self.max_tokens, self.seed]),
-            widgets.HBox([self.generate_button, self.stop_button, self.follow_up]),
+            widgets.HBox([self.generate_button, self.stop_button, self.follow_up, self.conversation.button]),
+            self.conversation,
             self.status,
+            self.compare_state,
             self.columns,
+            *([self.submit_keys] if self.submit_keys is not None else []),
         ]
         super().__init__(controls, **kwargs)
         self.add_class("gptoss-playground")
+        for control in (self.effort, self.compare, self.follow_up, self.max_tokens):
+            control.observe(lambda _: self._refresh(), names="value")
+        self._refresh()
         PLAYGROUNDS.add(self)
 
     # -- what the buttons do
@@ -188,6 +205,23 @@ class Playground(widgets.VBox):
         )
         self._thread.start()
         return True
+
+    def new_conversation(self) -> bool:
+        """Forget the Lab's conversation, as ``%gptoss reset`` does, and clear the panels (the New conversation
+        button). Returns False, doing nothing, while a reply is being written."""
+        if self.running:
+            return False
+        self.lab.reset()
+        self.panels = [_Panel()]
+        self.columns.children = self.panels
+        self.traceback = self.error = ""
+        self._refresh()
+        return True
+
+    def _submit(self, text: str) -> None:
+        """Ctrl+Enter in the prompt box: Generate, with the box's text as the browser has it."""
+        self.prompt.value = text
+        self.start()
 
     def stop(self) -> None:
         """End the reply being generated; its partial text is kept (the Stop button)."""
@@ -222,14 +256,8 @@ class Playground(widgets.VBox):
             self.traceback = traceback_text(err)
             self.error = one_line(err)
         finally:
-            self._count_turns()
             self.running = False
-
-    def _count_turns(self) -> None:
-        """The follow-up box says how much of the conversation a follow-up would send."""
-        n = len(getattr(self.lab, "history", ())) // 2
-        turns = f"{n} earlier turn{'' if n == 1 else 's'}" if n else "no earlier turns yet"
-        self.follow_up.description = f"follow up (send the conversation: {turns})"
+            self._refresh()
 
     def _ask(self, prompt: str, effort: str, panel: _Panel, options: dict[str, Any], live: bool = False) -> Any:
         throttle = Throttle(self.min_interval)
@@ -281,12 +309,39 @@ class Playground(widgets.VBox):
             raise OptionError("the prompt is empty: type a question in the box, then click Generate")
         temperature = _parse(self.temperature.value, float, "temperature", "a number: 0 (greedy), or e.g. 0.7")
         seed = _parse(self.seed.value, int, "seed", "a whole number")
-        limit = _parse(self.max_tokens.value, int, "max tokens", "a whole number such as 2048")
-        options = {"max_new_tokens": limit, "temperature": temperature, "seed": seed}
+        options = {"max_new_tokens": self._limit(), "temperature": temperature, "seed": seed}
         check_generation(**options)  # the rules the Lab applies, said before the run starts
         return prompt, options
 
+    def _limit(self) -> int | None:
+        return _parse(self.max_tokens.value, int, "max tokens", "a whole number such as 2048")
+
     # -- keeping the controls in step
+
+    def _refresh(self) -> None:
+        """Say what the next Generate sends: the follow-up box's count of earlier turns, the conversation
+        (while following up), what Compare answers from, the max tokens box's default."""
+        n = self.conversation.n_turns
+        turns = f"{n} earlier turn{'' if n == 1 else 's'}" if n else "no earlier turns yet"
+        self.follow_up.description = f"follow up (send the conversation: {turns})"
+        self.conversation.button.disabled = self.running
+        try:
+            limit = self._limit()
+        except OptionError:  # said when Generate is clicked
+            limit = None
+        self.conversation.refresh(self.effort.value, limit, shown=self.follow_up.value)
+        self.compare_state.layout.display = None if self.compare.value else "none"
+        self.compare_state.value = muted_html(self._compare_state()) if self.compare.value else ""
+        self._show_default_limit()
+
+    def _compare_state(self) -> str:
+        if not self.follow_up.value:
+            state = "as a new conversation (no earlier turns sent: tick follow up to send them)"
+        elif not self.conversation.n_turns:
+            state = "from the same conversation, empty so far"
+        else:
+            state = f"after the same conversation: {self.conversation.count_text(self.effort.value)}"
+        return f"Each effort answers {state}; the comparison is not added to the conversation."
 
     def _show_default_limit(self) -> None:
         """The max tokens box, left empty, says what limit the model and effort get."""
@@ -301,10 +356,20 @@ class Playground(widgets.VBox):
     def _running_changed(self, change: Any) -> None:
         self.generate_button.disabled = change.new
         self.stop_button.disabled = not change.new
+        self.conversation.button.disabled = change.new
 
     @observe("error")
     def _error_changed(self, change: Any) -> None:
         self.status.value = error_html(change.new, self.traceback)
+
+
+def _submit_keys(on_submit: Any) -> Any:
+    """The hidden Ctrl+Enter listener, or None where anywidget is not installed (Generate still works)."""
+    try:
+        from .keys import SubmitKeys
+    except ImportError:
+        return None
+    return SubmitKeys(on_submit)
 
 
 def _text(value: float | None) -> str:

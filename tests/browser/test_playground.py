@@ -73,3 +73,82 @@ def test_playground_generate_then_stop_keeps_the_partial_reply(notebook):
 
 def _panels(playground) -> str:
     return playground.locator(".gptoss-columns").inner_text()
+
+
+_CONVERSATION = """from gptoss_lab import Lab, Playground
+
+pg = Playground(Lab(), effort="low")  # the bundled nano at full speed
+pg"""
+_CROWDED = """crowded = Lab()  # a conversation of about 1,800 tokens, most of nano's 2,048
+crowded.history += [{"role": "user", "content": "Add 12 and 30. " * 185}, {"role": "assistant", "content": "42"}]
+near = Playground(crowded, prompt="And 5 + 5?", effort="high")
+near.follow_up.value = True
+near"""
+
+
+def test_playground_ctrl_enter_follow_up_new_conversation_and_compare(notebook):
+    """Ctrl+Enter generates (and does not run the cell); following up shows the conversation collapsed with
+    its turns and tokens; New conversation clears it; Compare says what it answers from; a crowded
+    conversation warns. Two Playgrounds on one page: a key press answers only in its own."""
+    page = notebook.page
+    write_notebook(notebook.server.root / "conversation.ipynb", [_CONVERSATION, _CROWDED])
+    notebook.open("conversation.ipynb")
+    notebook.run_all()
+    assert errors_of(notebook.save()) == []
+    playgrounds = page.locator(".jp-OutputArea-output .gptoss-playground.jupyter-widgets")
+    playgrounds.nth(1).wait_for(timeout=30_000)
+    pg, near = playgrounds.nth(0), playgrounds.nth(1)
+    ran_as = notebook.cell(0).locator(".jp-InputPrompt").inner_text()
+    box = pg.locator(".gptoss-prompt textarea")
+    assert "Ctrl+Enter generates" in (box.get_attribute("placeholder") or "")
+
+    pg.locator(".widget-checkbox", has_text="follow up").locator("input").check()
+    summary = pg.locator(".gptoss-conversation summary")
+    summary.filter(has_text="no earlier turns").wait_for(timeout=10_000)
+    box.fill("What is 17 + 25?")
+    box.press("Control+Enter")
+    summary.filter(has_text="1 earlier turn ·").wait_for(timeout=60_000)
+    text = summary.inner_text()
+    assert "tokens of the 2,048 tokens gpt-oss-nano reads" in text, text
+    assert pg.locator(".gptoss-conversation details").get_attribute("open") is None  # collapsed
+    assert pg.locator(".gptoss-answer").inner_text().strip(), "the reply should be on screen"
+    assert notebook.cell(0).locator(".jp-InputPrompt").inner_text() == ran_as  # the key did not re-run the cell
+    assert near.locator(".gptoss-stats").inner_text().strip() == ""  # nor generate in the other Playground
+    notebook.shots.take(pg, "ctrl-enter-follow-up")
+
+    box.fill("And what is 17 + 26?")
+    box.press("Control+Enter")
+    summary.filter(has_text="2 earlier turns").wait_for(timeout=60_000)
+    summary.click()  # unfold the earlier turns
+    turns = pg.locator(".gptoss-conversation details")
+    assert turns.get_attribute("open") is not None
+    shown = turns.inner_text()
+    assert shown.count("you:") == 2 and "What is 17 + 25?" in shown and "And what is 17 + 26?" in shown, shown
+    notebook.shots.take(pg, "conversation-unfolded")
+
+    pg.locator("button.gptoss-new-conversation").click()
+    summary.filter(has_text="no earlier turns").wait_for(timeout=10_000)
+    assert "no earlier turns yet" in pg.locator(".widget-checkbox", has_text="follow up").inner_text()
+    assert pg.locator(".gptoss-answer").inner_text().strip() == "answer (final channel)"  # panels afresh
+    notebook.shots.take(pg, "new-conversation")
+
+    pg.locator(".widget-checkbox", has_text="follow up").locator("input").uncheck()
+    pg.locator(".widget-checkbox", has_text="compare efforts").locator("input").check()
+    state = pg.locator(".gptoss-compare-state")
+    state.filter(has_text="Each effort answers as a new conversation").wait_for(timeout=10_000)
+    pg.locator("button.gptoss-generate").click()
+    page.wait_for_function(
+        "() => document.querySelectorAll('.gptoss-playground')[0].querySelectorAll('.gptoss-stats').length === 3"
+        " && [...document.querySelectorAll('.gptoss-playground')[0].querySelectorAll('.gptoss-stats')]"
+        ".every(s => /reasoning tokens/.test(s.textContent))"
+        " && !document.querySelector('.gptoss-playground button.gptoss-generate').disabled",
+        timeout=120_000,
+        polling=250,
+    )
+    assert "the comparison is not added to the conversation" in state.inner_text()
+    notebook.shots.take(pg, "compare-from-a-new-conversation")
+
+    warning = near.locator(".gptoss-context-warning")
+    assert "of the 2,048 tokens gpt-oss-nano reads: a reply has" in warning.inner_text()
+    assert "Click New conversation to start afresh." in warning.inner_text()
+    notebook.shots.take(near, "near-the-context")
