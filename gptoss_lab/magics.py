@@ -249,6 +249,11 @@ class GptOssMagics(Magics):
         playground = Playground(self.lab, effort=effort, compare=opts.compare, max_tokens=self.max_tokens)
         if opts.out is not None:
             self.shell.user_ns[opts.out] = playground
+            print(
+                f"the Playground is {opts.out}: {opts.out}.reply is its last reply, {opts.out}.replies every effort's"
+            )
+        else:
+            print("to use it from code: pg = _ in the next cell, or %gptoss playground --out pg")
         return playground
 
     def _cmd_status(self, words: list[str]) -> None:

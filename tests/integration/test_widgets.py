@@ -221,7 +221,7 @@ def test_compare_efforts_on_nano_grows_the_reasoning(nano_lab_factory):
     assert pg.replies["high"].explore().lab is lab  # the Explorer finds the model through the Playground
 
 
-def test_magic_opens_a_playground_on_its_lab(shell):
+def test_magic_opens_a_playground_on_its_lab(shell, capsys):
     from gptoss_lab.widgets import Playground
     from gptoss_lab.widgets._common import default_lab
 
@@ -230,8 +230,13 @@ def test_magic_opens_a_playground_on_its_lab(shell):
     magics = next(c for c in shell.configurables if type(c).__name__ == "GptOssMagics")
     assert isinstance(pg, Playground) and pg.lab is magics.lab and default_lab() is magics.lab
     assert pg.compare.value and pg.effort.value == "high"
+    assert (
+        capsys.readouterr().out.splitlines()[-1]
+        == "to use it from code: pg = _ in the next cell, or %gptoss playground --out pg"
+    )
     named = shell.run_line_magic("gptoss", "playground --out pg")
     assert shell.user_ns["pg"] is named and isinstance(named, Playground)
+    assert "the Playground is pg: pg.reply is its last reply" in capsys.readouterr().out
     with pytest.raises(UsageError, match="--out takes a variable name"):
         shell.run_line_magic("gptoss", "playground --out 2pg")
 
