@@ -3,6 +3,7 @@
 gptoss-lab ask "What is 17 + 25?" --effort low
 gptoss-lab ask "What is 2+2?" --json
 gptoss-lab ask "What is 2+2?" --base-url http://127.0.0.1:8000/v1 --model openai/gpt-oss-20b
+gptoss-lab export-notebooks build/notebooks-html
 """
 
 from __future__ import annotations
@@ -12,10 +13,12 @@ import json
 import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any, TextIO
 
 from .dialects import api_names
 from .errors import GptOssLabError, OptionError
+from .export import CELL_TIMEOUT_S
 from .options import DEFAULT_EFFORT, DEFAULT_MAX_NEW_TOKENS, DEFAULT_TIMEOUT, DTYPES, EFFORTS
 from .quant import QUANT_CHOICES
 
@@ -72,6 +75,18 @@ def _parser() -> argparse.ArgumentParser:
         "--teacher-forced",
         action="store_true",
         help="instead: how well the model predicts the reference reasoning on training vs held-out examples",
+    )
+    ex = sub.add_parser(
+        "export-notebooks",
+        help="run notebooks and write each as a self-contained HTML page (figures interactive, no network)",
+    )
+    ex.add_argument("out_dir", type=Path, metavar="OUT_DIR", help="folder for the pages (NAME.html per notebook)")
+    ex.add_argument("notebooks", type=Path, nargs="*", metavar="NOTEBOOK", help="default: notebooks/*.ipynb here")
+    ex.add_argument(
+        "--timeout",
+        type=int,
+        default=CELL_TIMEOUT_S,
+        help="seconds a cell may run before the export fails (default: %(default)s)",
     )
     return parser
 
@@ -194,10 +209,24 @@ def _teacher_forced(loaded: object, args: argparse.Namespace) -> int:
     return 0
 
 
+def _export(args: argparse.Namespace) -> int:
+    from .export import NotebookFailed, export
+
+    notebooks = args.notebooks or sorted(Path("notebooks").glob("*.ipynb"))
+    if not notebooks:
+        raise OptionError("no notebooks/*.ipynb in this folder: run it from the repository, or name the notebooks")
+    try:
+        export(notebooks, args.out_dir, timeout=args.timeout, progress=sys.stdout)
+    except NotebookFailed as err:  # the notebook's own error: its cell's traceback is in the message
+        print(f"gptoss-lab: error: {err}", file=sys.stderr)
+        return 1
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
-        return {"ask": _ask, "eval": _eval}[args.command](args)
+        return {"ask": _ask, "eval": _eval, "export-notebooks": _export}[args.command](args)
     except GptOssLabError as err:  # bad input: one line; anything else is a bug and keeps its traceback
         print(f"gptoss-lab: error: {err}", file=sys.stderr)
         return 2
