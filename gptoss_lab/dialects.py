@@ -8,13 +8,17 @@
   ``instructions``; reasoning from ``response.reasoning_text.delta`` (or its summary) events.
 * ``"ollama"``: Ollama's native ``POST /api/chat`` (NDJSON) with ``think: effort``; reasoning from
   ``message.thinking``; models from ``/api/tags``.
+* ``"completions"`` (harmony-exact, vLLM): ``POST {base}/completions`` with the prompt as token ids that
+  the client rendered with :mod:`gptoss_lab.harmony` and the model's own tokenizer, ``return_token_ids``
+  and ``skip_special_tokens: false``; the reply's token ids are parsed here, so no server-side harmony
+  parser can leak markup or drop reasoning.
 
 A dialect says where to send a request, what JSON body carries it (effort placed the way that API
 takes it), where the server lists its models, and how to read what comes back, streamed or as one JSON
 body, into :class:`~gptoss_lab.remote_wire.Chunk` objects. :class:`~gptoss_lab.remote.RemoteClient`
 takes one by name and never branches on which. Adding one is one object::
 
-    DIALECTS["completions"] = Dialect("completions", "/completions", body_fn, read_fn)
+    DIALECTS["mine"] = Dialect("mine", "/mine", body_fn, read_fn)
 
 No network here.
 """
@@ -29,7 +33,7 @@ from .errors import ServerError
 from .options import DEFAULT_EFFORT, DEFAULT_MAX_NEW_TOKENS
 from .remote_wire import Chunk, error_text, json_object, ndjson, refused, sse, usage_counts
 
-__all__ = ["CHAT", "DIALECTS", "OLLAMA", "RESPONSES", "Ask", "Dialect", "api_names"]
+__all__ = ["CHAT", "COMPLETIONS", "DIALECTS", "OLLAMA", "RESPONSES", "Ask", "Dialect", "api_names"]
 
 
 @dataclass(frozen=True)
@@ -45,6 +49,9 @@ class Ask:
     temperature: float | None = None
     top_p: float | None = None
     seed: int | None = None
+    #: harmony-exact dialects: the prompt the client rendered, and the ids that end a reply
+    prompt_ids: tuple[int, ...] = ()
+    stop_ids: tuple[int, ...] = ()
 
     def messages(self, *, instructions: bool = True) -> list[dict[str, Any]]:
         """Chat messages as servers take them: the developer text as ``system`` (unless ``instructions``
@@ -73,6 +80,7 @@ class Dialect:
     or NDJSON). ``read_body``: a whole JSON answer from a server that ignored ``stream`` (None: read as one
     streamed object). ``models_endpoint`` / ``models_key``: where the model list is and the key of its
     entries. ``optional_fields``: body fields a server may refuse; one its error names is dropped from then on.
+    ``renders``: the client renders the prompt to token ids (``Ask.prompt_ids``) and parses the reply's ids.
     """
 
     name: str
@@ -85,6 +93,7 @@ class Dialect:
     models_key: str = "data"
     at_root: bool = False
     optional_fields: tuple[str, ...] = ()
+    renders: bool = False
 
     def chunks(self, resp: Any) -> Iterator[Chunk]:
         """A streamed answer (anything with ``readline()``) as chunks, up to the one that says it is over."""
@@ -215,8 +224,33 @@ OLLAMA = Dialect(
     at_root=True,
 )
 
-#: Every dialect by the name ``api=`` takes. ``"auto"`` is chat completions, which every server here offers.
-DIALECTS: dict[str, Dialect] = {d.name: d for d in (CHAT, RESPONSES, OLLAMA)}
+# ----------------------------------------------------------------------------- harmony-exact completions
+
+
+def _completions_body(ask: Ask) -> dict[str, Any]:
+    body = {"model": ask.model, "stream": True, **ask.sampling(), "prompt": list(ask.prompt_ids)}
+    body.update(max_tokens=ask.max_tokens, stream_options={"include_usage": True}, stop_token_ids=list(ask.stop_ids))
+    body.update(return_token_ids=True, skip_special_tokens=False)  # the ids themselves, harmony's tokens included
+    return body
+
+
+def _completions_object(obj: dict[str, Any], event: str | None = None) -> Iterator[Chunk]:
+    """A ``text_completion`` chunk: its token ids (vLLM's ``return_token_ids``), else its text."""
+    refused(obj)
+    for choice in obj.get("choices") or []:
+        ids = choice.get("token_ids")
+        tokens = [int(i) for i in ids] if isinstance(ids, list) else None
+        yield Chunk(content=choice.get("text") or "", finish=choice.get("finish_reason"), token_ids=tokens)
+    usage = obj.get("usage")
+    if usage:
+        yield Chunk(usage=usage_counts(usage.get("prompt_tokens"), usage.get("completion_tokens"), {}))
+
+
+COMPLETIONS = Dialect("completions", "/completions", _completions_body, _completions_object, renders=True)
+
+#: Every dialect by the name ``api=`` takes. ``"auto"`` is chat completions, or harmony-exact completions on
+#: vLLM when the model's tokenizer is at hand (see :class:`~gptoss_lab.remote.RemoteClient`).
+DIALECTS: dict[str, Dialect] = {d.name: d for d in (CHAT, RESPONSES, OLLAMA, COMPLETIONS)}
 
 
 def api_names() -> tuple[str, ...]:

@@ -43,8 +43,10 @@ class Lab:
     accelerate spreads the model over every GPU) go to the model handle; ``repr`` says what they resolve to.
     ``base_url`` talks to a server instead (vLLM, Ollama, LM Studio, ``transformers serve``):
     ``model`` is then the server's name for it (None: the one it serves), ``api_key`` its key,
-    ``api`` "auto" | "chat" | "responses" | "ollama" (see :mod:`gptoss_lab.dialects`), ``timeout``
-    the seconds to wait for any byte from it.
+    ``api`` "auto" | "chat" | "responses" | "ollama" | "completions" (harmony-exact: the prompt rendered
+    here with the model's tokenizer, sent and read back as token ids; see :mod:`gptoss_lab.dialects`),
+    ``tokenizer`` where harmony-exact mode reads that tokenizer (default: found on this disk if it can be),
+    ``timeout`` the seconds to wait for any byte from it.
     Every option is checked here, before anything loads.
     """
 
@@ -56,6 +58,7 @@ class Lab:
         api_key: str | None = None,
         api: str = "auto",
         timeout: float = DEFAULT_TIMEOUT,
+        tokenizer: str | None = None,
         device: str | None = None,
         dtype: str | None = None,
         quant: str | None = None,
@@ -65,7 +68,7 @@ class Lab:
     ) -> None:
         if base_url is not None:
             self.backend: Backend = ServerBackend(
-                RemoteClient(base_url, model, api_key=api_key, api=api, timeout=timeout)
+                RemoteClient(base_url, model, api_key=api_key, api=api, timeout=timeout, tokenizer=tokenizer)
             )
         else:
             handle = ModelHandle(
@@ -125,12 +128,13 @@ class Lab:
         api_key: str | None = None,
         api: str = "auto",
         timeout: float = DEFAULT_TIMEOUT,
+        tokenizer: str | None = None,
     ) -> Lab:
         """Switch to a server (see :class:`Lab`), after reaching it and reading its model list; a failure keeps
         the old model and the conversation."""
-        return self._switch(
-            lambda: ServerBackend(RemoteClient(base_url, model, api_key=api_key, api=api, timeout=timeout))
-        )
+        client = (base_url, model)
+        options = {"api_key": api_key, "api": api, "timeout": timeout, "tokenizer": tokenizer}
+        return self._switch(lambda: ServerBackend(RemoteClient(*client, **options)))
 
     def switch_model(self, name: str) -> Lab:
         """Another model of the same kind: the same server for a server, a local model otherwise."""

@@ -201,20 +201,23 @@ class GptOssMagics(Magics):
         print(self._switched())
 
     def _cmd_connect(self, words: list[str]) -> None:
-        """``%gptoss connect URL [--model NAME] [--api-key KEY] [--api chat|responses|ollama] [--timeout S]``."""
+        """``%gptoss connect URL [--model NAME] [--api-key KEY] [--api chat|responses|ollama|completions]
+        [--tokenizer DIR] [--timeout S]``."""
         usage = (
             f"%gptoss connect http://HOST:PORT/v1 [--model NAME] [--api-key KEY] [--api {'|'.join(DIALECTS)}] "
-            "[--timeout SECONDS]"
+            "[--tokenizer DIR] [--timeout SECONDS]"
         )
         parser = _LineParser("%gptoss connect")
         parser.add_argument("url")
         parser.add_argument("--model")
         parser.add_argument("--api-key")
         parser.add_argument("--api", choices=list(DIALECTS))
+        parser.add_argument("--tokenizer")
         parser.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT)
         opts = _command_options(parser, words, usage)
+        options = {"api_key": opts.api_key, "api": opts.api or "auto", "timeout": opts.timeout}
         with one_line():  # the server is reached now: a wrong URL or model is said here, not at the first prompt
-            self.lab.connect(opts.url, opts.model, api_key=opts.api_key, api=opts.api or "auto", timeout=opts.timeout)
+            self.lab.connect(opts.url, opts.model, tokenizer=opts.tokenizer, **options)
         print(self._switched())
 
     def _switched(self) -> str:

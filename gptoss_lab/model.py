@@ -30,7 +30,7 @@ from .options import check_device, check_dtype
 if TYPE_CHECKING:
     from .quant import QuantPlan
 
-__all__ = ["LoadedModel", "ModelHandle", "encode_prompt", "resolve_model"]
+__all__ = ["LoadedModel", "ModelHandle", "encode_prompt", "load_tokenizer", "resolve_model"]
 
 
 @dataclass(frozen=True)
@@ -319,6 +319,11 @@ def _from_hub(source: ModelSource) -> Iterator[None]:
             f"could not load {source.name!r}: it is not in the local cache and the hub was not reachable: "
             f"download it first (hf download {source.name}) or pass a local directory ({first})"
         ) from None
+
+
+def load_tokenizer(source: ModelSource) -> Any:
+    """The model's tokenizer alone, no weights (what a server client renders and parses harmony with)."""
+    return _tokenizer(source)
 
 
 def _tokenizer(source: ModelSource) -> Any:

@@ -5,11 +5,18 @@
 
 A small standard-library HTTP client (no extra dependency) that streams a reply and fills
 the same :class:`~gptoss_lab.reply.Reply` as a local model, reasoning apart from the answer.
-``api`` names the :class:`~gptoss_lab.dialects.Dialect` it speaks (``"auto"``: chat completions,
-which every server above offers; ``"responses"``; ``"ollama"``, Ollama's native API; or one you
-register in :data:`~gptoss_lab.dialects.DIALECTS`); the client itself never branches on which.
+``api`` names the :class:`~gptoss_lab.dialects.Dialect` it speaks (``"chat"``: chat completions,
+which every server above offers; ``"responses"``; ``"ollama"``, Ollama's native API; ``"completions"``,
+harmony-exact; or one you register in :data:`~gptoss_lab.dialects.DIALECTS`); the client itself never
+branches on which. ``"auto"`` is harmony-exact on vLLM when the model's tokenizer is on this machine's
+disk (the directory vLLM loaded, or nano), chat completions otherwise.
 
-When a server puts everything in ``content`` the text is split here: literal harmony
+Harmony-exact (``api="completions"``): the prompt is rendered here, by :mod:`gptoss_lab.harmony` and the
+model's own tokenizer (:class:`~gptoss_lab.remote_tokens.ClientTokenizer`), sent as token ids, and the
+reply's token ids are parsed here by the same streaming parser as a local model's: reasoning, answer
+and tool calls as the model wrote them, whatever the server's own harmony parser would have done.
+
+When a chat server puts everything in ``content`` the text is split here: literal harmony
 (``<|channel|>analysis<|message|>...``) through :class:`~gptoss_lab.harmony.StreamParser`,
 and harmony whose special tokens were stripped (``analysis...assistantfinal...``, what
 ``transformers serve`` 5.x sends for gpt-oss) at its channel names. Tool calls are not
@@ -25,13 +32,16 @@ import socket
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 from urllib.parse import urlsplit
 
-from .dialects import DIALECTS, Ask, api_names
-from .errors import OptionError, ServerError
+from .dialects import COMPLETIONS, DIALECTS, Ask, api_names
+from .errors import GptOssLabError, OptionError, ServerError
+from .harmony import Prompt, render_prompt
 from .options import DEFAULT_EFFORT, DEFAULT_TIMEOUT, check_timeout, default_max_new_tokens
-from .remote_reply import FIX_SLOW, RemoteReply, Stream, read_stream
+from .remote_reply import FIX_SLOW, RemoteReply, Stream, TokenSink, read_stream
+from .remote_tokens import ClientTokenizer, local_tokenizer_name
 from .remote_wire import error_text, split_content
 from .reply import Reply
 
@@ -55,8 +65,11 @@ class RemoteClient:
     ``base_url``: ``http://HOST:PORT/v1`` (a bare ``http://HOST:PORT`` gets ``/v1``).
     ``model``: as the server names it; None takes the one model the server lists.
     ``api_key``: sent as a bearer token (default: ``$OPENAI_API_KEY``, else none).
-    ``api``: a name in :data:`~gptoss_lab.dialects.DIALECTS` (``"chat"``, ``"responses"``, ``"ollama"``),
-    or ``"auto"`` (chat completions).
+    ``api``: a name in :data:`~gptoss_lab.dialects.DIALECTS` (``"chat"``, ``"responses"``, ``"ollama"``,
+    ``"completions"``), or ``"auto"`` (harmony-exact completions on vLLM when the model's tokenizer is here,
+    else chat completions; decided by :meth:`check`).
+    ``tokenizer``: where harmony-exact mode reads the model's tokenizer (``"nano"``, a checkpoint directory,
+    a hub id); default: the directory the server says it loaded, or the model's name, if either is here.
     ``timeout``: seconds to wait for any byte (a big model's first token can take a while); a stream
     silent for longer ends ``stopped="error"`` with what arrived kept.
     """
@@ -69,6 +82,7 @@ class RemoteClient:
         api_key: str | None = None,
         api: str = "auto",
         timeout: float = DEFAULT_TIMEOUT,
+        tokenizer: str | None = None,
     ) -> None:
         parts = urlsplit(base_url.strip())
         if parts.scheme not in ("http", "https") or not parts.hostname:
@@ -81,8 +95,12 @@ class RemoteClient:
         self._root_path = path[: -len("/v1")] if path.endswith("/v1") else path  # Ollama's /api/chat
         self.base_url = f"{parts.scheme}://{parts.netloc}{self._openai_path}"
         self.model = model
+        self.requested_api = api
         self.api = "chat" if api == "auto" else api
         self.dialect = DIALECTS[self.api]
+        self.tokenizer = tokenizer
+        #: the model's tokenizer, read by :meth:`check` for a dialect that renders (harmony-exact)
+        self.tokens: ClientTokenizer | None = None
         self.api_key = api_key if api_key is not None else os.environ.get("OPENAI_API_KEY") or None
         self.timeout = check_timeout(timeout)
         #: tokens the model reads at most, when the server's model list says (vLLM's max_model_len)
@@ -93,7 +111,8 @@ class RemoteClient:
     def __repr__(self) -> str:
         model = self.model or "(the one it serves)"
         key = ", api key set" if self.api_key else ""
-        return f"remote server {self.base_url}, model {model}, {self.api} API{key}"
+        exact = f" (harmony-exact: {self.tokens.source.label}'s tokenizer here)" if self.tokens else ""
+        return f"remote server {self.base_url}, model {model}, {self.api} API{exact}{key}"
 
     # -- HTTP
 
@@ -219,7 +238,30 @@ class RemoteClient:
         entry = next((m for name, m in listed if name in (self.model, f"{self.model}:latest")), {})
         length = entry.get("max_model_len") or entry.get("context_length") or entry.get("max_context_length")
         self.context_length = int(length) if isinstance(length, int) and length > 0 else None
+        self._choose_rendering(entry)
         return self
+
+    def _choose_rendering(self, entry: dict[str, Any]) -> None:
+        """Read the model's tokenizer for harmony-exact mode: always for a dialect that renders, and for
+        ``"auto"`` on vLLM (its model list says ``owned_by: vllm``) when the tokenizer is on this disk."""
+        auto = self.requested_api == "auto" and entry.get("owned_by") == "vllm"
+        if not (self.dialect.renders or auto) or self.tokens is not None:
+            return
+        name = self.tokenizer or local_tokenizer_name(self.model, entry)
+        if name is None and not auto:
+            raise OptionError(
+                f"--api {self.api} renders the prompt here and needs {self.model}'s tokenizer: pass --tokenizer "
+                "DIR (a checkpoint directory with its tokenizer files, or nano)"
+            )
+        if name is None:
+            return
+        try:
+            self.tokens = ClientTokenizer.load(name)
+        except (GptOssLabError, OSError, ValueError) as err:
+            if not auto:
+                raise OptionError(f"cannot read the tokenizer {name!r} for harmony-exact mode: {err}") from None
+            return  # auto: chat completions, as without a tokenizer
+        self.api, self.dialect = COMPLETIONS.name, COMPLETIONS
 
     def ensure_checked(self) -> RemoteClient:
         """:meth:`check` once: a wrong URL or model name is said plainly before the first reply."""
@@ -240,14 +282,22 @@ class RemoteClient:
         seed: int | None = None,
         on_update: Callable[[Reply], None] | None = None,
         stop: threading.Event | None = None,
+        harmony: Prompt | None = None,
     ) -> RemoteReply:
-        """Stream one reply to ``prompt`` after ``history`` (chat dicts; assistant turns as content)."""
+        """Stream one reply to ``prompt`` after ``history`` (chat dicts; assistant turns as content).
+
+        ``harmony``: the rendered prompt, for harmony-exact mode (default: rendered here from the rest)."""
         self.ensure_checked()
         limit = max_new_tokens or default_max_new_tokens(effort)
         ask = Ask(str(self.model), prompt, history, developer, effort, limit, temperature, top_p, seed)
         reply = RemoteReply(prompt, str(self.model), effort, server=self.base_url, max_new_tokens=limit)
-        reply.stats.prompt_tokens = sum(len(str(m["content"])) for m in ask.messages()) // 4
-        if self.context_length is not None:  # what the stated context leaves, by that estimate
+        if self.tokens is not None:
+            ask = self._rendered(ask, harmony)
+            reply.prompt_ids = list(ask.prompt_ids)
+            reply.stats.prompt_tokens = len(ask.prompt_ids)
+        else:
+            reply.stats.prompt_tokens = sum(len(str(m["content"])) for m in ask.messages()) // 4
+        if self.context_length is not None:  # what the stated context leaves (by an estimate, without ids)
             reply.room = self.context_length - reply.stats.prompt_tokens
         start = time.perf_counter()
         try:
@@ -260,8 +310,25 @@ class RemoteClient:
         kind = (stream.resp.getheader("Content-Type") or "").split(";")[0].strip().lower()
         one_body = kind == "application/json"  # not a stream (NDJSON is one): the server ignored stream: true
         chunks = self.dialect.body_chunks(stream.resp) if one_body else self.dialect.chunks(stream.resp)
-        read_stream(reply, stream, chunks, on_update, stop, start, self.timeout)
+        sink = None
+        if self.tokens is not None:
+            call_id = self.tokens.codec.special_ids.get("<|call|>")
+            sink = TokenSink(reply, self.tokens.parser(), self.tokens.stop_ids, call_id)
+        read_stream(reply, stream, chunks, on_update, stop, start, self.timeout, sink)
         return reply
+
+    def _rendered(self, ask: Ask, harmony: Prompt | None) -> Ask:
+        """``ask`` with its prompt rendered to ids by the model's tokenizer, and the model's sampling defaults."""
+        assert self.tokens is not None
+        if harmony is None:
+            dev = [{"role": "developer", "content": ask.developer}] if ask.developer is not None else []
+            chat = [*dev, *ask.history, {"role": "user", "content": ask.prompt}]
+            harmony = render_prompt(chat, effort=ask.effort, model_identity=self.tokens.identity)
+        defaults = self.tokens.sampling  # a model's stated sampling, as a local model uses it (nano: greedy)
+        temperature = ask.temperature if ask.temperature is not None else defaults.get("temperature")
+        top_p = ask.top_p if ask.top_p is not None else defaults.get("top_p")
+        ids = tuple(self.tokens.encode(harmony))
+        return replace(ask, temperature=temperature, top_p=top_p, prompt_ids=ids, stop_ids=self.tokens.stop_ids)
 
     def _post(self, body: dict[str, Any]) -> Stream:
         """POST ``body``; an optional field the server refuses is dropped, for this and every later request."""

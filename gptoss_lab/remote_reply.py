@@ -16,11 +16,11 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 
 from .errors import ServerError
-from .harmony import Message, MessageEnd
+from .harmony import Message, MessageEnd, StreamParser
 from .remote_wire import Chunk, ContentSplitter
 from .reply import Reply
 
-__all__ = ["FIX_SLOW", "RemoteReply", "Stream", "read_stream"]
+__all__ = ["FIX_SLOW", "RemoteReply", "Stream", "TextSink", "TokenSink", "read_stream"]
 
 #: OpenAI's finish reasons (what every dialect reads its own into) -> ``Reply.stopped``
 _FINISH = {"stop": "return", "length": "max_tokens", "tool_calls": "call", "function_call": "call"}
@@ -80,7 +80,7 @@ class RemoteReply(Reply):
         self._rate(elapsed)
 
     def _completed(self) -> int:
-        return self._chunks
+        return max(self._chunks, len(self.completion_ids))  # token ids, when the server sent them
 
 
 @dataclass
@@ -118,6 +118,59 @@ class _StopWatcher:
         self._thread.join()
 
 
+class TextSink:
+    """Reads text chunks into a reply: reasoning fields apart, ``content`` split by :class:`ContentSplitter`."""
+
+    def __init__(self, reply: RemoteReply) -> None:
+        self.reply, self.splitter = reply, ContentSplitter()
+
+    def take(self, chunk: Chunk, elapsed: float) -> bool:
+        """Add what ``chunk`` carries; whether the reply grew."""
+        if chunk.reasoning and self.splitter.mode is None:
+            self.splitter.mode = "plain"  # the server separates reasoning: content is all answer
+        if not (chunk.reasoning or chunk.content):
+            return False
+        pieces = [("analysis", chunk.reasoning)] if chunk.reasoning else []
+        self.reply.add(pieces + self.splitter.feed(chunk.content), elapsed)
+        return True
+
+    def finish(self, stopped: str, elapsed: float, usage: dict[str, int] | None) -> None:
+        self.reply.add(self.splitter.finish(), elapsed, tokens=0)
+        self.reply.finish(stopped, elapsed, usage)
+
+
+class TokenSink:
+    """Reads token-id chunks (harmony-exact) into a reply: every id through the project's own
+    :class:`~gptoss_lab.harmony.StreamParser`, as a local model's are, so the counts are exact. A chunk
+    without ids (a server that ignored ``return_token_ids``) is read as text."""
+
+    def __init__(self, reply: RemoteReply, parser: StreamParser, stop_ids: tuple[int, ...], call_id: int | None):
+        self.reply, self.parser, self.stop_ids, self.call_id = reply, parser, stop_ids, call_id
+        self.text = TextSink(reply)
+        self.stopped: str | None = None  # "return" | "call", by the stop token the model wrote
+
+    def take(self, chunk: Chunk, elapsed: float) -> bool:
+        if chunk.token_ids is None:
+            return self.text.take(chunk, elapsed)
+        for token in chunk.token_ids:
+            self.reply.record(token, self.parser.feed(token), elapsed, self.parser.current)
+            if token in self.stop_ids:
+                self.stopped = "call" if token == self.call_id else "return"
+        return bool(chunk.token_ids)
+
+    def finish(self, stopped: str, elapsed: float, usage: dict[str, int] | None) -> None:
+        if not self.reply.completion_ids:
+            self.text.finish(stopped, elapsed, usage)
+            return
+        if stopped == "return" and self.stopped:
+            stopped = self.stopped  # the server says "stop" for both: the token says which
+        self.reply.close(stopped, self.parser.finish(), elapsed)
+        self.reply.token_note = "token ids from the server, parsed here (harmony-exact)"
+
+
+Sink = TextSink | TokenSink
+
+
 def read_stream(
     reply: RemoteReply,
     stream: Stream,
@@ -126,11 +179,13 @@ def read_stream(
     stop: threading.Event | None,
     start: float,
     timeout: float,
+    sink: Sink | None = None,
 ) -> None:
-    """Read the stream into ``reply``. Whatever happens the reply keeps what arrived and ``stopped`` says
-    why it ended: Ctrl-C or ``stop`` "interrupted", a broken stream "error" (``reply.error`` says how), a
-    stream that ends without a finish reason or end marker "incomplete"."""
-    splitter = ContentSplitter()
+    """Read the stream into ``reply`` through ``sink`` (default: a :class:`TextSink`). Whatever happens the
+    reply keeps what arrived and ``stopped`` says why it ended: Ctrl-C or ``stop`` "interrupted", a broken
+    stream "error" (``reply.error`` says how), a stream that ends without a finish reason or end marker
+    "incomplete"."""
+    sink = sink if sink is not None else TextSink(reply)
     stopped: str | None = None
     usage: dict[str, int] | None = None
     ended = False
@@ -139,13 +194,8 @@ def read_stream(
         for chunk in chunks:
             if stop is not None and stop.is_set():
                 break
-            if chunk.reasoning and splitter.mode is None:
-                splitter.mode = "plain"  # the server separates reasoning: content is all answer
-            if chunk.reasoning or chunk.content:
-                pieces = [("analysis", chunk.reasoning)] if chunk.reasoning else []
-                reply.add(pieces + splitter.feed(chunk.content), time.perf_counter() - start)
-                if on_update is not None:
-                    on_update(reply)
+            if sink.take(chunk, time.perf_counter() - start) and on_update is not None:
+                on_update(reply)
             if chunk.finish:
                 stopped = _FINISH.get(chunk.finish, "return")
             usage, ended = chunk.usage or usage, ended or chunk.end
@@ -160,10 +210,8 @@ def read_stream(
         stream.close()
     if stop is not None and stop.is_set():
         stopped = "interrupted"
-    elapsed = time.perf_counter() - start
-    reply.add(splitter.finish(), elapsed, tokens=0)
     stopped = stopped or ("return" if ended else "incomplete")
-    reply.finish(stopped, elapsed, usage if stopped not in ("interrupted", "error") else None)
+    sink.finish(stopped, time.perf_counter() - start, usage if stopped not in ("interrupted", "error") else None)
 
 
 def _broke(err: BaseException, server: str, timeout: float) -> str:

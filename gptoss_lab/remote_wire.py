@@ -146,7 +146,8 @@ class Chunk:
     """One parsed piece of a stream: reasoning and content deltas, a finish reason, usage.
 
     ``end``: the stream said it is over (``[DONE]``, ``response.completed``, Ollama's ``done``); a stream
-    that stops with neither ``end`` nor a ``finish`` reason was cut short.
+    that stops with neither ``end`` nor a ``finish`` reason was cut short. ``token_ids``: the ids this
+    chunk's text was decoded from, when the server sends them (harmony's special tokens included).
     """
 
     reasoning: str = ""
@@ -154,6 +155,7 @@ class Chunk:
     finish: str | None = None
     usage: dict[str, int] | None = None
     end: bool = False
+    token_ids: list[int] | None = None
 
 
 def json_object(data: str | bytes) -> Any:

@@ -16,11 +16,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from ..errors import ContextTooLongError
 from ..harmony import render_prompt
 from ..options import Generation
 from ..reply import Reply
 
-__all__ = ["CAPABILITIES", "Backend", "Turn"]
+__all__ = ["CAPABILITIES", "Backend", "Turn", "check_context"]
 
 #: What a backend may offer: ``routing`` and ``attention`` (the model's insides, captured or recomputed),
 #: ``token_ids`` (harmony-exact token ids of prompt and reply).
@@ -99,3 +100,17 @@ class Backend(Protocol):
         stop: threading.Event | None,
     ) -> Reply:
         """Write the reply to ``turn``; Ctrl-C or ``stop`` ends it early with the partial reply kept."""
+
+
+def check_context(prompt_tokens: int, max_new_tokens: int, context: int | None, model: str, turns: int) -> None:
+    """Refuse, before prefill, a prompt that with ``max_new_tokens`` more tokens would not fit the context."""
+    if context is None or prompt_tokens + max_new_tokens <= context:
+        return
+    reset = f"%gptoss reset (or lab.reset()) drops the {turns} earlier turn{'s' * (turns != 1)}" if turns else ""
+    room = context - prompt_tokens
+    fixes = [f"--max-tokens {room} or less (max_new_tokens={room})" if room > 0 else "", reset, "a shorter prompt"]
+    raise ContextTooLongError(
+        f"the prompt is {prompt_tokens:,} tokens and --max-tokens asks for {max_new_tokens:,} more: "
+        f"{prompt_tokens + max_new_tokens:,} > the {context:,} tokens {model} can read (its context): "
+        f"use {', or '.join(f for f in fixes if f)}"
+    )

@@ -8,28 +8,14 @@ from collections.abc import Callable
 from typing import Any
 
 from .. import memory
-from ..errors import ContextTooLongError, WontFitError
+from ..errors import WontFitError
 from ..harmony import StreamParser
 from ..model import ModelHandle
 from ..options import Generation, default_max_new_tokens
 from ..reply import Reply
-from . import Turn
+from . import Turn, check_context
 
 __all__ = ["LocalBackend", "check_context", "check_memory"]
-
-
-def check_context(prompt_tokens: int, max_new_tokens: int, context: int | None, model: str, turns: int) -> None:
-    """Refuse, before prefill, a prompt that with ``max_new_tokens`` more tokens would not fit the context."""
-    if context is None or prompt_tokens + max_new_tokens <= context:
-        return
-    reset = f"%gptoss reset (or lab.reset()) drops the {turns} earlier turn{'s' * (turns != 1)}" if turns else ""
-    room = context - prompt_tokens
-    fixes = [f"--max-tokens {room} or less (max_new_tokens={room})" if room > 0 else "", reset, "a shorter prompt"]
-    raise ContextTooLongError(
-        f"the prompt is {prompt_tokens:,} tokens and --max-tokens asks for {max_new_tokens:,} more: "
-        f"{prompt_tokens + max_new_tokens:,} > the {context:,} tokens {model} can read (its context): "
-        f"use {', or '.join(f for f in fixes if f)}"
-    )
 
 
 def check_memory(handle: ModelHandle, prompt_tokens: int, max_new_tokens: int, turns: int) -> None:

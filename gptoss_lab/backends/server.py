@@ -1,4 +1,8 @@
-"""ServerBackend: a model on a server (:class:`~gptoss_lab.remote.RemoteClient`); text only, no insides."""
+"""ServerBackend: a model on a server (:class:`~gptoss_lab.remote.RemoteClient`); no insides.
+
+The server renders the prompt, or, harmony-exact (``api="completions"``), the client does with the model's
+tokenizer: then the prompt is exactly what a local model of that name would see (its identity line included).
+"""
 
 from __future__ import annotations
 
@@ -10,7 +14,7 @@ from ..errors import ContextTooLongError, NeedsLocalModel
 from ..options import SERVER_CONTEXT_SHARE, Generation, default_max_new_tokens
 from ..remote import RemoteClient, local_model_needed
 from ..reply import Reply
-from . import Turn
+from . import Turn, check_context
 
 __all__ = ["ServerBackend"]
 
@@ -19,7 +23,6 @@ class ServerBackend:
     """One model on one server. ``load`` reaches the server and checks its model list."""
 
     capabilities: frozenset[str] = frozenset()
-    identity = None  # the server renders the prompt
     handle = None
 
     def __init__(self, client: RemoteClient) -> None:
@@ -41,12 +44,25 @@ class ServerBackend:
     def context_length(self) -> int | None:
         return self.client.context_length
 
-    family = "gpt-oss"  # a server's model: the default token limits of the real models
+    @property
+    def identity(self) -> str | None:
+        """None where the server renders the prompt; harmony-exact: the model's own, as a local model's."""
+        tokens = self.client.tokens
+        return tokens.identity if tokens is not None else None
+
+    @property
+    def family(self) -> str:
+        """Whose default token limits apply: the real models', unless harmony-exact mode knows it is nano."""
+        tokens = self.client.tokens
+        return tokens.family if tokens is not None else "gpt-oss"
 
     def default_max_new_tokens(self, effort: str, prompt_tokens: int | None = None) -> int:
-        context = self.client.context_length  # the prompt's length is the server's to judge: a share of it
-        room = None if context is None else int(context * SERVER_CONTEXT_SHARE)
-        return default_max_new_tokens(effort, self.family, room)
+        context = self.client.context_length
+        if context is None:
+            return default_max_new_tokens(effort, self.family)
+        if prompt_tokens is not None:  # harmony-exact: the prompt was counted here, as a local model's is
+            return default_max_new_tokens(effort, self.family, context - prompt_tokens)
+        return default_max_new_tokens(effort, self.family, int(context * SERVER_CONTEXT_SHARE))  # a share of it
 
     def describe(self) -> str:
         return f"{self.client!r}\n  {local_model_needed()}"
@@ -56,7 +72,8 @@ class ServerBackend:
 
     def with_model(self, name: str) -> ServerBackend:
         c = self.client
-        return ServerBackend(RemoteClient(c.base_url, name, api_key=c.api_key, api=c.api, timeout=c.timeout))
+        api, timeout = c.requested_api, c.timeout
+        return ServerBackend(RemoteClient(c.base_url, name, api_key=c.api_key, api=api, timeout=timeout))
 
     def local_model(self) -> Any:
         raise NeedsLocalModel(local_model_needed(self.client.base_url))
@@ -70,8 +87,15 @@ class ServerBackend:
         on_update: Callable[[Reply], None] | None,
         stop: threading.Event | None,
     ) -> Reply:
-        context = self.client.ensure_checked().context_length
-        limit = options.max_new_tokens or self.default_max_new_tokens(options.effort)
+        client = self.client.ensure_checked()
+        context, tokens = client.context_length, client.tokens
+        harmony = turn.harmony(options.effort, self.identity) if tokens is not None else None
+        if harmony is not None and tokens is not None:  # harmony-exact: the prompt's length is known here
+            prompt_tokens = len(tokens.encode(harmony))
+            limit = options.max_new_tokens or self.default_max_new_tokens(options.effort, prompt_tokens)
+            check_context(prompt_tokens, limit, context, self.label, len(turn.history) // 2)
+        else:
+            limit = options.max_new_tokens or self.default_max_new_tokens(options.effort)
         if context is not None and limit >= context:  # the prompt's length is the server's to judge
             raise ContextTooLongError(
                 f"--max-tokens {limit:,} asks for more tokens than {self.name} reads in all "
@@ -88,4 +112,5 @@ class ServerBackend:
             seed=options.seed,
             on_update=on_update,
             stop=stop,
+            harmony=harmony,
         )

@@ -108,25 +108,33 @@ def test_responses_api(served: str) -> None:
     assert_apart(reply)
 
 
-def test_magic_in_a_real_kernel_shows_reasoning_and_answer_apart(served: str, tmp_path: Any) -> None:
-    """Done means: a prompt through `transformers serve` shows reasoning and answer apart in the notebook."""
+def magic_in_a_kernel(connect: str, cell: str, tmp_path: Any) -> dict[str, str]:
+    """Run ``%load_ext gptoss_lab``, ``connect`` and the ``%%gptoss`` ``cell`` in a real kernel; what they showed:
+    the connect line's text, the reply's HTML, its reasoning and answer parts, and the cell's printed text."""
     nbformat = pytest.importorskip("nbformat")
     nbclient = pytest.importorskip("nbclient")
-    cells = [
-        "%load_ext gptoss_lab",
-        f"%gptoss connect {served}",
-        "%%gptoss --effort high --show routing\nWhat is 17 + 25?",
-    ]
-    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in cells])
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in ["%load_ext gptoss_lab", connect, cell]])
     client = nbclient.NotebookClient(nb, timeout=120, kernel_name="python3", resources={"metadata": {"path": tmp_path}})
     client.execute()
-    assert f"remote server {served}" in nb.cells[1].outputs[0].text
     outputs = nb.cells[2].outputs
     [html] = [o.data["text/html"] for o in outputs if o.output_type == "display_data"]
-    reasoning = html.split('class="gptoss-reasoning-text"', 1)[1].split("</div>", 1)[0]
-    answer = html.split('class="gptoss-answer"', 1)[1].split("</div>", 1)[0]
+    return {
+        "connected": nb.cells[1].outputs[0].text,
+        "html": html,
+        "reasoning": html.split('class="gptoss-reasoning-text"', 1)[1].split("</div>", 1)[0],
+        "answer": html.split('class="gptoss-answer"', 1)[1].split("</div>", 1)[0],
+        "printed": "".join(o.text for o in outputs if o.output_type == "stream"),
+    }
+
+
+def test_magic_in_a_real_kernel_shows_reasoning_and_answer_apart(served: str, tmp_path: Any) -> None:
+    """Done means: a prompt through `transformers serve` shows reasoning and answer apart in the notebook."""
+    shown = magic_in_a_kernel(
+        f"%gptoss connect {served}", "%%gptoss --effort high --show routing\nWhat is 17 + 25?", tmp_path
+    )
+    assert f"remote server {served}" in shown["connected"]
+    reasoning, answer = shown["reasoning"], shown["answer"]
     assert "17+25 digit by digit" in reasoning and "17 + 25 = 42." not in reasoning
     assert answer.endswith(">17 + 25 = 42.") and "digit" not in answer
-    assert "finished" in html
-    printed = "".join(o.text for o in outputs if o.output_type == "stream")
-    assert f"routing and attention views need a local model (this reply came from {served})" in printed
+    assert "finished" in shown["html"]
+    assert f"routing and attention views need a local model (this reply came from {served})" in shown["printed"]

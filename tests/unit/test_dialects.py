@@ -38,7 +38,7 @@ def _completions_object(obj: dict[str, Any], event: str | None = None) -> Iterat
 
 
 #: the toy dialect: nothing else in gptoss_lab knows about it
-COMPLETIONS = Dialect("completions", "/completions", _completions_body, _completions_object)
+COMPLETIONS = Dialect("harmony-text", "/completions", _completions_body, _completions_object)
 
 
 @pytest.fixture
@@ -64,20 +64,22 @@ def serve_completions(server: ReplayServer) -> None:
 
 
 def test_the_registry_holds_one_object_per_dialect() -> None:
-    assert {name: d.name for name, d in DIALECTS.items()} == {n: n for n in ("chat", "responses", "ollama")}
-    assert api_names() == ("auto", "chat", "responses", "ollama")
+    names = ("chat", "responses", "ollama", "completions")
+    assert {name: d.name for name, d in DIALECTS.items()} == {n: n for n in names}
+    assert api_names() == ("auto", *names)
     assert (DIALECTS["ollama"].endpoint, DIALECTS["ollama"].models_endpoint) == ("/api/chat", "/api/tags")
 
 
 def test_a_dialect_is_refused_until_it_is_registered(server: ReplayServer) -> None:
-    with pytest.raises(OptionError, match=r"api must be one of auto\|chat\|responses\|ollama, got 'completions'"):
-        Lab("m", base_url=server.url, api="completions")
+    refused = r"api must be one of auto\|chat\|responses\|ollama\|completions, got 'harmony-text'"
+    with pytest.raises(OptionError, match=refused):
+        Lab("m", base_url=server.url, api="harmony-text")
 
 
 def test_a_registered_toy_dialect_drives_a_lab(server: ReplayServer, registered: Dialect) -> None:
     serve_completions(server)
-    lab = Lab("m", base_url=server.url, api="completions")
-    assert "completions API" in repr(lab)
+    lab = Lab("m", base_url=server.url, api="harmony-text")
+    assert "harmony-text API" in repr(lab)
     frames: list[str] = []
     reply = lab.ask(
         "What is 17 + 25?", effort="high", developer="Be brief.", on_update=lambda r: frames.append(r.answer)
@@ -96,7 +98,7 @@ def test_a_registered_dialect_reads_a_one_body_answer_too(server: ReplayServer, 
     server.models("m")
     text = "".join(PIECES)
     server.json("POST", COMPLETIONS_PATH, {"choices": [{"text": text, "finish_reason": "stop"}]})
-    reply = Lab("m", base_url=server.url, api="completions").ask("What is 17 + 25?")
+    reply = Lab("m", base_url=server.url, api="harmony-text").ask("What is 17 + 25?")
     assert (reply.reasoning, reply.answer, reply.stopped) == ("Add the ones: 7+5=12.", "17 + 25 = 42.", "return")
 
 
@@ -107,9 +109,9 @@ def test_the_magic_and_the_command_line_offer_a_registered_dialect(
 
     serve_completions(server)
     shell.run_line_magic("load_ext", "gptoss_lab")
-    shell.run_line_magic("gptoss", f"connect {server.url} --model m --api completions")
-    assert "completions API" in capsys.readouterr().out
-    assert main(["ask", "What is 17 + 25?", "--base-url", server.url, "--api", "completions", "--json"]) == 0
+    shell.run_line_magic("gptoss", f"connect {server.url} --model m --api harmony-text")
+    assert "harmony-text API" in capsys.readouterr().out
+    assert main(["ask", "What is 17 + 25?", "--base-url", server.url, "--api", "harmony-text", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["answer"] == "17 + 25 = 42."
 
 
