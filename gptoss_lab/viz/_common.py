@@ -190,6 +190,20 @@ def channel_key(labels: Sequence[str], colors: dict[str, str], what: str) -> str
     return f"{what}: " + ", ".join(f"<span style='color:{colors[x]}'>■</span> {x}" for x in seen)
 
 
+def add_shapes(fig: Any, shapes: Sequence[dict[str, Any]]) -> None:
+    """Add ``shapes`` (dicts, as ``fig.add_shape`` takes them) to ``fig`` in one step.
+
+    ``add_shape`` validates again every shape already there, so a ribbon of n runs added one by one costs
+    n**2 validations: most of the time of a 1,658-token routing map (``bench/explorer_open.py``).
+    """
+    fig.layout.shapes = (*fig.layout.shapes, *shapes)
+
+
+def source_band(band: dict[str, Any], start: int, end: int, source: str) -> dict[str, Any]:
+    """``band`` (a rect shape) over tokens ``start`` to ``end``, a run of one source, in that source's colour."""
+    return {**band, "x0": start - 0.5, "x1": end - 0.5, "fillcolor": SOURCE_COLORS[source]}
+
+
 def add_key(fig: Any, key: str) -> None:
     """``key`` (a :func:`channel_key`) in small type right above the plot, at its right end."""
     where = {"xref": "paper", "yref": "paper", "x": 1, "y": 1.05, "xanchor": "right", "yanchor": "bottom"}

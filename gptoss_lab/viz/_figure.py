@@ -16,12 +16,19 @@ from typing import Any
 
 import plotly.graph_objects as go
 
-__all__ = ["CONFIG", "MODEBAR_REMOVE", "Figure", "figure_widget"]
+__all__ = ["CONFIG", "MODEBAR_REMOVE", "PLOTLY_MIME", "Figure", "figure_widget", "mime_bundle"]
 
 #: Plotly.js's config for every figure of the toolkit.
 CONFIG: dict[str, Any] = {"displaylogo": False, "showSendToCloud": False}
 #: Modebar buttons no figure shows: the upload, under its current and its older name.
 MODEBAR_REMOVE = ("sendChartToCloud", "sendDataToCloud")
+#: The notebook output type of a plotly figure, which JupyterLab's plotly extension draws.
+PLOTLY_MIME = "application/vnd.plotly.v1+json"
+#: What a front end without a plotly renderer shows instead.
+NO_RENDERER = (
+    "(a plotly figure: this front end has no plotly renderer; JupyterLab and Jupyter Notebook 7 draw it with "
+    "the extension that the plotly package installs)"
+)
 
 
 def _with_config(kwargs: dict[str, Any]) -> dict[str, Any]:
@@ -51,6 +58,21 @@ class Figure(go.Figure):
 
     def write_html(self, *args: Any, **kwargs: Any) -> Any:
         return super().write_html(*args, **(kwargs if len(args) > 1 else _with_config(kwargs)))  # 2nd positional
+
+
+def mime_bundle(figure: Any) -> dict[str, Any]:
+    """``figure``'s notebook output: its Plotly JSON with :data:`CONFIG`, and a line of text.
+
+    What ``Figure._repr_mimebundle_`` gives, built without plotly.io's renderers, whose first import brings
+    nbformat and jsonschema (seconds in a fresh kernel) only to pick a renderer that is known here.
+    """
+    import json
+
+    from plotly.io.json import to_json_plotly
+
+    spec = json.loads(to_json_plotly(figure.to_dict()))  # numpy arrays as plotly's typed arrays
+    spec["config"] = dict(CONFIG)
+    return {PLOTLY_MIME: spec, "text/plain": NO_RENDERER}
 
 
 def figure_widget(figure: Any = None) -> Any:

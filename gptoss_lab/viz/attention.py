@@ -35,6 +35,7 @@ import numpy as np
 from ._common import (
     SOURCE_COLORS,
     add_key,
+    add_shapes,
     block_mean,
     block_size,
     block_starts,
@@ -46,6 +47,7 @@ from ._common import (
     position_ticks,
     require_plotly,
     runs,
+    source_band,
     token_label,
 )
 
@@ -261,13 +263,18 @@ def _corners(x: np.ndarray, y: np.ndarray) -> np.ndarray:
 def _source_strips(fig: Any, sources: Sequence[str], keys: np.ndarray, queries: np.ndarray, bk: int, bq: int) -> None:
     """Strips of token sources above the map (keys) and right of it (queries), and a colour key."""
     src = np.asarray(sources, dtype=object)
-    band = {"type": "rect", "line_width": 0, "layer": "above"}
-    for start, end, source in runs(list(src[keys])):
-        x0, x1 = start / bk - 0.5, end / bk - 0.5
-        fig.add_shape(band, xref="x2", yref="paper", x0=x0, x1=x1, y0=1.01, y1=1.035, fillcolor=SOURCE_COLORS[source])
-    for start, end, source in runs(list(src[queries])):
-        y0, y1 = start / bq - 0.5, end / bq - 0.5
-        fig.add_shape(band, xref="paper", yref="y2", x0=1.005, x1=1.02, y0=y0, y1=y1, fillcolor=SOURCE_COLORS[source])
+    band = {"type": "rect", "line": {"width": 0}, "layer": "above"}
+    above = {**band, "xref": "x2", "yref": "paper", "y0": 1.01, "y1": 1.035}
+    shapes = [
+        {**above, "x0": start / bk - 0.5, "x1": end / bk - 0.5, "fillcolor": SOURCE_COLORS[source]}
+        for start, end, source in runs(list(src[keys]))
+    ]
+    right = {**band, "xref": "paper", "yref": "y2", "x0": 1.005, "x1": 1.02}
+    shapes += [
+        {**right, "y0": start / bq - 0.5, "y1": end / bq - 0.5, "fillcolor": SOURCE_COLORS[source]}
+        for start, end, source in runs(list(src[queries]))
+    ]
+    add_shapes(fig, shapes)
     add_key(fig, channel_key(list(src[np.r_[keys, queries]]), SOURCE_COLORS, "strips above and right, by token source"))
 
 
@@ -334,9 +341,8 @@ def head_view(
 
 def _source_strips_keys(fig: Any, sources: Sequence[str], keys: np.ndarray) -> None:
     src = np.asarray(sources, dtype=object)[keys]
-    band = {"type": "rect", "line_width": 0, "xref": "x2", "yref": "paper", "y0": 1.01, "y1": 1.035}
-    for start, end, source in runs(list(src)):
-        fig.add_shape(band, x0=start - 0.5, x1=end - 0.5, fillcolor=SOURCE_COLORS[source])
+    band = {"type": "rect", "line": {"width": 0}, "xref": "x2", "yref": "paper", "y0": 1.01, "y1": 1.035}
+    add_shapes(fig, [source_band(band, start, end, source) for start, end, source in runs(list(src))])
     add_key(fig, channel_key(list(src), SOURCE_COLORS, "strip above the map, by token source"))
 
 
@@ -465,9 +471,8 @@ def sink_profile(
         heat = go.Heatmap(z=y.T, x=x, y=labels, colorscale="Reds", zmin=0.0, zmax=1.0, name="sink mass")
         heat.update(colorbar={"title": {"text": "sink<br>mass"}}, hovertemplate="token %{x}, layer %{y}: %{z:.1%}")
         fig.add_trace(heat)
-        band = {"type": "rect", "xref": "x", "yref": "paper", "y0": 1.01, "y1": 1.04, "line_width": 0}
-        for start, end, source in runs(trace.sources):
-            fig.add_shape(band, x0=start - 0.5, x1=end - 0.5, fillcolor=SOURCE_COLORS[source])
+        band = {"type": "rect", "xref": "x", "yref": "paper", "y0": 1.01, "y1": 1.04, "line": {"width": 0}}
+        add_shapes(fig, [source_band(band, start, end, source) for start, end, source in runs(trace.sources)])
         fig.update_yaxes(title_text="layer", type="category", autorange="reversed", showgrid=False)
     else:
         raise ValueError(f"kind must be 'lines' or 'heatmap'; got {kind!r}")

@@ -22,6 +22,7 @@ from ._common import (
     GROUPS,
     SOURCE_COLORS,
     add_key,
+    add_shapes,
     block_mean,
     block_mode,
     block_size,
@@ -37,6 +38,7 @@ from ._common import (
     position_ticks,
     require_plotly,
     runs,
+    source_band,
     stepped_colorscale,
     token_groups,
     token_label,
@@ -208,13 +210,13 @@ def _add_channel_ribbon(fig: Any, trace: Trace) -> None:
 
     Above rather than behind the heatmap, which would hide any background.
     """
-    band = {"type": "rect", "xref": "x", "yref": "paper", "y0": 1.01, "y1": 1.04, "line_width": 0}
-    for start, end, source in runs(trace.sources):
-        fig.add_shape(band, x0=start - 0.5, x1=end - 0.5, fillcolor=SOURCE_COLORS[source])
+    band = {"type": "rect", "xref": "x", "yref": "paper", "y0": 1.01, "y1": 1.04, "line": {"width": 0}}
+    shapes = [source_band(band, start, end, source) for start, end, source in runs(trace.sources)]
     line = {"type": "line", "xref": "x", "yref": "paper", "y0": 0, "y1": 1.04}
+    dotted = {"color": "black", "width": 1, "dash": "dot"}
     for start, _, _ in runs(list(token_groups(trace)))[1:]:
-        x = start - 0.5
-        fig.add_shape(line, x0=x, x1=x, line={"color": "black", "width": 1, "dash": "dot"})
+        shapes.append({**line, "x0": start - 0.5, "x1": start - 0.5, "line": dotted})
+    add_shapes(fig, shapes)
     add_key(fig, channel_key(trace.sources, SOURCE_COLORS, "ribbon above the map, by token source"))
 
 

@@ -3,7 +3,8 @@
 >>> reply = Lab().ask("What is 17 + 25?")      # the bundled model captures routing by default
 >>> reply.explore()                             # or Explorer(reply, lab=lab)
 
-Three Plotly ``FigureWidget`` s, updated in place (their data change, the widgets stay):
+Three :class:`~gptoss_lab.widgets.figure_pane.FigurePane` s, each showing a plotly figure (``.figure``) that a
+selection redraws (the panes stay; plotly's ``FigureWidget`` would load plotly.js once per widget):
 
 * ``path_figure``: :func:`gptoss_lab.viz.token_path` of the selected token (its experts in every layer);
   the selected layer is shaded and the selected expert drawn as a line.
@@ -28,6 +29,7 @@ from ..errors import GptOssLabError
 from ..render import show_bidi
 from ..viz._common import SOURCE_COLORS
 from ._common import PLAYGROUNDS, error_html, escape, magic_lab, muted_html, one_line, traceback_text
+from .figure_pane import FigurePane
 
 __all__ = ["Explorer"]
 
@@ -105,7 +107,7 @@ def _shown(token: str) -> str:
 
 
 class Explorer(widgets.VBox):
-    """A reply's tokens (click one) with layer, head and expert selectors over three FigureWidgets.
+    """A reply's tokens (click one) with layer, head and expert selectors over three figure panes.
 
     ``lab``: the Lab whose model wrote ``reply``, for the attention recompute (default: the Lab of the
     Playground or ``%%gptoss`` that wrote it, or a new nano Lab for nano's replies).
@@ -135,8 +137,6 @@ class Explorer(widgets.VBox):
     # -- layout
 
     def _build(self) -> None:
-        from ..viz._figure import figure_widget
-
         trace = self.trace
         strings = list(trace.token_strings)
         self.strip = TokenStrip(
@@ -157,12 +157,12 @@ class Explorer(widgets.VBox):
         link((self, "selected"), (self.strip, "selected"))  # a click in the strip, or a number typed
         link((self, "selected"), (self.token_select, "value"))
         self.expert_select.value = int(trace.topk_experts[first, 0, 0])
-        self.path_figure = figure_widget(self._path_figure())
-        self.attention_figure = figure_widget()
-        self.expert_figure = figure_widget(self._expert_figure())
+        self.path_figure = self._pane(self._path_figure())
+        self.attention_figure = self._pane()
+        self.expert_figure = self._pane(self._expert_figure())
         for select in (self.layer_select, self.head_select):
             select.observe(lambda _: self._draw_attention(), names="value")
-        self.layer_select.observe(lambda _: self._refresh(self.path_figure, self._path_figure()), names="value")
+        self.layer_select.observe(lambda _: self.path_figure.show(self._path_figure()), names="value")
         self.expert_select.observe(lambda _: self._draw_expert(), names="value")
         self.children = [
             widgets.HTML(_title(self.reply, trace)),
@@ -181,10 +181,12 @@ class Explorer(widgets.VBox):
     def _selected_changed(self, change: Any) -> None:
         if self.trace is None or not hasattr(self, "expert_figure"):
             return
-        self._refresh(self.path_figure, self._path_figure())
-        for shape in self.expert_figure.layout.shapes:  # the map itself does not depend on the token
+        self.path_figure.show(self._path_figure())
+        expert_map = self.expert_figure.figure
+        for shape in expert_map.layout.shapes:  # the map itself does not depend on the token: only its mark moves
             if shape.name == "selected token":
                 shape.update(x0=change.new, x1=change.new)
+        self.expert_figure.show(expert_map)
         self._draw_attention()
 
     @observe("message")
@@ -192,7 +194,7 @@ class Explorer(widgets.VBox):
         self.note.value = error_html(change.new, self._traceback)
 
     def _draw_expert(self) -> None:
-        self._refresh(self.expert_figure, self._expert_figure())
+        self.expert_figure.show(self._expert_figure())
 
     def _draw_attention(self) -> None:
         """Recompute the selected layer's attention for the selected token; a failure is a line, not a traceback."""
@@ -211,19 +213,12 @@ class Explorer(widgets.VBox):
             self.message = NO_MODEL
             return
         self.message = ""
-        self._refresh(self.attention_figure, figure)
+        self.attention_figure.show(figure)
 
     @staticmethod
-    def _refresh(widget: Any, figure: Any) -> None:
-        """Copy ``figure`` into ``widget`` in place: same traces restyled, layout overwritten key by key."""
-        with widget.batch_update():
-            if [t.type for t in widget.data] != [t.type for t in figure.data]:
-                widget.data = ()
-                widget.add_traces(list(figure.data))
-            else:
-                for old, new in zip(widget.data, figure.data, strict=True):
-                    old.update(new.to_plotly_json(), overwrite=True)
-            widget.layout.update(figure.layout.to_plotly_json(), overwrite=True)
+    def _pane(figure: Any = None) -> Any:
+        """The widget that shows one of the figures (``.figure``, ``.show(figure)``)."""
+        return FigurePane(figure)
 
     # -- the figures (pure viz functions; the widgets only add selection marks)
 

@@ -29,7 +29,7 @@ trace = Trace(
     layer_types=["sliding_attention", "full_attention"] * 2,
 )"""
 
-# The Explorer's FigureWidgets, on the same trace (no model: attention says so; routing is drawn).
+# The Explorer's figures (panes), on the same trace (no model: attention says so; routing is drawn).
 _EXPLORER = """from types import SimpleNamespace
 from gptoss_lab.widgets import Explorer
 

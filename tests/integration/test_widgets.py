@@ -282,7 +282,7 @@ def nano_reply(nano_lab_factory):
     return lab, lab.ask("What is 17 + 25?", effort="low", temperature=0, max_new_tokens=40)
 
 
-def test_explorer_click_updates_the_figures_in_place(nano_reply):
+def test_explorer_click_redraws_the_figures_in_their_panes(nano_reply):
     np = pytest.importorskip("numpy")
     from gptoss_lab.attention import attention
     from gptoss_lab.viz import head_view, token_path
@@ -293,22 +293,23 @@ def test_explorer_click_updates_the_figures_in_place(nano_reply):
     path, att = ex.path_figure, ex.attention_figure
     assert ex.selected == trace.n_prompt and ex.message == ""
     t = trace.n_tokens - 3
-    before = np.array(att.data[1].z)
+    before = np.array(att.figure.data[1].z)
     ex.strip.selected = t  # what the front end sends when the token is clicked
     assert ex.selected == t and ex.token_select.value == t
-    assert ex.path_figure is path and ex.attention_figure is att  # same widgets, new data
+    assert ex.path_figure is path and ex.attention_figure is att  # same widgets, new figures
     want = token_path(trace, t)
-    for got, expected in zip(path.data, want.data, strict=True):
+    for got, expected in zip(path.figure.data, want.data, strict=True):
         assert got.name == expected.name
-    np.testing.assert_array_equal(path.data[2].y, trace.topk_experts[t].ravel())
-    np.testing.assert_array_equal(path.data[0].z, want.data[0].z)
+    np.testing.assert_array_equal(path.figure.data[2].y, trace.topk_experts[t].ravel())
+    np.testing.assert_array_equal(path.figure.data[0].z, want.data[0].z)
     aw = attention(lab, trace, 0, queries=[t])
     view = head_view(aw, t)
-    assert att.data[0].name == "sink" and att.data[1].name == "weights"
-    np.testing.assert_allclose(np.array(att.data[1].z), view.data[1].z)
-    np.testing.assert_allclose(np.array(att.data[0].z)[:, 0], aw.sink[:, 0])
-    assert len(att.data[1].y) == trace.config["num_attention_heads"]  # a row per head
-    assert np.array(att.data[1].z).shape != before.shape or not np.allclose(np.array(att.data[1].z), before)
+    assert att.figure.data[0].name == "sink" and att.figure.data[1].name == "weights"
+    np.testing.assert_allclose(np.array(att.figure.data[1].z), view.data[1].z)
+    np.testing.assert_allclose(np.array(att.figure.data[0].z)[:, 0], aw.sink[:, 0])
+    assert len(att.figure.data[1].y) == trace.config["num_attention_heads"]  # a row per head
+    after = np.array(att.figure.data[1].z)
+    assert after.shape != before.shape or not np.allclose(after, before)
 
 
 def test_explorer_layer_head_and_expert_selectors(nano_reply):
@@ -324,15 +325,15 @@ def test_explorer_layer_head_and_expert_selectors(nano_reply):
     ex.layer_select.value = 1
     ex.head_select.value = 2
     aw = attention(lab, trace, 1, heads=[2], queries=[t])
-    assert list(ex.attention_figure.data[1].y) == ["head 2"]
-    np.testing.assert_allclose(np.array(ex.attention_figure.data[1].z), head_view(aw, t).data[1].z)
-    assert "layer 1" in ex.attention_figure.layout.title.text
-    band = [s for s in ex.path_figure.layout.shapes if s.type == "rect"]
+    assert list(ex.attention_figure.figure.data[1].y) == ["head 2"]
+    np.testing.assert_allclose(np.array(ex.attention_figure.figure.data[1].z), head_view(aw, t).data[1].z)
+    assert "layer 1" in ex.attention_figure.figure.layout.title.text
+    band = [s for s in ex.path_figure.figure.layout.shapes if s.type == "rect"]
     assert [(s.x0, s.x1) for s in band] == [(0.5, 1.5)]  # the selected layer, shaded
     expert = trace.n_experts - 1
     ex.expert_select.value = expert
-    np.testing.assert_array_equal(ex.expert_figure.data[0].z, routing_map(trace, highlight=expert).data[0].z)
-    marks = [s.x0 for s in ex.expert_figure.layout.shapes if s.name == "selected token"]
+    np.testing.assert_array_equal(ex.expert_figure.figure.data[0].z, routing_map(trace, highlight=expert).data[0].z)
+    marks = [s.x0 for s in ex.expert_figure.figure.layout.shapes if s.name == "selected token"]
     assert marks == [t]
 
 
@@ -357,7 +358,7 @@ def test_explorer_click_while_a_reply_streams_says_the_lab_is_busy(nano_reply):
         release.set()
         worker.join(WAIT)
     ex.selected = ex.selected + 1
-    assert ex.message == "" and len(ex.attention_figure.data) > 0  # free again: the recompute runs
+    assert ex.message == "" and len(ex.attention_figure.figure.data) > 0  # free again: the recompute runs
 
 
 def test_a_failing_attention_recompute_shows_its_traceback(nano_reply, monkeypatch):
@@ -382,7 +383,8 @@ def test_explorer_finds_no_model_for_a_foreign_trace(nano_reply):
     foreign = replace(reply, trace=replace(reply.trace, config={**reply.trace.config, "model": "someone-else"}))
     ex = explorer(foreign)
     assert ex.lab is None and ex.message == NO_MODEL and NO_MODEL in html.unescape(ex.note.value)
-    assert [t.name for t in ex.path_figure.data] == ["router probability", "top-1 path", "chosen"]  # routing works
+    names = [t.name for t in ex.path_figure.figure.data]
+    assert names == ["router probability", "top-1 path", "chosen"]  # routing works
 
 
 def test_explorer_without_a_trace_says_so_and_escapes(scripted_lab):
@@ -517,13 +519,40 @@ def test_every_figure_widget_draws_without_the_logo_or_the_share_button():
     from gptoss_lab.widgets.routing_strip import RoutingStrip
 
     ex = synthetic_explorer()
-    widgets = [ex.path_figure, ex.attention_figure, ex.expert_figure, RoutingStrip().figure]
-    for widget in widgets:
-        state = widget.get_state()  # what the front end receives and hands to plotly.js
-        assert state["_config"] == {"displaylogo": False, "showSendToCloud": False}
-        assert "sendChartToCloud" in widget.layout.modebar.remove
+    ex.attention_figure.show(ex.path_figure.figure)  # no model here: any figure, to check what a pane sends
+    for pane in [ex.path_figure, ex.attention_figure, ex.expert_figure]:
+        (output,) = pane.get_state()["outputs"]  # what the front end receives and hands to plotly.js
+        spec = output["data"]["application/vnd.plotly.v1+json"]
+        assert spec["config"] == {"displaylogo": False, "showSendToCloud": False}
+        assert "sendChartToCloud" in spec["layout"]["modebar"]["remove"]
+    strip = RoutingStrip().figure
+    assert strip.get_state()["_config"] == {"displaylogo": False, "showSendToCloud": False}
+    assert "sendChartToCloud" in strip.layout.modebar.remove
     ex.expert_select.value = 3  # a redraw keeps it
-    assert "sendChartToCloud" in ex.expert_figure.layout.modebar.remove
+    (output,) = ex.expert_figure.get_state()["outputs"]
+    assert "sendChartToCloud" in output["data"]["application/vnd.plotly.v1+json"]["layout"]["modebar"]["remove"]
+
+
+def test_the_explorer_loads_no_figure_widget():
+    """Its figures are plain plotly outputs in panes: no FigureWidget, each of which ships its own 5 MB plotly.js
+    to the browser, and nothing that imports plotly's renderers (nbformat, jsonschema: seconds)."""
+    import subprocess
+    from pathlib import Path
+
+    code = (
+        "import sys\n"
+        "from types import SimpleNamespace\n"
+        "from tests.unit.test_viz_routing import make_trace\n"
+        "from gptoss_lab.widgets import Explorer\n"
+        "ex = Explorer(SimpleNamespace(trace=make_trace(E=8), model='synthetic', effort='low'))\n"
+        "ex.selected = 5\n"
+        "heavy = ('plotly.io._renderers', 'plotly.basewidget', 'nbformat', 'jsonschema')\n"
+        "print([m for m in heavy if m in sys.modules])"
+    )
+    root = Path(__file__).parents[2]
+    out = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True, timeout=WAIT)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"
 
 
 def test_the_live_routing_strip_labels_each_expert_and_each_generated_token():

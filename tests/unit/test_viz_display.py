@@ -61,6 +61,16 @@ def test_every_figure_shows_without_the_logo_or_the_share_button(name, shell, mo
     assert fig._repr_mimebundle_()[_MIME]["config"]["displaylogo"] is False  # a display without IPython's hook
 
 
+@pytest.mark.parametrize("name", ["routing_map", "head_view"])
+def test_a_widget_pane_gets_the_figure_as_a_notebook_does(name, shell, monkeypatch):
+    """The Explorer's panes show ``mime_bundle``: the same Plotly JSON a cell's figure gives the notebook."""
+    from gptoss_lab.viz._figure import mime_bundle
+
+    monkeypatch.setattr(pio.renderers, "default", "plotly_mimetype")
+    fig = FIGURES[name]()
+    assert mime_bundle(fig)[_MIME] == shown_in_a_notebook(shell, fig)
+
+
 def test_a_plain_plotly_figure_would_show_them(shell, monkeypatch):
     """The control: what plotly shows by default, so the test above can fail."""
     import plotly.graph_objects as go
