@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import html
 import math
+import re
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -63,6 +64,20 @@ def make_subplots(**kwargs: Any) -> Any:
     return make(figure=new_figure(), **kwargs)
 
 
+#: Where a colour key stands, in the plot's heights: on top of the source strips (which end at 1.035).
+KEY_Y = 1.035
+#: Characters of small type that fit on one line of a figure of plotly's default width.
+NOTE_LINE_CHARS = 110
+_NOTE_LINE_PX = 21  # a line of small type under the title, as Chromium draws it
+
+
+def note_lines(notes: Sequence[str]) -> list[str]:
+    """The notes as lines under the title: on one line joined by " · " when it fits, else one note a line."""
+    joined = " · ".join(notes)
+    plain = re.sub(r"<[^>]+>", "", joined)  # a key's coloured squares are markup, not width
+    return ([joined] if len(plain) <= NOTE_LINE_CHARS else list(notes)) if notes else []
+
+
 def finish(
     fig: Any,
     *,
@@ -75,12 +90,21 @@ def finish(
 ) -> Any:
     """Apply the common keywords. Notes (downsampling, hints) always stay under the title, even a user's."""
     text = default_title if title is None else title
-    notes = [n for n in notes if n]
-    if notes:
-        text += "<br><sup>" + " · ".join(notes) + "</sup>"
+    lines = note_lines([n for n in notes if n])
+    if lines:
+        text += "<br><sup>" + "<br>".join(lines) + "</sup>"
     from ._figure import MODEBAR_REMOVE
 
-    layout: dict[str, Any] = {"title": {"text": text}, "modebar": {"remove": list(MODEBAR_REMOVE)}}
+    # the title block hangs from the top (plotly centres it in the margin, so extra lines ran into the plot),
+    # with room under it for one line per note and the key just above the plot
+    title_layout = {"text": text, "yref": "container", "y": 1, "yanchor": "top", "pad": {"t": 12}}
+    layout: dict[str, Any] = {"title": title_layout, "modebar": {"remove": list(MODEBAR_REMOVE)}}
+    keyed = any(a.name == "key" for a in fig.layout.annotations)
+    tall = height or fig.layout.height or 450  # the key stands on the strips, KEY_Y of the plot's height up
+    key_room = _NOTE_LINE_PX + 4 + (KEY_Y - 1) * tall if keyed else 0
+    top = round(12 + 28 + _NOTE_LINE_PX * len(lines) + key_room + 8)
+    if (fig.layout.margin.t or 0) < top:
+        layout["margin"] = {"t": top}
     # only what was given, so a None never overrides plotly's defaults (template=None would drop the theme)
     for key, value in (("height", height), ("width", width), ("template", template)):
         if value is not None:
@@ -206,7 +230,7 @@ def source_band(band: dict[str, Any], start: int, end: int, source: str) -> dict
 
 def add_key(fig: Any, key: str) -> None:
     """``key`` (a :func:`channel_key`) in small type right above the plot, at its right end."""
-    where = {"xref": "paper", "yref": "paper", "x": 1, "y": 1.05, "xanchor": "right", "yanchor": "bottom"}
+    where = {"xref": "paper", "yref": "paper", "x": 1, "y": KEY_Y, "yshift": 3, "xanchor": "right", "yanchor": "bottom"}
     fig.add_annotation(text=key, showarrow=False, font={"size": 11}, name="key", **where)
 
 

@@ -173,10 +173,8 @@ def attention_map(
         notes.append(f"dotted: the window, key in (q − {aw.window}, q]")
     if bq * bk > 1:
         a, b = int(queries[0]), int(queries[min(len(queries), max_cells) - 1]) + 1
-        notes.append(
-            f"showing max over blocks of {bq} x {bk} (sink: mean per block); "
-            f"recompute a window with attention(..., queries=range({a}, {b})) to see it whole"
-        )
+        notes.append(f"showing max over blocks of {bq} x {bk} (sink: mean per block)")
+        notes.append(f"to see a window whole, recompute it: attention(..., queries=range({a}, {b}))")
     return finish(fig, default_title=default, notes=notes, title=title, height=height, width=width, template=template)
 
 

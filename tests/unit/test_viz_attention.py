@@ -302,3 +302,17 @@ def test_attention_map_of_many_tokens_is_tall_enough_and_its_ticks_are_short():
     scale = fig.layout.coloraxis.colorscale
     assert scale[1][0] == 0.05 and scale[1][1] == plotly.colors.sample_colorscale("Blues", [0.05**0.5])[0]
     assert "√probability" in fig.layout.title.text
+
+
+def test_long_notes_go_one_to_a_line_with_room_above_the_plot_for_them_and_the_key():
+    from gptoss_lab.viz._common import NOTE_LINE_CHARS, note_lines
+
+    fig = viz.attention_map(make_weights(T=600, heads=(0,), window=128), head=0, max_cells=200)
+    title = fig.layout.title.text
+    notes = title.split("<sup>", 1)[1].removesuffix("</sup>").split("<br>")
+    assert len(notes) == 5  # sink, colour, window, blocks, how to recompute: too long for one line
+    assert any("blocks of 3 x 3" in n for n in notes) and any("queries=range(0, 200)" in n for n in notes)
+    assert max(len(n) for n in notes) <= NOTE_LINE_CHARS  # none runs off a figure of the default width
+    keyed = [a for a in fig.layout.annotations if a.name == "key"]
+    assert len(keyed) == 1 and fig.layout.margin.t >= 40 + 21 * (len(notes) + 1)  # the key's line too
+    assert note_lines(["a", "b"]) == ["a · b"] and note_lines([]) == []
