@@ -99,3 +99,24 @@ def test_explorer_shows_a_500_token_reply_within_seconds(notebook):
     )
     assert explorer.locator(".js-plotly-plot .gtitle").nth(1).text_content().startswith(f"What token {clicked} ")
     notebook.shots.take(explorer, "explorer-500-tokens-clicked")
+
+
+def test_the_explorer_reads_in_the_dark_theme(notebook):
+    from .test_payload import _CONTRAST_JS
+
+    page = notebook.page
+    page.set_viewport_size({"width": 1280, "height": 1000})
+    write_notebook(notebook.server.root / "explorer_dark.ipynb", [_ASK, "r.explore()"])
+    notebook.open("explorer_dark.ipynb")
+    notebook.run_all(timeout_s=240)
+    explorer = notebook.cell(1).locator(".gptoss-explorer")
+    explorer.locator(".js-plotly-plot .nsewdrag").nth(1).wait_for(timeout=60_000)
+    parts = [".gptoss-explorer .gptoss-token", ".gptoss-explorer .widget-html-content"]
+    try:
+        notebook.theme("JupyterLab Dark")
+        page.wait_for_timeout(1000)
+        notebook.shots.take(explorer, "explorer-dark")
+        dark = page.evaluate(_CONTRAST_JS, parts)
+    finally:
+        notebook.theme("JupyterLab Light")
+    assert all(ratio >= 4.5 for ratio in dark.values()), dark  # the strip's tokens and the panel text, WCAG AA
