@@ -90,10 +90,11 @@ def test_exported_html_keeps_the_config_and_a_callers_own_config_adds_to_it(tmp_
     assert '"showSendToCloud": false' in (tmp_path / "fig.html").read_text()
 
 
-def test_a_figure_survives_copies_as_the_toolkits_figure():
+def test_a_figure_survives_copies_as_the_toolkits_figure(monkeypatch):
     import copy
     import pickle
 
+    monkeypatch.setattr(pio.renderers, "default", "plotly_mimetype")  # JupyterLab's, whatever ran before
     fig = FIGURES["token_path"]()
     for again in (copy.deepcopy(fig), pickle.loads(pickle.dumps(fig))):
         assert type(again) is type(fig)
