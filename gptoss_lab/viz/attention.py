@@ -333,7 +333,7 @@ def head_view(
     kind = f"sliding window {aw.window}: the last {aw.window} tokens" if aw.window is not None else "full attention"
     label = token_label(aw.token_strings[query], 40)
     default = f"What token {query} {label} reads in layer {aw.layer} ({kind})"
-    notes = ["each row (keys + sink) sums to 1; sink = the head's learned 'none of the above'", _COLORBAR_NOTE]
+    notes = ["each row (keys + sink) sums to 1; sink: the head's 'none of the above'", "colour ∝ √probability"]
     return finish(fig, default_title=default, notes=notes, title=title, height=height, width=width, template=template)
 
 

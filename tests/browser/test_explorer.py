@@ -92,9 +92,14 @@ def test_explorer_shows_a_500_token_reply_within_seconds(notebook):
     explorer = page.locator(".gptoss-explorer").nth(1)  # a click redraws its figures
     clicked = tokens - 5
     explorer.locator(".gptoss-token").nth(clicked).click()
-    path_title = explorer.locator(".js-plotly-plot .gtitle").first
+    # looked up afresh each time: a click redraws the figure, so an element taken before it may be replaced
     page.wait_for_function(
-        "([el, t]) => el.textContent.startsWith(`Token ${t} `)", arg=[path_title.element_handle(), clicked]
+        """(t) => {
+          const title = document.querySelectorAll('.gptoss-explorer')[1].querySelector('.js-plotly-plot .gtitle');
+          return !!title && title.textContent.startsWith(`Token ${t} `);
+        }""",
+        arg=clicked,
+        timeout=60_000,
     )
     assert explorer.locator(".js-plotly-plot .gtitle").nth(1).text_content().startswith(f"What token {clicked} ")
     notebook.shots.take(explorer, "explorer-500-tokens-clicked")
