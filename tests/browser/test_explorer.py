@@ -26,16 +26,22 @@ _GEOMETRY_JS = """() => {
 }"""
 
 
-def test_explorer_strip_wraps_and_attention_is_tall_enough(notebook):
-    page = notebook.page
-    page.set_viewport_size({"width": 1280, "height": 1000})
-    write_notebook(notebook.server.root / "explorer.ipynb", [_ASK, "r.explore()"])
-    notebook.open("explorer.ipynb")
+def _explorer_on_a_reply(notebook, name: str):
+    """A notebook that asks nano one question and opens the Explorer on it, run; (saved notebook, Explorer)."""
+    notebook.page.set_viewport_size({"width": 1280, "height": 1000})
+    write_notebook(notebook.server.root / name, [_ASK, "r.explore()"])
+    notebook.open(name)
     notebook.run_all(timeout_s=240)
     saved = notebook.save()
-    assert errors_of(saved) == []
     explorer = notebook.cell(1).locator(".gptoss-explorer")
     explorer.locator(".js-plotly-plot .nsewdrag").nth(1).wait_for(timeout=60_000)
+    return saved, explorer
+
+
+def test_explorer_strip_wraps_and_attention_is_tall_enough(notebook):
+    page = notebook.page
+    saved, explorer = _explorer_on_a_reply(notebook, "explorer.ipynb")
+    assert errors_of(saved) == []
     page.wait_for_timeout(1000)
     notebook.shots.take(explorer, "explorer")
     geometry = page.evaluate(_GEOMETRY_JS)
@@ -92,13 +98,13 @@ def test_explorer_shows_a_500_token_reply_within_seconds(notebook):
     explorer = page.locator(".gptoss-explorer").nth(1)  # a click redraws its figures
     clicked = tokens - 5
     explorer.locator(".gptoss-token").nth(clicked).click()
-    # looked up afresh each time: a click redraws the figure, so an element taken before it may be replaced
+    # the title looked up afresh in the clicked Explorer each time: a click redraws the figure, replacing it
     page.wait_for_function(
-        """(t) => {
-          const title = document.querySelectorAll('.gptoss-explorer')[1].querySelector('.js-plotly-plot .gtitle');
+        """([box, t]) => {
+          const title = box.querySelector('.js-plotly-plot .gtitle');
           return !!title && title.textContent.startsWith(`Token ${t} `);
         }""",
-        arg=clicked,
+        arg=[explorer.element_handle(), clicked],
         timeout=60_000,
     )
     assert explorer.locator(".js-plotly-plot .gtitle").nth(1).text_content().startswith(f"What token {clicked} ")
@@ -109,12 +115,7 @@ def test_the_explorer_reads_in_the_dark_theme(notebook):
     from .test_payload import _CONTRAST_JS
 
     page = notebook.page
-    page.set_viewport_size({"width": 1280, "height": 1000})
-    write_notebook(notebook.server.root / "explorer_dark.ipynb", [_ASK, "r.explore()"])
-    notebook.open("explorer_dark.ipynb")
-    notebook.run_all(timeout_s=240)
-    explorer = notebook.cell(1).locator(".gptoss-explorer")
-    explorer.locator(".js-plotly-plot .nsewdrag").nth(1).wait_for(timeout=60_000)
+    _, explorer = _explorer_on_a_reply(notebook, "explorer_dark.ipynb")
     parts = [".gptoss-explorer .gptoss-token", ".gptoss-explorer .widget-html-content"]
     try:
         notebook.theme("JupyterLab Dark")
