@@ -23,7 +23,7 @@ from typing import Any
 from .backends import Backend, Turn
 from .backends.local import LocalBackend
 from .backends.server import ServerBackend
-from .errors import GptOssLabError, LabBusy, with_note
+from .errors import GptOssLabError, LabBusy, NeedsLocalModel, with_note
 from .model import ModelHandle
 from .options import DEFAULT_EFFORT, DEFAULT_TIMEOUT, check_generation, check_text
 from .remote import RemoteClient
@@ -203,6 +203,7 @@ class Lab:
         on_update: Callable[[Reply], None] | None = None,
         stop: threading.Event | None = None,
         follow_up: bool = True,
+        intervene: Any = None,
     ) -> Reply:
         """Send ``prompt`` as the next user turn and return the model's reply.
 
@@ -223,6 +224,9 @@ class Lab:
         With ``base_url`` the server generates: sampling options it does not take are its to ignore,
         and ``capture`` has nothing to record (``reply.trace`` is None); a stream that breaks keeps what
         arrived (``stopped == "error"``, ``reply.error`` says why).
+        ``intervene`` (a dict such as ``{"ablate_experts": {1: [3]}}``, or an
+        :class:`~gptoss_lab.interventions.Interventions`) switches experts, sinks or heads off for this reply
+        only (see :meth:`intervene`); ``reply.interventions`` and its display say what was on.
         Options are checked before anything loads; a prompt that with ``max_new_tokens`` would not fit
         the model's context (ContextTooLongError) or, on a local model, the free memory (WontFitError) is
         refused before prefill, the conversation unchanged. Ctrl-C and ``stop`` end a long prompt pass too.
@@ -232,6 +236,8 @@ class Lab:
         options = check_generation(
             effort=effort, max_new_tokens=max_new_tokens, temperature=temperature, top_p=top_p, seed=seed
         )
+        if intervene is not None:
+            options = dataclasses.replace(options, interventions=self._interventions(intervene, {}))
         # one reply at a time: a Playground's background thread and a cell must not interleave their turns
         with self._exclusive("", "press Stop or wait, then ask"):
             turn = self._turn(prompt, developer)
@@ -240,6 +246,47 @@ class Lab:
             reply = self.backend.stream(turn, options, capture=capture, on_update=on_update, stop=stop)
             self.developer = turn.developer
             return self._finish(prompt, reply, on_update, remember=follow_up)
+
+    @contextlib.contextmanager
+    def intervene(self, spec: Any = None, /, **kinds: Any) -> Iterator[Any]:
+        """Switch experts, sinks or heads off around any call: every reply (``ask``, ``eval``, a Playground's)
+        and model run inside the block sees them, and they are undone on leaving it (errors and Ctrl-C too).
+
+        >>> with lab.intervene(ablate_experts={1: [3]}, heads_off={2: [0]}):
+        ...     lab.ask("What is 17 + 25?")
+
+        Keywords (or a dict / :class:`~gptoss_lab.interventions.Interventions` as ``spec``):
+        ``ablate_experts={layer: [expert, ...]}``, ``force_experts={layer: [top_k experts]}``,
+        ``sinks=scale`` or ``{layer: scale}`` (0: off), ``heads_off={layer: [head, ...]}``; which path each
+        takes is in :mod:`gptoss_lab.interventions`. Checked against the model's config before it loads;
+        a server has no weights to change (NeedsLocalModel). Yields the applied intervention.
+        """
+        from .interventions import apply
+
+        checked = self._interventions(spec, kinds)
+        applied = None
+        try:
+            with self.local_model("switch an intervention on") as loaded:  # not while a reply is being written
+                applied = apply(loaded.model, checked)
+                applied.__enter__()
+            yield applied
+        finally:
+            if applied is not None:
+                applied.remove()
+
+    def _interventions(self, spec: Any, kinds: dict[str, Any]) -> Any:
+        """``spec`` and ``kinds`` as one Interventions, checked against the config when it is known."""
+        from .interventions import Interventions, Shape
+
+        if "interventions" not in self.capabilities:
+            raise NeedsLocalModel(
+                f"interventions change the model's weights and hooks, and {self.backend.label} runs elsewhere: "
+                "use a local model, Lab('nano') or Lab('openai/gpt-oss-20b')"
+            )
+        checked = Interventions.of(spec, **kinds)
+        config = self.handle.config if self.handle is not None else None
+        shape = Shape.of_config(config) if config else None
+        return checked.check(shape) if shape is not None and checked else checked
 
     @contextlib.contextmanager
     def local_model(self, purpose: str = "read the model") -> Iterator[Any]:

@@ -67,6 +67,8 @@ class Generation:
     temperature: float | None = None
     top_p: float | None = None
     seed: int | None = None
+    #: a checked :class:`~gptoss_lab.interventions.Interventions` to put on the model for this reply (None: none)
+    interventions: Any = None
 
 
 def _number(name: str, value: Any, flag: str) -> float:

@@ -24,6 +24,7 @@ __all__ = [
     "Throttle",
     "answer_text",
     "escape",
+    "intervention_line",
     "malformed_html",
     "malformed_text",
     "reply_html",
@@ -168,11 +169,21 @@ def malformed_text(reply: Reply) -> str:
     return "\n".join(reply.malformed)
 
 
+def intervention_line(reply: Reply) -> str:
+    """ "intervention: expert 3 off in layer 1" when experts, sinks or heads were switched off, else ""."""
+    from .interventions import summary
+
+    said = summary(reply.interventions) if reply.interventions else ""
+    return f"intervention: {said}" if said else ""
+
+
 def reply_html(reply: Reply) -> str:
     """The reply as HTML: the reasoning collapsible and labelled, the answer prominent below."""
     out = [f'<div class="gptoss-reply mathjax_ignore tex2jax_ignore" style="{_BOX}">']
     if reply.untrained:
         out.append(f'<div style="{_WARN}">untrained model: random weights, the text is noise</div>')
+    if intervention_line(reply):
+        out.append(f'<div class="gptoss-intervention" style="{_WARN}">{escape(intervention_line(reply))}</div>')
     if reply.reasoning or reply.thinking:
         is_open = " open" if not reply.done else ""
         out.append(
@@ -207,6 +218,8 @@ def reply_text(reply: Reply) -> str:
     lines = []
     if reply.untrained:
         lines.append("[untrained model: random weights, the text is noise]")
+    if intervention_line(reply):
+        lines.append(f"[{intervention_line(reply)}]")
     if reply.reasoning:
         lines += [f"[reasoning · {reasoning_label(reply)}]", reply.reasoning, ""]
     if reply.preamble:

@@ -68,6 +68,8 @@ class Reply:
     #: the token limit it ran under, and the most new tokens the model's context left it (None: not known)
     max_new_tokens: int | None = None
     room: int | None = None
+    #: the interventions in effect while it was written (:func:`gptoss_lab.interventions.active`), [] for none
+    interventions: list[dict[str, Any]] = field(default_factory=list)
     _partial: Message | None = field(default=None, repr=False)
     _pending_tokens: int = field(default=0, repr=False)
 
@@ -142,6 +144,7 @@ class Reply:
             "stopped": self.stopped,
             "error": self.error,
             "stats": asdict(self.stats),
+            "interventions": self.interventions,
             "messages": [asdict(m) for m in self._all_messages()],
         }
 

@@ -14,6 +14,9 @@ Axes are fixed and written once, here (:data:`AXES` is the same list, checked by
 * ``attention_entropy`` (T, L, H) float16, optional: each head's attention entropy in nats,
   over the keys plus the sink.
 
+``config["interventions"]`` lists the interventions in effect while the model ran (experts, sinks,
+heads switched off: :mod:`gptoss_lab.interventions`), so the routing arrays are what was actually chosen.
+
 A capture (:mod:`gptoss_lab.capture`) returns some of these by name; a Trace keeps them in
 ``arrays`` and saves each under its name. The three routing arrays are always there.
 
@@ -137,6 +140,11 @@ class Trace:
     @property
     def attention_entropy(self) -> np.ndarray | None:
         return self.arrays.get("attention_entropy")
+
+    @property
+    def interventions(self) -> list[dict[str, Any]]:
+        """The interventions in effect while the model ran ([] for none), as saved in ``config``."""
+        return list(self.config.get("interventions", []))
 
     # -- sizes
 

@@ -24,8 +24,9 @@ from ..reply import Reply
 __all__ = ["CAPABILITIES", "Backend", "Turn", "check_context"]
 
 #: What a backend may offer: ``routing`` and ``attention`` (the model's insides, captured or recomputed),
-#: ``token_ids`` (harmony-exact token ids of prompt and reply).
-CAPABILITIES = ("routing", "attention", "token_ids")
+#: ``token_ids`` (harmony-exact token ids of prompt and reply), ``interventions`` (experts, sinks, heads
+#: switched off while it runs: :mod:`gptoss_lab.interventions`).
+CAPABILITIES = ("routing", "attention", "token_ids", "interventions")
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from .. import memory
+from .. import interventions, memory
 from ..errors import WontFitError
 from ..harmony import StreamParser
 from ..model import ModelHandle
@@ -59,7 +59,7 @@ def _size(n: int) -> str:
 class LocalBackend:
     """A :class:`~gptoss_lab.model.ModelHandle`, loaded on first use."""
 
-    capabilities = frozenset({"routing", "attention", "token_ids"})
+    capabilities = frozenset({"routing", "attention", "token_ids", "interventions"})
 
     def __init__(self, handle: ModelHandle) -> None:
         self.handle = handle
@@ -137,11 +137,15 @@ class LocalBackend:
         reply.max_new_tokens = limit
         reply.room = None if self.context_length is None else self.context_length - len(prompt_ids)
         captures = _captures(loaded, capture)
-        _generate(loaded, reply, sampling, limit, captures, on_update, stop)
+        with interventions.apply(loaded.model, options.interventions):
+            reply.interventions = interventions.active(loaded.model)  # this reply's, and any `lab.intervene`'s
+            _generate(loaded, reply, sampling, limit, captures, on_update, stop)
         if captures:
             from ..capture import build_trace
 
             reply.trace = build_trace(captures, loaded, prompt_ids + reply.completion_ids, len(prompt_ids))
+            if reply.trace is not None:
+                reply.trace.config["interventions"] = reply.interventions
         return reply
 
 

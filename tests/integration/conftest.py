@@ -39,6 +39,21 @@ class ScriptedModel(torch.nn.Module):
 
 
 @pytest.fixture(scope="session")
+def tiny_gpt_oss():
+    """Build tiny random gpt-oss models: 2 layers, 4 heads of 8 (2 KV heads), 6 experts top-2, eager attention."""
+    from transformers import GptOssConfig, GptOssForCausalLM
+
+    def make(seed: int = 0, **overrides: Any) -> Any:
+        torch.manual_seed(seed)
+        shape: dict[str, Any] = dict(vocab_size=64, hidden_size=32, intermediate_size=32, num_hidden_layers=2)
+        shape |= dict(num_attention_heads=4, num_key_value_heads=2, head_dim=8, num_local_experts=6)
+        shape |= dict(num_experts_per_tok=2, sliding_window=8, attn_implementation="eager")
+        return GptOssForCausalLM(GptOssConfig(**(shape | overrides))).eval()
+
+    return make
+
+
+@pytest.fixture(scope="session")
 def nano_lab_factory():
     """Build Labs over the bundled model (loaded once first, so later loads hit a warm file cache)."""
     from gptoss_lab import Lab
