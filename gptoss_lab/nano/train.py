@@ -1,6 +1,7 @@
-"""Train gpt-oss-nano from scratch on CPU: ``python -m gptoss_lab.nano.train --out DIR``.
+"""Train gpt-oss-nano on CPU: ``python -m gptoss_lab.nano.train --out DIR`` (one stage).
 
-The recipe (all fixed, all seeded, so one command reproduces the shipped checkpoint):
+The shipped checkpoint is three such stages, each started from the one before (``--init``):
+``--shipped`` runs them all (:mod:`gptoss_lab.nano.stages`). One stage, all fixed and seeded:
 
 1. Generate harmony conversations from :mod:`gptoss_lab.nano.tasks` (train split only).
 2. Build the tokenizer's vocabulary from a sample of them (:mod:`gptoss_lab.nano.tokenizer`).
@@ -71,7 +72,7 @@ class Recipe:
     """Every knob of a training run; saved next to the weights."""
 
     seed: int = 0
-    steps: int = 2800  # the shipped run: started for 3400, resumed at step 1253 with --steps 2800
+    steps: int = 2800  # the first of the shipped stages (nano/stages.py)
     batch_size: int = 48
     lr: float = 3e-3
     min_lr: float = 1e-4
@@ -560,7 +561,7 @@ def parse_config(pairs: list[str]) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description="Train gpt-oss-nano on CPU (the shipped recipe by default).")
+    parser = argparse.ArgumentParser(description="Train gpt-oss-nano on CPU (--shipped: the shipped stages).")
     parser.add_argument("--out", type=Path, help="checkpoint directory to write")
     parser.add_argument("--resume", type=Path, metavar="DIR", help="continue the run saved in DIR (and write there)")
     parser.add_argument("--steps", type=int, help=f"default {Recipe.steps}; with --resume, the saved run's")
@@ -574,6 +575,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--lr", type=float, help=f"peak learning rate; default {Recipe.lr}")
     parser.add_argument("--warmup", type=int, help=f"warm-up steps; default {Recipe.warmup}")
     parser.add_argument("--drill-share", type=float, help="share of batches that are digit-fact drills; default 0")
+    parser.add_argument(
+        "--shipped", action="store_true", help="train the shipped checkpoint's stages into --out DIR (resumable)"
+    )
     args = parser.parse_args(argv)
     learning = {
         k: v
@@ -591,6 +595,13 @@ def main(argv: list[str] | None = None) -> None:
         for k, v in (("steps", args.steps), ("save_minutes", args.save_minutes), ("threads", args.threads))
         if v is not None
     }
+    if args.shipped:
+        from gptoss_lab.nano.stages import run_stages
+
+        if args.out is None or args.resume or args.init or learning or args.config or args.steps or args.stop_at:
+            parser.error("--shipped takes --out DIR (and --threads, --save-minutes); run it again to resume")
+        run_stages(args.out, threads=args.threads, save_minutes=args.save_minutes)
+        return
     if args.resume is not None:
         if args.out is not None and args.out.resolve() != args.resume.resolve():
             parser.error("--resume DIR continues in DIR: drop --out or give the same directory")

@@ -14,7 +14,7 @@ nothing is read from it. A head that has nothing useful to read can put most of 
 and contribute almost nothing, instead of smearing attention over the first token.
 
 **Why sliding layers see only the last ``window`` tokens.** Layers alternate: even layers (0, 2, ...)
-attend within a band of the last ``window`` tokens (128 for gpt-oss-20b/120b, 64 for nano), key in
+attend within a band of the last ``window`` tokens (128 for gpt-oss-20b/120b and for nano), key in
 ``(q - window, q]``; odd layers attend to every earlier token. This halves the attention cost and the KV
 cache of the sliding layers (they keep ``window`` keys, not ``T``), while the full layers keep long range.
 

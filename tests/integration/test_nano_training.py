@@ -437,3 +437,35 @@ def test_the_second_stage_command_line(tmp_path, monkeypatch):
     for wrong in (["--init", str(tmp_path / "nowhere")], ["--resume", str(stage1), "--drill-share", "0.1"]):
         with pytest.raises(SystemExit):
             T.main(["--out", str(tmp_path / "three"), *wrong] if "--init" in wrong else wrong)
+
+
+def test_staged_training_resumes_a_stopped_stage_chains_the_rest_and_skips_what_is_done(tmp_path, capsys):
+    from gptoss_lab.nano.stages import SHIPPED, finished, run_stages
+
+    small = dict(warmup=1, batch_size=4, pool=16, vocab_size=300, tokenizer_examples=100, threads=1, save_minutes=0)
+    stages = (dict(steps=2, **small), dict(steps=2, lr=1e-3, drill_share=0.5, **small))
+    train(tmp_path / "stage1", Recipe(**stages[0]), stop_at=1)  # a session ended in the middle of stage 1
+    assert not finished(tmp_path / "stage1")
+    run_stages(tmp_path, stages)
+    out = capsys.readouterr().out
+    assert "stage 1 of 2: resuming" in out and "stage 2 of 2: training" in out
+    assert f"started from {tmp_path / 'stage1'}" in out  # stage 2 starts from stage 1's checkpoint
+    meta = json.loads((tmp_path / "gptoss_lab.json").read_text())
+    assert [s["drill_share"] for s in meta["stages"]] == [0.0, 0.5] and meta["stages"][1]["init"].endswith("stage1")
+    assert (tmp_path / "model.safetensors").read_bytes() == (tmp_path / "stage2" / "model.safetensors").read_bytes()
+    assert not (tmp_path / "resume").exists()  # the shipped folder holds the checkpoint, not the resume state
+    run_stages(tmp_path, stages)
+    assert capsys.readouterr().out.count("done already") == 2
+    assert SHIPPED[0]["model"]["rope_parameters"]["rope_type"] == "default" and len(SHIPPED) == 3
+
+
+def test_the_shipped_stages_command_line(tmp_path, monkeypatch):
+    import gptoss_lab.nano.stages as S
+    import gptoss_lab.nano.train as T
+
+    calls = []
+    monkeypatch.setattr(S, "run_stages", lambda out, **kw: calls.append((out, kw)))
+    T.main(["--shipped", "--out", str(tmp_path), "--threads", "1"])
+    assert calls == [(tmp_path, {"threads": 1, "save_minutes": None})]
+    with pytest.raises(SystemExit):
+        T.main(["--shipped", "--out", str(tmp_path), "--lr", "1e-3"])  # the stages fix their own schedules
