@@ -16,6 +16,7 @@ __all__ = [
     "attention_implementation",
     "attention_weights",
     "cache_keyword",
+    "decoder_layer_output",
     "new_cache",
     "register_attention",
     "rotate",
@@ -39,6 +40,18 @@ def router_output(output: Any, n_experts: int) -> tuple[Any, Any, Any]:
         return None, experts, weights
     shape = [tuple(getattr(o, "shape", ())) for o in output] if isinstance(output, tuple) else type(output).__name__
     raise TypeError(f"unrecognised gpt-oss router output {shape}: this transformers version is not supported yet")
+
+
+def decoder_layer_output(output: Any) -> Any:
+    """The residual stream (B, S, hidden) that ``model.model.layers[i]`` returned.
+
+    * transformers >= 4.56 (5.24 included): the hidden states tensor itself.
+    * transformers 4.55: a tuple whose first item is the hidden states (router logits and attention
+      weights may follow).
+    """
+    if isinstance(output, tuple):
+        return output[0]
+    return output
 
 
 def cache_keyword(forward: Callable[..., Any]) -> str:

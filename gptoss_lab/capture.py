@@ -1,5 +1,6 @@
-"""Forward hooks that record expert routing in every MoE layer: the one place that knows
-how transformers' gpt-oss router reports itself in each version.
+"""Forward hooks that record expert routing in every MoE layer (the one place that knows
+how transformers' gpt-oss router reports itself in each version), attention summaries, and
+the logit lens (:class:`LensCapture`, the math in :mod:`gptoss_lab.lens`).
 
 Each MoE layer ``layers[i].mlp`` gets three hooks:
 
@@ -27,10 +28,12 @@ from . import _hf
 
 __all__ = [
     "AttentionSummaryCapture",
+    "LensCapture",
     "RoutingCapture",
     "attention_summaries",
     "build_trace",
     "collect_all",
+    "lens_is_cheap",
     "moe_layers",
     "routing_from_hidden",
     "routing_from_router_call",
@@ -238,6 +241,55 @@ def attention_summaries(weights: Any) -> tuple[Any, Any]:
     return sink.T, entropy.T  # (Sq, H)
 
 
+#: Most multiply-adds per token the logit lens may add for it to be captured by default (layers x vocab x hidden):
+#: nano's is under 1 M; the 20b's 14 G, about 4x its own forward pass (3.6 G active parameters), so there the lens
+#: is recomputed on demand instead.
+CHEAP_LENS = 2**26
+
+
+def lens_is_cheap(model: Any) -> bool:
+    """Whether capturing the logit lens during generation costs little next to the model's own work."""
+    if not hasattr(getattr(model, "model", None), "norm"):  # not a transformers gpt-oss (a test's fake)
+        return False
+    sizes = [getattr(model.config, name, 0) or 0 for name in ("num_hidden_layers", "vocab_size", "hidden_size")]
+    cost = sizes[0] * sizes[1] * sizes[2]
+    return 0 < cost <= CHEAP_LENS
+
+
+class LensCapture(_LayerHooks):
+    """The logit lens: each decoder layer's output through the final norm and ``lm_head``, top-``k`` only.
+
+    Hooks each ``layers[i]``; per forward call and layer, keeps (ids, probabilities) (N, k) and drops
+    the (N, V) logits at once (:func:`gptoss_lab.lens.top_predictions`, a chunk of rows at a time).
+    """
+
+    name = "logit lens"
+
+    def __init__(self, model: Any, k: int = 5) -> None:
+        self.layers = list(getattr(getattr(model, "model", None), "layers", None) or [])
+        super().__init__(len(self.layers))
+        self.norm, self.unembed, self.k = model.model.norm, model.get_output_embeddings(), int(k)
+
+    def _register(self) -> list[Any]:
+        return [layer.register_forward_hook(self._make_hook(i)) for i, layer in enumerate(self.layers)]
+
+    def _make_hook(self, i: int) -> Any:
+        from .lens import top_predictions
+
+        def hook(module: Any, args: Any, output: Any) -> None:
+            hidden = _hf.decoder_layer_output(output).detach()  # (1, S, hidden)
+            flat = hidden.reshape(-1, hidden.shape[-1])  # (S, hidden)
+            self._steps[i].append(top_predictions(flat, self.norm, self.unembed, self.k))
+
+        return hook
+
+    def _named(self) -> dict[str, Any]:
+        """lens_ids (T, L, K) int32, lens_probs (T, L, K) float32."""
+        import torch
+
+        return {"lens_ids": self._stack(0).to(torch.int32).numpy(), "lens_probs": self._stack(1).float().numpy()}
+
+
 def collect_all(captures: Sequence[_LayerHooks]) -> dict[str, Any]:
     """Every capture's arrays in one dict by name (two captures returning one name is a bug, so it raises)."""
     arrays: dict[str, Any] = {}
@@ -277,6 +329,10 @@ def build_trace(captures: Sequence[_LayerHooks], loaded: Any, token_ids: list[in
         "num_key_value_heads": int(getattr(config, "num_key_value_heads", 0)),
         "sliding_window": int(getattr(config, "sliding_window", 0) or 0),
     }
+    lens_strings = {}
+    if "lens_ids" in arrays:  # the text of each predicted token, so a saved trace draws without a tokenizer
+        predicted = np.unique(arrays["lens_ids"]).tolist()
+        lens_strings = {i: loaded.tokenizer.decode([i], skip_special_tokens=False) for i in predicted}
     return Trace(
         token_ids=np.asarray(ids, dtype=np.int64),
         token_strings=[loaded.tokenizer.decode([i], skip_special_tokens=False) for i in ids],
@@ -285,4 +341,5 @@ def build_trace(captures: Sequence[_LayerHooks], loaded: Any, token_ids: list[in
         layer_types=layer_types[:L],
         config=summary,
         arrays=arrays,
+        lens_strings=lens_strings,
     )

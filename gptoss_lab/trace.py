@@ -2,9 +2,10 @@
 
 Axes are fixed and written once, here (:data:`AXES` is the same list, checked by a test):
 
-* ``T``: token position in the sequence (prompt, then completion), ``L``: MoE layer,
-  ``E``: expert, ``k``: rank among the experts chosen for a token (0 = highest weight),
-  ``H``: attention head.
+* ``T``: token position in the sequence (prompt, then completion), ``L``: MoE layer (in
+  gpt-oss, every decoder layer), ``E``: expert, ``k``: rank among the experts chosen for a
+  token (0 = highest weight), ``H``: attention head, ``K``: rank among the logit lens's
+  next-token predictions (0 = likeliest).
 * ``routing_logits`` (T, L, E) float16: raw router logits over all experts,
   ``logits = hidden @ W.T + b``. Softmax over these is the router's confidence over all E.
 * ``topk_experts`` (T, L, k) int16: the experts chosen, best first.
@@ -13,6 +14,11 @@ Axes are fixed and written once, here (:data:`AXES` is the same list, checked by
 * ``sink_mass`` (T, L, H) float16, optional: the probability each head gave its learned sink.
 * ``attention_entropy`` (T, L, H) float16, optional: each head's attention entropy in nats,
   over the keys plus the sink.
+* ``lens_ids`` (T, L, K) int32, optional: the logit lens: the top-K tokens predicted to follow
+  token t, read from the residual stream after decoder layer l through the final norm and the
+  unembedding (:mod:`gptoss_lab.lens`); at the last layer, the model's own top-K.
+* ``lens_probs`` (T, L, K) float32, optional: their probabilities (softmax over the whole vocabulary).
+  ``Trace.lens_strings`` holds the text of every id in ``lens_ids``.
 
 ``config["interventions"]`` lists the interventions in effect while the model ran (experts, sinks,
 heads switched off: :mod:`gptoss_lab.interventions`), so the routing arrays are what was actually chosen.
@@ -47,6 +53,8 @@ AXES: dict[str, tuple[str, ...]] = {
     "topk_weights": ("T", "L", "k"),
     "sink_mass": ("T", "L", "H"),
     "attention_entropy": ("T", "L", "H"),
+    "lens_ids": ("T", "L", "K"),
+    "lens_probs": ("T", "L", "K"),
 }
 #: The arrays every Trace has.
 REQUIRED = ("routing_logits", "topk_experts", "topk_weights")
@@ -55,10 +63,11 @@ _NOT_ARRAYS = ("token_ids", "meta")  # the other .npz entries
 
 @dataclass(init=False, eq=False)
 class Trace:
-    """Per-token routing (and optional attention summaries) of one prompt + reply.
+    """Per-token routing (and optional attention summaries and logit lens) of one prompt + reply.
 
     Arrays are passed by name, either in ``arrays`` or as keywords (``routing_logits=...``);
-    a keyword set to None leaves that array out.
+    a keyword set to None leaves that array out. ``lens_strings``: the text of each token id
+    in ``lens_ids`` (so a saved trace draws its lens without a tokenizer).
     """
 
     token_ids: np.ndarray  # (T,) int64
@@ -68,6 +77,7 @@ class Trace:
     layer_types: list[str]  # L: "sliding_attention" | "full_attention"
     config: dict[str, Any] = field(default_factory=dict)
     arrays: dict[str, np.ndarray] = field(default_factory=dict)  # by name, axes as in AXES
+    lens_strings: dict[int, str] = field(default_factory=dict)  # token id -> text, for lens_ids
 
     def __init__(
         self,
@@ -79,6 +89,7 @@ class Trace:
         layer_types: list[str],
         config: dict[str, Any] | None = None,
         arrays: dict[str, np.ndarray] | None = None,
+        lens_strings: dict[int, str] | None = None,
         **named: np.ndarray | None,
     ) -> None:
         merged = {**(arrays or {}), **named}
@@ -89,6 +100,7 @@ class Trace:
         self.layer_types = list(layer_types)
         self.config = dict(config or {})
         self.arrays = {name: np.asarray(value) for name, value in merged.items() if value is not None}
+        self.lens_strings = {int(i): str(s) for i, s in (lens_strings or {}).items()}
         self._check()
 
     def _check(self) -> None:
@@ -140,6 +152,14 @@ class Trace:
     @property
     def attention_entropy(self) -> np.ndarray | None:
         return self.arrays.get("attention_entropy")
+
+    @property
+    def lens_ids(self) -> np.ndarray | None:
+        return self.arrays.get("lens_ids")
+
+    @property
+    def lens_probs(self) -> np.ndarray | None:
+        return self.arrays.get("lens_probs")
 
     @property
     def interventions(self) -> list[dict[str, Any]]:
@@ -206,6 +226,11 @@ class Trace:
 
         return token_path(self, t, **kwargs)
 
+    def logit_lens(self, **kwargs: Any) -> Any:
+        from .viz import logit_lens
+
+        return logit_lens(self, **kwargs)
+
     # -- files
 
     def save(self, path: str | Path) -> Path:
@@ -218,6 +243,7 @@ class Trace:
             "n_prompt": self.n_prompt,
             "layer_types": self.layer_types,
             "config": self.config,
+            "lens_strings": {str(i): s for i, s in self.lens_strings.items()},
         }
         entries = {
             **self.arrays,
@@ -247,4 +273,5 @@ class Trace:
                 layer_types=meta["layer_types"],
                 config=meta["config"],
                 arrays={name: data[name] for name in data.files if name not in _NOT_ARRAYS},
+                lens_strings={int(i): s for i, s in meta.get("lens_strings", {}).items()},
             )

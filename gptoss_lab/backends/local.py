@@ -218,11 +218,13 @@ def _remove(handles: list[Any]) -> None:
 
 
 def _captures(loaded: Any, capture: bool | None) -> list[Any]:
-    """The captures to run (routing, attention summaries) when asked for (or by default on the bundled model)."""
-    from ..capture import AttentionSummaryCapture, RoutingCapture, moe_layers
+    """The captures to run (routing, attention summaries, and the logit lens where it is cheap) when asked for
+    (or by default on the bundled model)."""
+    from ..capture import AttentionSummaryCapture, LensCapture, RoutingCapture, lens_is_cheap, moe_layers
 
     if capture is False or (capture is None and loaded.source.kind != "nano"):
         return []
     if capture is None and not moe_layers(loaded.model):
         return []
-    return [RoutingCapture(loaded.model), AttentionSummaryCapture(loaded.model)]
+    captures = [RoutingCapture(loaded.model), AttentionSummaryCapture(loaded.model)]
+    return captures + [LensCapture(loaded.model)] * lens_is_cheap(loaded.model)

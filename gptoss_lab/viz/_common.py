@@ -188,9 +188,14 @@ def token_label(s: str, limit: int = 24) -> str:
 
 def token_groups(trace: Trace) -> np.ndarray:
     """(T,) str: each token's group in GROUPS."""
-    sources = np.asarray(trace.sources, dtype=object)
-    groups = np.where(np.isin(sources, ["analysis", "commentary", "final"]), sources, "other")
-    groups[: trace.n_prompt] = "prompt"
+    return source_groups(trace.sources, trace.n_prompt)
+
+
+def source_groups(sources: Sequence[str], n_prompt: int) -> np.ndarray:
+    """(len(sources),) str: the group in GROUPS of each token, the first ``n_prompt`` being the prompt."""
+    kinds = np.asarray(sources, dtype=object)
+    groups = np.where(np.isin(kinds, ["analysis", "commentary", "final"]), kinds, "other")
+    groups[: max(0, n_prompt)] = "prompt"
     return groups.astype(str)
 
 
@@ -226,6 +231,23 @@ def add_shapes(fig: Any, shapes: Sequence[dict[str, Any]]) -> None:
 def source_band(band: dict[str, Any], start: int, end: int, source: str) -> dict[str, Any]:
     """``band`` (a rect shape) over tokens ``start`` to ``end``, a run of one source, in that source's colour."""
     return {**band, "x0": start - 0.5, "x1": end - 0.5, "fillcolor": SOURCE_COLORS[source]}
+
+
+def add_channel_ribbon(fig: Any, sources: Sequence[str], n_prompt: int, start: int = 0) -> None:
+    """Coloured ribbon above the plot, one band per run of token sources, dotted lines between groups, and
+    its key. ``sources`` are those of tokens ``start``, ``start + 1``, ... (a window of a longer sequence),
+    ``n_prompt`` counts the whole sequence's prompt.
+
+    Above rather than behind a heatmap, which would hide any background.
+    """
+    band = {"type": "rect", "xref": "x", "yref": "paper", "y0": 1.01, "y1": 1.04, "line": {"width": 0}}
+    shapes = [source_band(band, start + a, start + b, source) for a, b, source in runs(sources)]
+    line = {"type": "line", "xref": "x", "yref": "paper", "y0": 0, "y1": 1.04}
+    dotted = {"color": "black", "width": 1, "dash": "dot"}
+    for a, _, _ in runs(list(source_groups(sources, n_prompt - start)))[1:]:
+        shapes.append({**line, "x0": start + a - 0.5, "x1": start + a - 0.5, "line": dotted})
+    add_shapes(fig, shapes)
+    add_key(fig, channel_key(sources, SOURCE_COLORS, "ribbon above the map, by token source"))
 
 
 def add_key(fig: Any, key: str) -> None:

@@ -20,9 +20,7 @@ import numpy as np
 from ._common import (
     GROUP_COLORS,
     GROUPS,
-    SOURCE_COLORS,
-    add_key,
-    add_shapes,
+    add_channel_ribbon,
     block_mean,
     block_mode,
     block_size,
@@ -38,7 +36,6 @@ from ._common import (
     position_ticks,
     require_plotly,
     runs,
-    source_band,
     stepped_colorscale,
     token_groups,
     token_label,
@@ -111,7 +108,7 @@ def routing_map(
         # the weight can't share the colour channel with the expert id, so a white veil fades weak choices
         veil = go.Heatmap(z=cells["veil"], x=cells["x"], y=layers, colorscale=_VEIL, zmin=1 / k if k > 1 else 0)
         fig.add_trace(veil.update(zmax=1.0, showscale=False, hoverinfo="skip", name="weight veil"))
-    _add_channel_ribbon(fig, trace)
+    add_channel_ribbon(fig, trace.sources, trace.n_prompt)
     fig.update_xaxes(title_text="token position", range=[-0.5, T - 0.5], showgrid=False, **position_ticks(T))
     fig.update_yaxes(title_text="MoE layer", type="category", showgrid=False)
     fig.update_layout(margin={"t": 110})
@@ -203,21 +200,6 @@ def _map_colors(mode: str, E: int, k: int, h: int | None) -> dict[str, Any]:
         lowest = 1 / k if k > 1 else 0.0  # a top-1 weight is never below 1/k
         return {"colorscale": "Blues", "zmin": lowest, "zmax": 1.0, "colorbar": {"title": {"text": "top-1<br>weight"}}}
     return {"colorscale": "Reds", "zmin": 0.0, "colorbar": {"title": {"text": f"weight of<br>expert {h}"}}}
-
-
-def _add_channel_ribbon(fig: Any, trace: Trace) -> None:
-    """Coloured ribbon above the plot, one band per run of token sources, and lines between groups.
-
-    Above rather than behind the heatmap, which would hide any background.
-    """
-    band = {"type": "rect", "xref": "x", "yref": "paper", "y0": 1.01, "y1": 1.04, "line": {"width": 0}}
-    shapes = [source_band(band, start, end, source) for start, end, source in runs(trace.sources)]
-    line = {"type": "line", "xref": "x", "yref": "paper", "y0": 0, "y1": 1.04}
-    dotted = {"color": "black", "width": 1, "dash": "dot"}
-    for start, _, _ in runs(list(token_groups(trace)))[1:]:
-        shapes.append({**line, "x0": start - 0.5, "x1": start - 0.5, "line": dotted})
-    add_shapes(fig, shapes)
-    add_key(fig, channel_key(trace.sources, SOURCE_COLORS, "ribbon above the map, by token source"))
 
 
 # -- expert_load

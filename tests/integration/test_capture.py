@@ -8,6 +8,7 @@ import torch
 
 from gptoss_lab.capture import (
     AttentionSummaryCapture,
+    LensCapture,
     RoutingCapture,
     build_trace,
     collect_all,
@@ -128,15 +129,15 @@ def test_unknown_router_output_names_the_problem():
 def test_captures_are_named_and_return_trace_arrays_by_name(nano):
     _, loaded = nano
     model = loaded.model
-    with RoutingCapture(model) as routing, AttentionSummaryCapture(model) as summaries:
-        assert routing.collect() == {} and summaries.collect() == {}  # nothing ran yet
+    with RoutingCapture(model) as routing, AttentionSummaryCapture(model) as summaries, LensCapture(model, 3) as lens:
+        assert routing.collect() == {} and summaries.collect() == {} and lens.collect() == {}  # nothing ran yet
         with torch.inference_mode():
             model(input_ids=torch.tensor([[5, 6, 7, 8]]))
-    assert (routing.name, summaries.name) == ("routing", "attention summaries")
-    named = {**routing.collect(), **summaries.collect()}
+    assert (routing.name, summaries.name, lens.name) == ("routing", "attention summaries", "logit lens")
+    named = {**routing.collect(), **summaries.collect(), **lens.collect()}
     assert sorted(named) == sorted(AXES)
     L, E, k, H = len(model.model.layers), model.config.num_local_experts, 2, model.config.num_attention_heads
-    sizes = {"T": 4, "L": L, "E": E, "k": k, "H": H}
+    sizes = {"T": 4, "L": L, "E": E, "k": k, "H": H, "K": 3}
     for name, value in named.items():
         assert value.shape == tuple(sizes[a] for a in AXES[name]), name
     dtypes = {n: v.dtype for n, v in named.items()}
@@ -146,6 +147,8 @@ def test_captures_are_named_and_return_trace_arrays_by_name(nano):
         "topk_weights": np.float32,
         "sink_mass": np.float16,
         "attention_entropy": np.float16,
+        "lens_ids": np.int32,
+        "lens_probs": np.float32,
     }
     positional = routing.arrays()  # the positional form, kept for callers not yet on collect()
     for value, name in zip(positional, ["routing_logits", "topk_experts", "topk_weights"], strict=True):

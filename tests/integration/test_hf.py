@@ -223,3 +223,29 @@ def test_registered_attention_sees_the_rotated_queries_and_keys(tiny):
     q, k = seen["rebuilt"]
     torch.testing.assert_close(q, seen["query"])
     torch.testing.assert_close(k, seen["key"])
+
+
+# -- decoder_layer_output
+
+
+def test_decoder_layer_output_v456_tensor():
+    hidden = torch.randn(1, 3, 8)
+    assert _hf.decoder_layer_output(hidden) is hidden
+
+
+def test_decoder_layer_output_v455_tuple():
+    hidden = torch.randn(1, 3, 8)
+    assert _hf.decoder_layer_output((hidden, torch.zeros(3, E))) is hidden
+
+
+def test_decoder_layer_output_of_the_installed_version(tiny):
+    seen = []
+    hook = tiny.model.layers[-1].register_forward_hook(lambda m, a, out: seen.append(_hf.decoder_layer_output(out)))
+    try:
+        with torch.inference_mode():
+            out = tiny(input_ids=torch.tensor([[1, 2, 3]]), output_hidden_states=True)
+    finally:
+        hook.remove()
+    assert seen[0].shape == (1, 3, 32)
+    # the model's own last hidden state is the final norm of the last layer's output
+    torch.testing.assert_close(tiny.model.norm(seen[0]), out.hidden_states[-1])

@@ -12,7 +12,7 @@ import pytest
 from gptoss_lab import trace as trace_module
 from gptoss_lab.trace import AXES, REQUIRED, Trace
 
-T, L, E, K, H = 6, 2, 4, 2, 3
+T, L, E, K, H, KL = 6, 2, 4, 2, 3, 5  # KL: the logit lens's K
 
 
 def named_arrays(seed: int = 0) -> dict[str, np.ndarray]:
@@ -23,6 +23,8 @@ def named_arrays(seed: int = 0) -> dict[str, np.ndarray]:
         "topk_weights": rng.random((T, L, K)).astype(np.float32),
         "sink_mass": rng.random((T, L, H)).astype(np.float16),
         "attention_entropy": rng.random((T, L, H)).astype(np.float16),
+        "lens_ids": rng.integers(0, 50, size=(T, L, KL)).astype(np.int32),
+        "lens_probs": rng.random((T, L, KL)).astype(np.float32),
     }
 
 
@@ -35,12 +37,13 @@ def make(**arrays: np.ndarray | None) -> Trace:
         layer_types=["sliding_attention", "full_attention"],
         config={"model": "test"},
         arrays={**named_arrays(), **arrays},
+        lens_strings={i: f"w{i}" for i in range(50)},
     )
 
 
 def test_axes_are_the_ones_the_docstring_writes():
     doc = trace_module.__doc__
-    written = dict(re.findall(r"``(\w+)`` \(([TLEkH, ]+)\)", doc))
+    written = dict(re.findall(r"``(\w+)`` \(([TLEkKH, ]+)\)", doc))
     assert written == {name: ", ".join(axes) for name, axes in AXES.items()}
     assert set(REQUIRED) <= set(AXES)
 
@@ -84,7 +87,12 @@ def test_unknown_and_missing_arrays_are_refused():
 
 @pytest.mark.parametrize(
     ("name", "shape"),
-    [("sink_mass", (T + 1, L, H)), ("attention_entropy", (T, L + 1, H)), ("topk_weights", (T, L, K + 1))],
+    [
+        ("sink_mass", (T + 1, L, H)),
+        ("attention_entropy", (T, L + 1, H)),
+        ("topk_weights", (T, L, K + 1)),
+        ("lens_probs", (T, L, KL + 1)),
+    ],
 )
 def test_an_axis_that_disagrees_names_the_array(name, shape):
     with pytest.raises(ValueError, match=rf"Trace\.{name} has shape {re.escape(str(shape))}"):
@@ -103,6 +111,7 @@ def test_saved_file_holds_each_array_under_its_name(tmp_path):
         np.testing.assert_array_equal(again.arrays[name], value)
     assert (again.token_strings, again.sources, again.n_prompt) == (trace.token_strings, trace.sources, 2)
     assert again.layer_types == trace.layer_types and again.config == trace.config
+    assert again.lens_strings == trace.lens_strings and all(isinstance(i, int) for i in again.lens_strings)
 
 
 def _old_file(path, arrays, version=1):
@@ -124,7 +133,7 @@ def _old_file(path, arrays, version=1):
 def test_a_trace_saved_by_the_earlier_version_loads(tmp_path):
     arrays = {n: a for n, a in named_arrays().items() if n in REQUIRED}  # routing only, as without summaries
     loaded = Trace.load(_old_file(tmp_path / "old.npz", arrays))
-    assert loaded.sink_mass is None
+    assert loaded.sink_mass is None and loaded.lens_ids is None and loaded.lens_strings == {}
     np.testing.assert_array_equal(loaded.topk_experts, arrays["topk_experts"])
 
 
