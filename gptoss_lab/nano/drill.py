@@ -8,13 +8,19 @@ on the third run's checkpoint). A drill row is nothing but such steps, in the ex
 scratchpads use, so a share of training batches can teach the tables directly (as pretraining
 text teaches a large model its arithmetic). Only the part after the operands is learned: the
 operands are random, what follows them is the fact.
+
+A comparison row (:func:`compare_row`) drills the verdict of the high-effort check instead:
+``6221 vs 6211: differ.`` The third stage's checks wrote two different numbers on that line and
+then ``same`` on 98.5% of its wrong answers, so the verdict, not the recomputation, is what a
+check that can fail needs first. Half the pairs are equal; the others differ in one digit, two
+neighbouring digits swapped, or one digit more or less, as a slip leaves them.
 """
 
 from __future__ import annotations
 
 import random
 
-__all__ = ["drill_row", "fact"]
+__all__ = ["compare_row", "drill_row", "fact", "near_miss"]
 
 
 def _add(rng: random.Random) -> tuple[str, str]:
@@ -56,4 +62,39 @@ def drill_row(rng: random.Random, n_facts: int = 28) -> list[tuple[str, bool]]:
         operands, result = fact(rng, kind)
         pieces += [(operands if i == 0 else joiner + operands, False), (result, True)]
     pieces.append((".", False))
+    return pieces
+
+
+def near_miss(rng: random.Random, value: int) -> int:
+    """A number a slip could have left in place of ``value``: never ``value`` itself."""
+    digits = list(str(value))
+    roll = rng.random()
+    if roll < 0.15 and len(digits) > 1 and len(set(digits)) > 1:  # two neighbours swapped
+        while True:
+            i = rng.randrange(len(digits) - 1)
+            if digits[i] != digits[i + 1]:
+                digits[i], digits[i + 1] = digits[i + 1], digits[i]
+                break
+    elif roll < 0.3:  # a digit more, or one fewer
+        i = rng.randrange(len(digits) + 1)
+        if len(digits) > 1 and rng.random() < 0.5:
+            del digits[min(i, len(digits) - 1)]
+        else:
+            digits.insert(i, str(rng.randrange(10)))
+    else:  # one digit changed
+        i = rng.randrange(len(digits))
+        digits[i] = rng.choice([d for d in "0123456789" if d != digits[i]])
+    miss = int("".join(digits))
+    return miss if miss != value else near_miss(rng, value)  # a leading 0 dropped can give it back
+
+
+def compare_row(rng: random.Random, n_pairs: int = 12) -> list[tuple[str, bool]]:
+    """A comparison row as (text, learned) pieces: ``A vs B: same.`` lines, only the verdict learned."""
+    pieces: list[tuple[str, bool]] = []
+    for i in range(n_pairs):
+        width = rng.randint(1, 5)  # digits, as sums, differences and products run
+        a = rng.randrange(10 ** (width - 1) if width > 1 else 0, 10**width)
+        b = a if rng.random() < 0.5 else near_miss(rng, a)
+        pieces += [(f"{'' if i == 0 else chr(10)}{a} vs {b}:", False), (" same" if a == b else " differ", True)]
+        pieces.append((".", False))
     return pieces

@@ -85,6 +85,7 @@ class Recipe:
     threads: int = 2
     save_minutes: float = 4.0  # wall time between checkpoints (with resume state); 0: only at the end
     drill_share: float = 0.0  # share of batches that are digit-fact drills (:mod:`.drill`), not conversations
+    compare_share: float = 0.0  # share of drill rows that drill the check's verdict (``A vs B: same.``) instead
     init: str = ""  # a checkpoint directory to start from (its weights, tokenizer and optimizer moments)
     model: dict[str, Any] = field(default_factory=dict)  # overrides of MODEL_CONFIG
 
@@ -209,6 +210,13 @@ def encode_drill(tokenizer: Any, pieces: list[tuple[str, bool]]) -> tuple[list[i
     return enc["input_ids"], labels
 
 
+def drill_row(rng: random.Random, recipe: Recipe) -> list[tuple[str, bool]]:
+    """One drill row: a comparison row with ``compare_share`` chance, else digit facts."""
+    if recipe.compare_share > 0 and rng.random() < recipe.compare_share:  # no draw at 0: older streams unchanged
+        return drill.compare_row(rng)
+    return drill.drill_row(rng)
+
+
 def pool_chunks(tokenizer: Any, recipe: Recipe, index: int) -> list[list[tuple[list[int], list[int]]]]:
     """Pool ``index`` of the data stream as batches of (ids, labels) rows, in training order.
 
@@ -228,7 +236,7 @@ def pool_chunks(tokenizer: Any, recipe: Recipe, index: int) -> list[list[tuple[l
     if recipe.drill_share > 0:
         n_drill = round(len(chunks) * recipe.drill_share / (1 - recipe.drill_share))
         chunks += [
-            [encode_drill(tokenizer, drill.drill_row(rng)) for _ in range(recipe.batch_size)] for _ in range(n_drill)
+            [encode_drill(tokenizer, drill_row(rng, recipe)) for _ in range(recipe.batch_size)] for _ in range(n_drill)
         ]
     rng.shuffle(chunks)
     return chunks
@@ -575,6 +583,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--lr", type=float, help=f"peak learning rate; default {Recipe.lr}")
     parser.add_argument("--warmup", type=int, help=f"warm-up steps; default {Recipe.warmup}")
     parser.add_argument("--drill-share", type=float, help="share of batches that are digit-fact drills; default 0")
+    parser.add_argument("--compare-share", type=float, help="share of drill rows that drill A vs B: same; default 0")
     parser.add_argument(
         "--shipped", action="store_true", help="train the shipped checkpoint's stages into --out DIR (resumable)"
     )
@@ -587,6 +596,7 @@ def main(argv: list[str] | None = None) -> None:
             ("lr", args.lr),
             ("warmup", args.warmup),
             ("drill_share", args.drill_share),
+            ("compare_share", args.compare_share),
         )
         if v is not None
     }

@@ -469,3 +469,32 @@ def test_the_shipped_stages_command_line(tmp_path, monkeypatch):
     assert calls == [(tmp_path, {"threads": 1, "save_minutes": None})]
     with pytest.raises(SystemExit):
         T.main(["--shipped", "--out", str(tmp_path), "--lr", "1e-3"])  # the stages fix their own schedules
+
+
+def test_comparison_drills_learn_only_a_true_verdict_and_leave_older_streams_alone(tokenizer):
+    from gptoss_lab.nano import drill
+    from gptoss_lab.nano.train import encode_drill, pool_chunks
+
+    rng = random.Random(0)
+    verdicts = []
+    for _ in range(200):
+        pieces = drill.compare_row(rng, 6)
+        text = "".join(piece for piece, _ in pieces)
+        for a, b, verdict in re.findall(r"^(\d+) vs (\d+): (same|differ)\.$", text, re.M):
+            assert (verdict == "same") == (a == b), (a, b, verdict)
+            verdicts.append(verdict)
+        assert len(re.findall(r" vs ", text)) == 6
+        ids, labels = encode_drill(tokenizer, pieces)
+        learned = tokenizer.decode([t for t in labels if t != -100])
+        assert learned.split() == [v for v in re.findall(r": (same|differ)\.", text)]  # the verdicts alone
+    assert 0.4 < verdicts.count("same") / len(verdicts) < 0.6  # a constant verdict scores half
+    misses = [drill.near_miss(random.Random(i), 6221) for i in range(300)]
+    assert 6221 not in misses
+    one_digit = [m for m in misses if len(str(m)) == 4 and sum(x != y for x, y in zip(str(m), "6221")) == 1]
+    swapped = [m for m in misses if sorted(str(m)) == sorted("6221") and m != 6221]
+    lengths = [m for m in misses if len(str(m)) != 4]
+    assert one_digit and swapped and lengths  # every kind of slip appears
+    recipe = Recipe(batch_size=4, pool=64, drill_share=0.25)
+    assert pool_chunks(tokenizer, recipe, 0) == pool_chunks(tokenizer, replace(recipe, compare_share=0.0), 0)
+    mixed = pool_chunks(tokenizer, replace(recipe, compare_share=0.5), 0)
+    assert any(" vs " in tokenizer.decode(ids) for chunk in mixed for ids, _ in chunk)
