@@ -1,5 +1,5 @@
-"""Cost of capture (routing + attention summaries, what the bundled model records by default):
-tokens/s of the generation loop with and without it, same process.
+"""Cost of capture (routing + attention summaries + the logit lens, what the bundled model records by
+default): tokens/s of the generation loop with and without it, same process; and the lens's own share.
 
     python bench/capture_cost.py [--tokens 256] [--rounds 15]
 
@@ -14,17 +14,25 @@ import statistics
 import time
 
 
-def run(model, prompt_ids, n_tokens: int, capture: bool) -> float:
-    from gptoss_lab.capture import AttentionSummaryCapture, RoutingCapture
+def run(model, prompt_ids, n_tokens: int, capture: bool, lens: bool = True) -> float:
+    from contextlib import ExitStack
+
+    from gptoss_lab.capture import AttentionSummaryCapture, LensCapture, RoutingCapture
     from gptoss_lab.generate import Sampling, generate_ids
 
     start = time.perf_counter()
     if capture:
-        with RoutingCapture(model) as routing, AttentionSummaryCapture(model) as summaries:
+        with ExitStack() as stack:
+            kinds = (
+                (RoutingCapture, AttentionSummaryCapture, LensCapture)
+                if lens
+                else (RoutingCapture, AttentionSummaryCapture)
+            )
+            captures = [stack.enter_context(kind(model)) for kind in kinds]
             for _ in generate_ids(model, prompt_ids, max_new_tokens=n_tokens, stop_ids=(), sampling=Sampling(0)):
                 pass
-        routing.collect()  # moving what was captured to numpy is part of the cost
-        summaries.collect()
+        for c in captures:
+            c.collect()  # moving what was captured to numpy is part of the cost
     else:
         for _ in generate_ids(model, prompt_ids, max_new_tokens=n_tokens, stop_ids=(), sampling=Sampling(0)):
             pass
@@ -42,17 +50,21 @@ def main() -> None:
     loaded = lab.handle.load()
     prompt_ids = loaded.encode(lab.prompt_text("What is 123 + 456?"))
     run(loaded.model, prompt_ids, 16, capture=True)  # warm up
-    plain, captured = [], []
+    plain, no_lens, captured = [], [], []
     for _ in range(args.rounds):
         plain.append(run(loaded.model, prompt_ids, args.tokens, capture=False))
+        no_lens.append(run(loaded.model, prompt_ids, args.tokens, capture=True, lens=False))
         captured.append(run(loaded.model, prompt_ids, args.tokens, capture=True))
-    p, c = statistics.median(plain), statistics.median(captured)
-    # each round's pair ran back to back: the median of paired ratios resists a noisy neighbour best
+    p, n, c = statistics.median(plain), statistics.median(no_lens), statistics.median(captured)
+    # each round's runs went back to back: the median of paired ratios resists a noisy neighbour best
     ratio = statistics.median(b / a for a, b in zip(plain, captured, strict=True))
+    lens_ratio = statistics.median(b / a for a, b in zip(no_lens, captured, strict=True))
     print(f"model: {loaded.source.label}, {args.tokens} new tokens after a {len(prompt_ids)}-token prompt, greedy")
-    print(f"without capture: {p:8.1f} tokens/s (median of {args.rounds})")
-    print(f"with capture:    {c:8.1f} tokens/s")
-    print(f"median paired ratio with/without: {ratio:.3f}  (slowdown {100 * (1 - ratio):.1f}%)")
+    print(f"without capture:            {p:8.1f} tokens/s (median of {args.rounds})")
+    print(f"routing + attention:        {n:8.1f} tokens/s")
+    print(f"routing + attention + lens: {c:8.1f} tokens/s")
+    print(f"median paired ratio all/none: {ratio:.3f}  (slowdown {100 * (1 - ratio):.1f}%)")
+    print(f"median paired ratio with/without the lens: {lens_ratio:.3f}")
 
 
 if __name__ == "__main__":

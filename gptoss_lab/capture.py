@@ -259,8 +259,11 @@ def lens_is_cheap(model: Any) -> bool:
 class LensCapture(_LayerHooks):
     """The logit lens: each decoder layer's output through the final norm and ``lm_head``, top-``k`` only.
 
-    Hooks each ``layers[i]``; per forward call and layer, keeps (ids, probabilities) (N, k) and drops
-    the (N, V) logits at once (:func:`gptoss_lab.lens.top_predictions`, a chunk of rows at a time).
+    Hooks each ``layers[i]`` and keeps its output (N, hidden) per forward call; :meth:`collect` reads
+    all of them through the norm and ``lm_head`` in one pass per layer, top-``k`` only, the (T, V)
+    logits a chunk of rows at a time (:func:`gptoss_lab.lens.top_predictions`). Keeping the hidden
+    states (T x L x hidden floats: 3 MB for 1,000 of nano's tokens) and projecting once costs less
+    than a projection per token (``python bench/capture_cost.py``).
     """
 
     name = "logit lens"
@@ -274,12 +277,9 @@ class LensCapture(_LayerHooks):
         return [layer.register_forward_hook(self._make_hook(i)) for i, layer in enumerate(self.layers)]
 
     def _make_hook(self, i: int) -> Any:
-        from .lens import top_predictions
-
         def hook(module: Any, args: Any, output: Any) -> None:
             hidden = _hf.decoder_layer_output(output).detach()  # (1, S, hidden)
-            flat = hidden.reshape(-1, hidden.shape[-1])  # (S, hidden)
-            self._steps[i].append(top_predictions(flat, self.norm, self.unembed, self.k))
+            self._steps[i].append((hidden.reshape(-1, hidden.shape[-1]),))  # (S, hidden)
 
         return hook
 
@@ -287,7 +287,13 @@ class LensCapture(_LayerHooks):
         """lens_ids (T, L, K) int32, lens_probs (T, L, K) float32."""
         import torch
 
-        return {"lens_ids": self._stack(0).to(torch.int32).numpy(), "lens_probs": self._stack(1).float().numpy()}
+        from .lens import top_predictions
+
+        hidden = self._stack(0)  # (T, L, hidden)
+        per_layer = [top_predictions(hidden[:, i], self.norm, self.unembed, self.k) for i in range(hidden.shape[1])]
+        ids = torch.stack([layer_ids for layer_ids, _ in per_layer], dim=1)  # (T, L, K)
+        probs = torch.stack([layer_probs for _, layer_probs in per_layer], dim=1)  # (T, L, K)
+        return {"lens_ids": ids.to(torch.int32).numpy(), "lens_probs": probs.float().numpy()}
 
 
 def collect_all(captures: Sequence[_LayerHooks]) -> dict[str, Any]:

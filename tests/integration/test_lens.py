@@ -186,7 +186,7 @@ def test_a_reply_written_under_an_intervention_is_recomputed_under_it(nano_lab_f
         recomputed = logit_lens(lab, reply)
     captured = lens_of(reply)
     np.testing.assert_array_equal(captured.ids, recomputed.ids)
-    np.testing.assert_allclose(captured.probs, recomputed.probs, atol=1e-5)
+    np.testing.assert_allclose(captured.probs, recomputed.probs, atol=5e-5)  # cached steps vs one pass: rounding
     with pytest.raises(OptionError, match=r"written under the interventions experts 0, 1, 2 off .* lab\.intervene"):
         logit_lens(lab, reply)  # without them the lens would be another model's
     plain = logit_lens_of(lab.handle.load().model, captured.token_ids)
