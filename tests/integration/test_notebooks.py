@@ -83,6 +83,8 @@ def test_notebook_runs_top_to_bottom(executed):
     path, nb, _ = executed
     errors = [o for o in _outputs(nb) if o.output_type == "error"]
     assert not errors, "\n".join("\n".join(o.traceback) for o in errors)
+    for figure in _figures(nb):  # the notebooks' own figures too: no Plotly logo, no upload button
+        assert figure.get("config", {}).get("displaylogo") is False, figure["layout"].get("title")
     check = CHECKS.get(path.name[:2])
     if check is not None:
         check(nb)
