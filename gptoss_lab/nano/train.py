@@ -536,10 +536,34 @@ def checkpoint(
     return out
 
 
+def servable_rope(config_json: Path) -> None:
+    """Write default RoPE as YaRN with factor 1 (the same rotation): vLLM's gpt-oss reads YaRN's fields.
+
+    With factor 1, YaRN's interpolated and extrapolated frequencies are both ``theta ** (-2i / d)``
+    and its attention scale is 1, so transformers computes what default RoPE computes (a test checks
+    the logits), and vLLM, whose gpt-oss always builds a YaRN rotary embedding, can serve the model.
+    """
+    config = json.loads(config_json.read_text())
+    rope = config.get("rope_parameters") or {}
+    if rope.get("rope_type", "default") != "default":
+        return
+    config["rope_parameters"] = {
+        "rope_type": "yarn",
+        "rope_theta": rope.get("rope_theta", 10000.0),
+        "factor": 1.0,
+        "beta_fast": 32.0,
+        "beta_slow": 1.0,
+        "original_max_position_embeddings": config["max_position_embeddings"],
+        "truncate": False,
+    }
+    config_json.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
+
+
 def save(model: Any, tokenizer: Any, recipe: Recipe, out: Path, *, step: int) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     model.config._attn_implementation = "eager"  # what every user of the checkpoint runs
     model.save_pretrained(out)
+    servable_rope(out / "config.json")
     model.config._attn_implementation = "sdpa_with_sinks"
     tokenizer.save_pretrained(out)
     meta = {

@@ -484,13 +484,15 @@ def test_comparison_drills_learn_only_a_true_verdict_and_leave_older_streams_alo
             assert (verdict == "same") == (a == b), (a, b, verdict)
             verdicts.append(verdict)
         assert len(re.findall(r" vs ", text)) == 6
-        ids, labels = encode_drill(tokenizer, pieces)
+        _, labels = encode_drill(tokenizer, pieces)
         learned = tokenizer.decode([t for t in labels if t != -100])
         assert learned.split() == [v for v in re.findall(r": (same|differ)\.", text)]  # the verdicts alone
     assert 0.4 < verdicts.count("same") / len(verdicts) < 0.6  # a constant verdict scores half
     misses = [drill.near_miss(random.Random(i), 6221) for i in range(300)]
     assert 6221 not in misses
-    one_digit = [m for m in misses if len(str(m)) == 4 and sum(x != y for x, y in zip(str(m), "6221")) == 1]
+    one_digit = [
+        m for m in misses if len(str(m)) == 4 and sum(x != y for x, y in zip(str(m), "6221", strict=True)) == 1
+    ]
     swapped = [m for m in misses if sorted(str(m)) == sorted("6221") and m != 6221]
     lengths = [m for m in misses if len(str(m)) != 4]
     assert one_digit and swapped and lengths  # every kind of slip appears
@@ -498,3 +500,27 @@ def test_comparison_drills_learn_only_a_true_verdict_and_leave_older_streams_alo
     assert pool_chunks(tokenizer, recipe, 0) == pool_chunks(tokenizer, replace(recipe, compare_share=0.0), 0)
     mixed = pool_chunks(tokenizer, replace(recipe, compare_share=0.5), 0)
     assert any(" vs " in tokenizer.decode(ids) for chunk in mixed for ids, _ in chunk)
+
+
+def test_default_rope_is_saved_as_yarn_with_factor_1_and_computes_the_same(tmp_path):
+    from transformers import AutoModelForCausalLM, GptOssConfig, GptOssForCausalLM
+
+    from gptoss_lab.nano.train import servable_rope
+
+    config = GptOssConfig(**{**MODEL_CONFIG, "hidden_size": 64, "intermediate_size": 64, "vocab_size": 300})
+    config.rope_parameters = {"rope_type": "default", "rope_theta": 10000.0}
+    torch.manual_seed(0)
+    GptOssForCausalLM(config).save_pretrained(tmp_path / "default")
+    (tmp_path / "yarn").mkdir()
+    for item in (tmp_path / "default").iterdir():
+        (tmp_path / "yarn" / item.name).write_bytes(item.read_bytes())
+    servable_rope(tmp_path / "yarn" / "config.json")
+    rope = json.loads((tmp_path / "yarn" / "config.json").read_text())["rope_parameters"]
+    assert rope["rope_type"] == "yarn" and rope["factor"] == 1.0 and rope["rope_theta"] == 10000.0  # what vLLM reads
+    assert {"beta_fast", "beta_slow", "original_max_position_embeddings"} <= set(rope)
+    ids = torch.randint(0, 300, (1, 300))  # past the sliding window
+    with torch.no_grad():
+        a, b = (AutoModelForCausalLM.from_pretrained(tmp_path / d)(ids).logits for d in ("default", "yarn"))
+    torch.testing.assert_close(a, b, rtol=0, atol=0)
+    servable_rope(tmp_path / "yarn" / "config.json")  # YaRN already: left as it is
+    assert json.loads((tmp_path / "yarn" / "config.json").read_text())["rope_parameters"] == rope
