@@ -70,6 +70,8 @@ class Reply:
     room: int | None = None
     #: the interventions in effect while it was written (:func:`gptoss_lab.interventions.active`), [] for none
     interventions: list[dict[str, Any]] = field(default_factory=list)
+    #: what a local model sampled it with: {"temperature", "top_p", "seed"} as resolved ({} where not known)
+    sampling: dict[str, Any] = field(default_factory=dict)
     _partial: Message | None = field(default=None, repr=False)
     _pending_tokens: int = field(default=0, repr=False)
 

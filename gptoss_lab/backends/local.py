@@ -135,6 +135,7 @@ class LocalBackend:
         reply.stats.prompt_tokens = len(prompt_ids)
         reply.stats.load_seconds = load_seconds
         reply.max_new_tokens = limit
+        reply.sampling = {"temperature": sampling.temperature, "top_p": sampling.top_p, "seed": sampling.seed}
         reply.room = None if self.context_length is None else self.context_length - len(prompt_ids)
         captures = _captures(loaded, capture)
         with interventions.apply(loaded.model, options.interventions):

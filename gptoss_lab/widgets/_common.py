@@ -12,7 +12,7 @@ from __future__ import annotations
 import weakref
 from typing import Any
 
-from ..errors import MissingPackageError
+from ..errors import GptOssLabError, MissingPackageError
 from ..render import NO_ANSWER, answer_text, escape, malformed_html, reasoning_label, steps_html
 
 PIP_HINT = "pip install 'gptoss-lab[widgets]'"
@@ -105,6 +105,14 @@ def traceback_text(err: BaseException) -> str:
     import traceback
 
     return "".join(traceback.format_exception(err))
+
+
+def failure(err: Exception) -> tuple[str, str]:
+    """(traceback, line) for a widget to show: bad input (a GptOssLabError) is its message alone; a bug is one
+    line with its traceback folded below (no cell to raise into from a background thread or a comm callback)."""
+    if isinstance(err, GptOssLabError):
+        return "", str(err)
+    return traceback_text(err), one_line(err)
 
 
 def one_line(err: BaseException) -> str:

@@ -14,6 +14,11 @@ selection redraws (the panes stay; plotly's ``FigureWidget`` would load plotly.j
 * ``expert_figure``: :func:`gptoss_lab.viz.routing_map` with ``highlight`` = the selected expert:
   where in the transcript that expert is chosen, layer by layer.
 
+Below the selectors, ``ablation`` (:class:`~gptoss_lab.widgets.ablation.AblationPane`): a button "Switch
+expert E of layer L off and regenerate" for the selected layer and expert asks the same prompt again, as it
+was asked, with that expert off, and shows the new reply beside this one with the first token where they
+part outlined (in the transcript too); the Lab's conversation is left as it was.
+
 Routing needs the reply's Trace (a local model with capture on); attention also needs that model.
 """
 
@@ -21,17 +26,17 @@ from __future__ import annotations
 
 from typing import Any
 
-import anywidget
 import ipywidgets as widgets
-from traitlets import Bool, Dict, Int, List, Unicode, link, observe
+from traitlets import Int, Unicode, link, observe
 
 from ..errors import GptOssLabError
-from ..render import show_bidi
 from ..viz._common import SOURCE_COLORS
 from ._common import PLAYGROUNDS, error_html, escape, magic_lab, muted_html, one_line, traceback_text
+from .ablation import AblationPane
 from .figure_pane import FigurePane
+from .token_strip import TokenStrip
 
-__all__ = ["Explorer"]
+__all__ = ["Explorer", "TokenStrip"]
 
 NO_TRACE = (
     "This reply has no trace, so there is no routing or attention to explore: they need a local model with "
@@ -42,68 +47,6 @@ NO_MODEL = (
     "Attention is recomputed from the model that wrote this reply, and none was found: pass it, "
     "Explorer(reply, lab=lab) or reply.explore(lab=lab)."
 )
-
-# The token strip's front end: spans built with textContent (never innerHTML), so model text stays text.
-# Shipped inline with the package: nothing is fetched from a CDN.
-_STRIP_ESM = """
-function render({ model, el }) {
-  el.classList.add("gptoss-token-strip");
-  let spans = [], current = -1;
-  const draw = () => {
-    const tokens = model.get("tokens"), sources = model.get("sources");
-    const specials = model.get("specials"), colors = model.get("colors");
-    el.replaceChildren();
-    spans = tokens.map((text, i) => {
-      const span = document.createElement("span");
-      const color = colors[sources[i]] || "#c7c7c7";
-      span.textContent = text;
-      span.title = `${i} · ${sources[i]}${specials[i] ? " · special token" : ""}`;
-      span.className = "gptoss-token" + (specials[i] ? " gptoss-special" : "");
-      span.style.background = color + "26";
-      span.style.borderBottom = `2px ${specials[i] ? "dotted" : "solid"} ${color}`;
-      span.addEventListener("click", () => { model.set("selected", i); model.save_changes(); });
-      el.appendChild(span);
-      return span;
-    });
-    current = -1;
-    mark(model.get("selected"));
-  };
-  const mark = (now) => {
-    if (spans[current]) spans[current].classList.remove("gptoss-selected");
-    if (spans[now]) spans[now].classList.add("gptoss-selected");
-    current = now;
-  };
-  model.on("change:tokens", draw);
-  model.on("change:selected", () => mark(model.get("selected")));
-  draw();
-}
-export default { render };
-"""
-_STRIP_CSS = """
-.gptoss-token-strip { line-height: 1.9; max-height: 14em; overflow: auto; font-family: monospace; }
-/* inline-block: a line may break between two tokens (spans of pre text give it no other place to) */
-.gptoss-token { display: inline-block; white-space: pre; cursor: pointer; margin: 0 1px; padding: 0 1px;
-  border-radius: 2px; line-height: 1.5; }
-.gptoss-special { font-style: italic; opacity: 0.75; }
-.gptoss-selected { outline: 2px solid var(--jp-ui-font-color0, #222); }
-"""
-
-
-class TokenStrip(anywidget.AnyWidget):
-    """The transcript as clickable tokens, coloured by where each comes from (prompt role or channel)."""
-
-    _esm = _STRIP_ESM
-    _css = _STRIP_CSS
-    tokens = List(Unicode(), help="Each token as shown (newlines as ↵, bidi controls as ⟨U+202E⟩).").tag(sync=True)
-    sources = List(Unicode(), help="Each token's source: a prompt role or the assistant's channel.").tag(sync=True)
-    specials = List(Bool(), help="True for harmony's special tokens (<|start|>, <|channel|>, ...).").tag(sync=True)
-    colors = Dict(help="source -> CSS colour.").tag(sync=True)
-    selected = Int(-1, help="The clicked token's position; -1 before any click.").tag(sync=True)
-
-
-def _shown(token: str) -> str:
-    """A token as the strip shows it: newlines, tabs and bidirectional controls visible (see render.show_bidi)."""
-    return show_bidi(token.replace("\n", "↵").replace("\t", "⇥")) or "∅"
 
 
 class Explorer(widgets.VBox):
@@ -139,12 +82,7 @@ class Explorer(widgets.VBox):
     def _build(self) -> None:
         trace = self.trace
         strings = list(trace.token_strings)
-        self.strip = TokenStrip(
-            tokens=[_shown(s) for s in strings],
-            sources=list(trace.sources),
-            specials=[s.startswith("<|") and s.endswith("|>") for s in strings],
-            colors=dict(SOURCE_COLORS),
-        )
+        self.strip = TokenStrip.of(strings, list(trace.sources))
         T, H = trace.n_tokens, int(trace.config.get("num_attention_heads") or 0)
         self.token_select = widgets.BoundedIntText(min=0, max=T - 1, description="token")
         self.layer_select = widgets.Dropdown(options=_layer_options(trace), description="layer")
@@ -164,16 +102,25 @@ class Explorer(widgets.VBox):
             select.observe(lambda _: self._draw_attention(), names="value")
         self.layer_select.observe(lambda _: self.path_figure.show(self._path_figure()), names="value")
         self.expert_select.observe(lambda _: self._draw_expert(), names="value")
+        self.ablation = AblationPane(self.reply, lambda: self.lab)
+        for select in (self.layer_select, self.expert_select):
+            select.observe(
+                lambda _: self.ablation.aim(self.layer_select.value, self.expert_select.value), names="value"
+            )
+        # where the regenerated reply parts from this one, outlined in the transcript too
+        self.ablation.observe(self._mark_parting, names="parted")
         self.children = [
             widgets.HTML(_title(self.reply, trace)),
             self.strip,
             widgets.HBox([self.token_select, self.layer_select, self.head_select, self.expert_select]),
+            self.ablation,
             self.note,
             self.path_figure,
             self.attention_figure,
             self.expert_figure,
         ]
         self._draw_attention()
+        self.ablation.aim(self.layer_select.value, self.expert_select.value)  # after the Lab is found
 
     # -- reacting to the selectors
 
@@ -188,6 +135,9 @@ class Explorer(widgets.VBox):
                 shape.update(x0=change.new, x1=change.new)
         self.expert_figure.show(expert_map)
         self._draw_attention()
+
+    def _mark_parting(self, change: Any) -> None:
+        self.strip.marked = -1 if change.new < 0 else self.trace.n_prompt + change.new
 
     @observe("message")
     def _message_changed(self, change: Any) -> None:

@@ -125,3 +125,58 @@ def test_the_explorer_reads_in_the_dark_theme(notebook):
     finally:
         notebook.theme("JupyterLab Light")
     assert all(ratio >= 4.5 for ratio in dark.values()), dark  # the strip's tokens and the panel text, WCAG AA
+
+
+# The ablation pane: the verdict line, the two columns, and the tokens outlined where the replies part.
+_ABLATION_JS = """() => {
+  const pane = document.querySelector('.gptoss-ablation');
+  const strips = [...pane.querySelectorAll('.gptoss-ablate-columns .gptoss-token-strip')];
+  const button = pane.querySelector('button.gptoss-ablate');
+  return {
+    verdict: (pane.querySelector('.gptoss-ablate-verdict') || {}).textContent || '',
+    button: button.textContent.trim(), disabled: button.disabled,
+    strips: strips.map(s => ({scrollWidth: s.scrollWidth, clientWidth: s.clientWidth,
+                              width: s.getBoundingClientRect().width, tokens: s.children.length})),
+    parted: document.querySelectorAll('.gptoss-explorer .gptoss-parted').length,
+  };
+}"""
+
+
+def test_switching_an_expert_off_shows_the_new_reply_beside_the_old(notebook):
+    from .notebook_page import Screenshots
+    from .test_payload import _CONTRAST_JS
+
+    page = notebook.page
+    shots = Screenshots(notebook.shots.folder / "explorer-ablate", "test_explorer_ablate")
+    shots.folder.mkdir(exist_ok=True)
+    for old in shots.folder.glob("*.png"):
+        old.unlink()
+    saved, explorer = _explorer_on_a_reply(notebook, "explorer_ablate.ipynb")
+    assert errors_of(saved) == []
+    button = explorer.locator("button.gptoss-ablate")
+    assert button.text_content().strip().startswith("Switch expert ") and button.is_enabled()
+    button.click()
+    explorer.locator(".gptoss-ablate-verdict").wait_for(timeout=120_000)
+    page.wait_for_timeout(500)  # the strips scroll their parting token into view
+    state = page.evaluate(_ABLATION_JS)
+    assert state["verdict"].startswith(("the replies part at token ", "identical")), state
+    assert not state["disabled"] and len(state["strips"]) == 2, state
+    for strip in state["strips"]:
+        assert strip["tokens"] > 10 and strip["width"] > 400, state  # side by side, each half the width
+        assert strip["scrollWidth"] <= strip["clientWidth"] + 1, state  # wrapped, nothing cut off
+    if state["verdict"].startswith("the replies part"):
+        assert state["parted"] == 3, state  # in the transcript and in both columns
+    pane = explorer.locator(".gptoss-ablation")
+    shots.take(pane, "light")
+    shots.take(explorer, "light-explorer")
+    parts = [".gptoss-ablate-verdict", ".gptoss-ablation .widget-html-content", ".gptoss-ablation .gptoss-token"]
+    light = page.evaluate(_CONTRAST_JS, parts)
+    try:
+        notebook.theme("JupyterLab Dark")
+        page.wait_for_timeout(1000)
+        shots.take(pane, "dark")
+        dark = page.evaluate(_CONTRAST_JS, parts)
+    finally:
+        notebook.theme("JupyterLab Light")
+    for theme, ratios in (("light", light), ("dark", dark)):
+        assert all(ratio >= 4.5 for ratio in ratios.values()), (theme, ratios)  # WCAG AA for text

@@ -446,7 +446,8 @@ console.log(JSON.stringify({ out, saved, strip: [...el.classes] }));
 """
 
 
-def test_token_strip_front_end_clicks_and_shows_text(tmp_path):
+def run_strip_front_end(tmp_path: Any, state: dict[str, Any]) -> dict[str, Any]:
+    """The token strip's JavaScript rendered by node over ``state`` (the model's traits), then token 2 clicked."""
     import json
     import shutil
     import subprocess
@@ -458,13 +459,6 @@ def test_token_strip_front_end_clicks_and_shows_text(tmp_path):
         pytest.skip("node is not installed: the token strip's JavaScript is checked with it")
     (tmp_path / "strip.mjs").write_text(TokenStrip._esm)
     (tmp_path / "harness.mjs").write_text(STRIP_HARNESS)
-    tokens = ["<|start|>", "<script>alert(1)</script>", "4", "<img src=x>"]
-    state = {
-        "tokens": tokens,
-        "sources": ["user", "analysis", "final", "final"],
-        "specials": [True, False, False, False],
-    }
-    state |= {"colors": {"user": "#1f77b4", "analysis": "#ff7f0e", "final": "#2ca02c"}, "selected": 1}
     run = subprocess.run(
         [node, str(tmp_path / "harness.mjs"), str(tmp_path / "strip.mjs"), json.dumps(state)],
         capture_output=True,
@@ -472,7 +466,18 @@ def test_token_strip_front_end_clicks_and_shows_text(tmp_path):
         timeout=60,
         check=True,
     )
-    result = json.loads(run.stdout)
+    return json.loads(run.stdout)
+
+
+def test_token_strip_front_end_clicks_and_shows_text(tmp_path):
+    tokens = ["<|start|>", "<script>alert(1)</script>", "4", "<img src=x>"]
+    state = {
+        "tokens": tokens,
+        "sources": ["user", "analysis", "final", "final"],
+        "specials": [True, False, False, False],
+    }
+    state |= {"colors": {"user": "#1f77b4", "analysis": "#ff7f0e", "final": "#2ca02c"}, "selected": 1}
+    result = run_strip_front_end(tmp_path, state)
     assert [s["text"] for s in result["out"]] == tokens  # as text: innerHTML is never set
     assert not any(s["html"] for s in result["out"])
     assert result["saved"] == [2]  # the click sent the token's position to Python
