@@ -8,7 +8,14 @@ from typing import Any
 
 import pytest
 
-from tests.engines.vllm_server import VllmServer, group_alive, vllm_python, vllm_server, write_tiny_gpt_oss
+from tests.engines.vllm_server import (
+    TINY_SERVER_ARGS,
+    VllmServer,
+    group_alive,
+    vllm_python,
+    vllm_server,
+    write_tiny_gpt_oss,
+)
 
 
 @pytest.fixture(scope="session")
@@ -45,9 +52,8 @@ def serve(vllm_py: Path, model_dir: Path, vocab: Path, workdir: Path, name: str,
 @pytest.fixture(scope="module")
 def tiny_server(vllm_py, tiny_gpt_oss, o200k_vocab, tmp_path_factory) -> Iterator[VllmServer]:
     """vLLM serving the tiny gpt-oss as ``gpt-oss-tiny``, its replies scripted by ``scripted_logits``."""
-    args = ("--reasoning-parser", "openai_gptoss", "--logits-processors", "scripted_logits:ScriptedLogits")
     workdir = tmp_path_factory.mktemp("vllm-tiny")
-    yield from serve(vllm_py, tiny_gpt_oss, o200k_vocab, workdir, "gpt-oss-tiny", args=args)
+    yield from serve(vllm_py, tiny_gpt_oss, o200k_vocab, workdir, "gpt-oss-tiny", args=TINY_SERVER_ARGS)
 
 
 @pytest.fixture(scope="module")

@@ -255,7 +255,8 @@ def test_an_invalid_json_chunk_keeps_the_partial_reply(server: ReplayServer) -> 
 
 
 def test_a_connection_cut_mid_chunk_keeps_the_partial_reply(server: ReplayServer) -> None:
-    lab, reply = broken(server, "vllm_chat.sse", cut_at=12)  # 6 events (2 lines each), then the cut
+    # 34 events (2 lines each: vLLM's role chunk, then one chunk per reasoning token), then the cut
+    lab, reply = broken(server, "vllm_chat.sse", cut_at=68)
     assert reply.stopped == "error"
     assert reply.reasoning == "The user asks 17 + 25. Ones: 7+5=12, carry 1; tens: 1+2+1=4." and reply.answer == ""
     assert reply.error.startswith(f"the stream from {server.url} broke off: ")
