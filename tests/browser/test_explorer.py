@@ -98,16 +98,19 @@ def test_explorer_shows_a_500_token_reply_within_seconds(notebook):
     explorer = page.locator(".gptoss-explorer").nth(1)  # a click redraws its figures
     clicked = tokens - 5
     explorer.locator(".gptoss-token").nth(clicked).click()
-    # the title looked up afresh in the clicked Explorer each time: a click redraws the figure, replacing it
+    # the titles looked up afresh in the clicked Explorer each time: a click redraws the figures, replacing them;
+    # the token's path and its attention redraw one after the other, so wait for both
     page.wait_for_function(
         """([box, t]) => {
-          const title = box.querySelector('.js-plotly-plot .gtitle');
-          return !!title && title.textContent.startsWith(`Token ${t} `);
+          const titles = [...box.querySelectorAll('.js-plotly-plot .gtitle')].map((el) => el.textContent);
+          const has = (start) => titles.some((x) => x.startsWith(start));
+          return has(`Token ${t} `) && has(`What token ${t} `);
         }""",
         arg=[explorer.element_handle(), clicked],
         timeout=60_000,
     )
-    assert explorer.locator(".js-plotly-plot .gtitle").nth(1).text_content().startswith(f"What token {clicked} ")
+    titles = explorer.locator(".js-plotly-plot .gtitle").all_text_contents()
+    assert titles[0].startswith(f"Token {clicked} ") and titles[1].startswith(f"What token {clicked} "), titles
     notebook.shots.take(explorer, "explorer-500-tokens-clicked")
 
 
