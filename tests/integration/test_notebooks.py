@@ -167,8 +167,80 @@ def _check_real_models(nb: Any) -> None:
     assert _figures(nb)
 
 
+def _check_experiments(nb: Any) -> None:
+    """The three experiments' printed numbers agree with each other and with what the prose says of them."""
+    text = _text(nb)
+    # 1. the digit expert: picked from routing, measured against a control of the same layer
+    chosen = r"^(digit|control) expert: layer (\d), expert (\d): chosen for (\d+)% of digits, (\d+)% of other"
+    shares = {name: tuple(map(int, numbers)) for name, *numbers in re.findall(chosen, text, re.M)}
+    assert set(shares) == {"digit", "control"}, text
+    (layer, digit, d_digit, d_other), (control_layer, control, c_digit, _) = shares["digit"], shares["control"]
+    assert d_digit > d_other and c_digit < d_digit and control_layer == layer and control != digit
+    plain = _family_numbers(re.search(r"^plain eval, accuracy: (.*)$", text, re.M).group(1), "format")
+    baselines = [_family_numbers(line, None) for line in re.findall(r"^baseline accuracy: (.*)$", text, re.M)]
+    assert len(baselines) == 2 and len(plain) == 4  # expert_importance's and sink_effects's, 4 families
+    assert all(_first(b) == _first(plain) for b in baselines)
+    ablated = {
+        name: _family_numbers(rest, "changed")
+        for name, rest in re.findall(rf"^(digit|control) expert \d of layer {layer} off: (.*)$", text, re.M)
+    }
+    assert set(ablated) == {"digit", "control"}
+    assert all(0 <= v <= 100 for row in ablated.values() for pair in row.values() for v in pair)
+    # the prose: the digit expert off moves no accuracy; the control off costs more
+    assert all(ablated["digit"][f][0] == plain[f][0] for f in plain)
+    assert sum(a for a, _ in ablated["control"].values()) < sum(a for a, _ in ablated["digit"].values())
+    formats = dict(re.findall(r"^(digit|control) expert \d off, accuracy: (.*)$", text, re.M))
+    for name, rest in formats.items():  # the same accuracy under lab.intervene, and the format intact
+        row = _family_numbers(rest, "format")
+        assert _first(row) == _first(ablated[name])
+        assert all(v == 100 for _, v in row.values()), rest
+    assert set(formats) == {"digit", "control"}
+    # 2. the sinks: same reply, entropy falls in every layer, no sink mass left, no answer changed
+    assert re.search(r"same tokens: True$", text, re.M)
+    layers = re.findall(
+        r"^layer (\d) \(\w+\): entropy ([\d.]+) -> ([\d.]+) nats; sink mass ([\d.]+)% -> ([\d.]+)%; "
+        r"first 4 tokens ([\d.]+)% -> ([\d.]+)% \(pro rata ([\d.]+)%\)$",
+        text,
+        re.M,
+    )
+    assert [int(row[0]) for row in layers] == [0, 1, 2, 3], text
+    for _, e_on, e_off, s_on, s_off, *_ in layers:
+        assert float(e_off) < float(e_on) and float(s_off) == 0 < float(s_on)
+    rows = re.findall(r"^sinks off in (?:layer \d|every layer): (.*)$", text, re.M)
+    assert len(rows) == 5 and all(c == 0 for row in rows for _, c in _family_numbers(row, "changed").values())
+    # 3. the logit lens: each digit of the answer has a layer; the sums' ones digits form last
+    answer = re.search(r"^answer: .*?(\d+)\.$", text, re.M).group(1)
+    digits = re.findall(r"^answer digit \d '(\d)': known from layer (-?\d)", text, re.M)
+    assert "".join(d for d, _ in digits) == answer and all(0 <= int(at) <= 3 for _, at in digits), text
+    ones = {}  # each column sum's last digit, the one the addition makes: where it forms
+    for total, at in re.findall(r"^column sum (\S+): digit '\d' known from layer (-?\d)", text, re.M):
+        ones[total] = int(at)
+    assert ones and set(ones.values()) == {3} and max(int(at) for _, at in digits) < 3, ones
+    # the figures: expert importance on a scale centred at 0, the sink effects, the lens with 4 layer rows
+    figures = _figures(nb)
+    importance = next(f for f in figures if "one expert is switched off" in f["layout"]["title"]["text"])
+    axis = importance["layout"]["coloraxis"]
+    assert axis["cmin"] == -axis["cmax"] < 0 and [0.5, "#f7f7f7"] in [list(stop) for stop in axis["colorscale"]]
+    assert any("sinks off" in f["layout"]["title"]["text"] for f in figures)
+    lens = next(f for f in figures if f["layout"]["title"]["text"].startswith("Logit lens"))
+    heat = next(t for t in lens["data"] if t.get("name") == "prediction")
+    rows = int(str(heat["z"]["shape"]).split(",")[0]) if isinstance(heat["z"], dict) else len(heat["z"])
+    assert _numbers(heat["y"]) == [0, 1, 2, 3] and rows == 4, heat["y"]
+
+
+def _first(row: dict[str, tuple[int, ...]]) -> dict[str, int]:
+    return {family: numbers[0] for family, numbers in row.items()}
+
+
+def _family_numbers(line: str, second: str | None) -> dict[str, tuple[int, ...]]:
+    """``add 40% (changed 20%), sub ...`` -> {"add": (40, 20), ...}; ``second=None``: ``add 40%, ...``."""
+    if second is None:
+        return {f: (int(a),) for f, a in re.findall(r"(\w+) (\d+)%", line)}
+    return {f: (int(a), int(b)) for f, a, b in re.findall(rf"(\w+) (\d+)% \({second} (\d+)%\)", line)}
+
+
 CHECKS = {"01": _check_quickstart, "02": _check_harmony, "03": _check_effort, "04": _check_experts}
-CHECKS.update({"05": _check_attention, "06": _check_real_models})
+CHECKS.update({"05": _check_attention, "06": _check_real_models, "07": _check_experiments})
 
 
 def _numbers(values: Any) -> list[float]:
