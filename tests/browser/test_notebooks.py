@@ -1,4 +1,4 @@
-"""Notebooks 02-06 in JupyterLab: each runs top to bottom and every figure and widget it outputs draws.
+"""Notebooks 02-07 in JupyterLab: each runs top to bottom and every figure and widget it outputs draws.
 
 Notebook 01 has its own, closer look (test_quickstart.py). Here a student's Run All Cells must end with
 no error, every code cell run, every Plotly output drawn as an svg, and every widget output rendered.
