@@ -70,7 +70,7 @@ def test_small_multiples_share_one_colour_scale_and_name_each_baseline():
     assert [h.name for h in fig.data] == list(FAMILIES)
     assert {h.coloraxis for h in fig.data} == {"coloraxis"}
     titles = [a.text for a in fig.layout.annotations]
-    assert "add (baseline 40%)" in titles and "compare_decimals (baseline 80%)" in titles
+    assert "add<br>baseline 40%" in titles and "compare_decimals<br>baseline 80%" in titles
     assert fig.layout.coloraxis.cmax >= 30 and fig.layout.coloraxis.cmin == -fig.layout.coloraxis.cmax
 
 
