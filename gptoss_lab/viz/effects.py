@@ -184,7 +184,7 @@ def _color_axis(fig: Any, drops: np.ndarray) -> None:
     top = max(10.0, float(np.abs(100 * finite).max()) if finite.size else 0.0)
     top = math.ceil(top / 5) * 5
     colorbar = {
-        "title": {"text": "accuracy drop<br>(points)"},
+        "title": {"text": "accuracy drop (points)", "side": "right"},  # along the bar: clear of the top tick
         "tickvals": [-top, 0, top],
         "ticktext": [f"−{top:g} (better)", "0 (no change)", f"+{top:g} (worse)"],
     }
