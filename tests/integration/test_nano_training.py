@@ -456,7 +456,7 @@ def test_staged_training_resumes_a_stopped_stage_chains_the_rest_and_skips_what_
     assert not (tmp_path / "resume").exists()  # the shipped folder holds the checkpoint, not the resume state
     run_stages(tmp_path, stages)
     assert capsys.readouterr().out.count("done already") == 2
-    assert SHIPPED[0]["model"]["rope_parameters"]["rope_type"] == "default" and len(SHIPPED) == 3
+    assert SHIPPED[0]["model"]["rope_parameters"]["rope_type"] == "default" and len(SHIPPED) == 4
 
 
 def test_the_shipped_stages_command_line(tmp_path, monkeypatch):
@@ -524,3 +524,15 @@ def test_default_rope_is_saved_as_yarn_with_factor_1_and_computes_the_same(tmp_p
     torch.testing.assert_close(a, b, rtol=0, atol=0)
     servable_rope(tmp_path / "yarn" / "config.json")  # YaRN already: left as it is
     assert json.loads((tmp_path / "yarn" / "config.json").read_text())["rope_parameters"] == rope
+
+
+def test_the_shipped_checkpoint_was_trained_by_the_stages_that_shipped_runs():
+    from gptoss_lab.nano import CHECKPOINT_DIR
+    from gptoss_lab.nano.stages import SHIPPED
+
+    stages = json.loads((CHECKPOINT_DIR / "gptoss_lab.json").read_text())["stages"]
+    assert len(stages) == len(SHIPPED)
+    for number, (fields, saved) in enumerate(zip(SHIPPED, stages, strict=True), 1):
+        recipe = Recipe(**saved)
+        assert {k: getattr(recipe, k) for k in fields} == fields, f"stage {number}"
+        assert recipe.init == ("" if number == 1 else f"stage{number - 1}")  # each from the one before
