@@ -116,7 +116,8 @@ def _check_harmony(nb: Any) -> None:
 
 
 def _check_effort(nb: Any) -> None:
-    """The eval ran at three efforts, and the prose's claim holds: reasoning grows with effort in every family."""
+    """The eval ran at three efforts, the prose's claim holds (reasoning grows with effort in every family), and the
+    check fires on a slip."""
     text = _text(nb)
     assert re.search(r"192 questions in [\d.]+ s", text)
     tokens, accuracy = _figures(nb)
@@ -126,6 +127,11 @@ def _check_effort(nb: Any) -> None:
         y = _numbers(line["y"])
         assert y[0] < y[1] < y[2], f"{line['name']}: reasoning tokens {y} do not grow with effort"
     assert all(0 <= v <= 1 for line in accuracy["data"] for v in _numbers(line["y"]))
+    # the check at work: the first answer slips, the check says the same number differs, the redo is right
+    check = r"^Answer: (\d+)\.\nCheck: .*\n.*\n\1 vs \1: differ\.\nRedo: (?:.*\n)*?Answer: (\d+)\.$"
+    slip = re.search(check, text, re.M)
+    assert slip and slip.group(2) != slip.group(1), text
+    assert re.search(rf"^answer '[^']*{slip.group(2)}\.' \(right\)$", text, re.M), text
 
 
 def _check_experts(nb: Any) -> None:
@@ -186,9 +192,14 @@ def _check_experiments(nb: Any) -> None:
     }
     assert set(ablated) == {"digit", "control"}
     assert all(0 <= v <= 100 for row in ablated.values() for pair in row.values() for v in pair)
-    # the prose: the digit expert off moves no accuracy; the control off costs more
-    assert all(ablated["digit"][f][0] == plain[f][0] for f in plain)
-    assert sum(a for a, _ in ablated["control"].values()) < sum(a for a, _ in ablated["digit"].values())
+    # the prose: the digit expert off changes a subtraction answer and none in add or compare_decimals, moves
+    # no digit family's accuracy, only reverse's; the control off costs addition, more accuracy, more answers
+    d_off, c_off = ablated["digit"], ablated["control"]
+    assert d_off["sub"][1] > 0 and d_off["add"][1] == d_off["compare_decimals"][1] == 0
+    assert all(d_off[f][0] == plain[f][0] for f in ("add", "sub", "compare_decimals"))
+    assert d_off["reverse"][0] < plain["reverse"][0] and c_off["add"][0] < plain["add"][0]
+    assert sum(a for a, _ in c_off.values()) < sum(a for a, _ in d_off.values())
+    assert sum(c for _, c in c_off.values()) > sum(c for _, c in d_off.values())
     formats = dict(re.findall(r"^(digit|control) expert \d off, accuracy: (.*)$", text, re.M))
     for name, rest in formats.items():  # the same accuracy under lab.intervene, and the format intact
         row = _family_numbers(rest, "format")
