@@ -181,11 +181,11 @@ def test_effort_reaches_the_system_message(scripted_lab):
 def test_nano_generation_is_reproducible_with_a_seed(nano_lab_factory):
     # sampling at temperature 1 (nano's own default is greedy, where seeds play no part)
     def sample(seed):
-        return nano_lab_factory().ask("hmm", seed=seed, max_new_tokens=24, temperature=1.0).completion_ids
+        return nano_lab_factory().ask("hmm", seed=seed, max_new_tokens=24, temperature=2.0).completion_ids
 
     assert sample(7) == sample(7)
-    # nano is sure of itself on its tasks and greetings (five seeds gave one reply to "Count to three.");
-    # on a prompt that is neither, two seeds may agree, five should not all
+    # nano is sure of itself: at temperature 1 five seeds gave one reply to "Count to three." and to "hmm";
+    # at 2, two seeds may agree, five should not all
     assert len({tuple(sample(seed)) for seed in range(7, 12)}) > 1
 
 

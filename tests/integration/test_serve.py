@@ -134,7 +134,7 @@ def test_magic_in_a_real_kernel_shows_reasoning_and_answer_apart(served: str, tm
     )
     assert f"remote server {served}" in shown["connected"]
     reasoning, answer = shown["reasoning"], shown["answer"]
-    assert "17+25 digit by digit" in reasoning and "17 + 25 = 42." not in reasoning
+    assert "Task: add 17 and 25." in reasoning and "17 + 25 = 42." not in reasoning
     assert answer.endswith(">17 + 25 = 42.") and "digit" not in answer
     assert "finished" in shown["html"]
     assert f"routing and attention views need a local model (this reply came from {served})" in shown["printed"]
