@@ -26,7 +26,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from . import frames
-from .families import EVAL_WORDS, IDENTITY_REPLY, REGISTRY, TRAIN_WORDS, made_up_word
+from .families import EVAL_WORDS, IDENTITY_REPLY, LAYOUT, LAYOUTS, REGISTRY, TRAIN_WORDS, made_up_word
 from .scratch import SLIPS, Reading, read_reasoning
 
 __all__ = [
@@ -36,6 +36,7 @@ __all__ = [
     "EVAL_WORDS",
     "FAMILIES",
     "IDENTITY_REPLY",
+    "LAYOUT",
     "OFF_TASK",
     "SLIP_SHARES",
     "SPLITS",
@@ -162,13 +163,15 @@ def make_example(
     *,
     slips: bool | None = None,
     values: dict[str, Any] | None = None,
+    layout: int = LAYOUT,
 ) -> Example:
     """One example of ``family`` at ``effort`` from ``split``'s wordings and values (or the ``values`` given).
 
-    ``slips`` (default: on for train, off for eval) injects slips into high-effort reasoning.
+    ``slips`` (default: on for train, off for eval) injects slips into high-effort reasoning;
+    ``layout`` picks the scratchpads (:data:`.families.LAYOUTS`; the newest by default).
     """
     _check_names(family, effort, split)
-    fam = REGISTRY[family]
+    fam = LAYOUTS[layout][family]
     values = dict(values) if values is not None else _draw(rng, family, split)
     user = frames.phrase(rng, family, values, split)
     slip = _slip(rng, effort, split == "train" if slips is None else slips)
@@ -192,13 +195,18 @@ def generate(
     families: Sequence[str] | None = None,
     efforts: Sequence[str] | None = None,
     slips: bool | None = None,
+    layout: int = LAYOUT,
+    weights: dict[str, int] | None = None,
 ) -> list[Example]:
-    """``n`` examples, balanced over families x efforts (round robin), in a seeded shuffled order."""
+    """``n`` examples, balanced over families x efforts (round robin), in a seeded shuffled order.
+
+    ``weights`` gives a family that many turns of the round robin (1 when absent).
+    """
     fams = tuple(families) if families is not None else FAMILIES
     effs = tuple(efforts) if efforts is not None else EFFORTS
     rng = random.Random(f"gpt-oss-nano-v2/{split}/{seed}")  # str seeds are stable across runs and hash seeds
-    combos = [(f, e) for e in effs for f in fams]
-    out = [make_example(rng, *combos[i % len(combos)], split=split, slips=slips) for i in range(n)]
+    combos = [(f, e) for e in effs for f in fams for _ in range((weights or {}).get(f, 1))]
+    out = [make_example(rng, *combos[i % len(combos)], split=split, slips=slips, layout=layout) for i in range(n)]
     rng.shuffle(out)
     return out
 

@@ -86,6 +86,8 @@ class Recipe:
     save_minutes: float = 4.0  # wall time between checkpoints (with resume state); 0: only at the end
     drill_share: float = 0.0  # share of batches that are digit-fact drills (:mod:`.drill`), not conversations
     compare_share: float = 0.0  # share of drill rows that drill the check's verdict (``A vs B: same.``) instead
+    layout: int = 1  # the scratchpads (nano.families.LAYOUTS); 1 for recipes saved before layouts existed
+    weights: dict[str, int] = field(default_factory=dict)  # round-robin turns per family (1 when absent)
     init: str = ""  # a checkpoint directory to start from (its weights, tokenizer and optimizer moments)
     model: dict[str, Any] = field(default_factory=dict)  # overrides of MODEL_CONFIG
 
@@ -225,7 +227,13 @@ def pool_chunks(tokenizer: Any, recipe: Recipe, index: int) -> list[list[tuple[l
     batches are digit-fact drills, shuffled in among the conversations.
     """
     rng = random.Random(f"gpt-oss-nano/train-data/{recipe.seed}/{index}")  # str seeds: stable across runs
-    examples = tasks.generate(recipe.pool, seed=rng.randrange(2**31), families=tasks.ALL_FAMILIES)
+    examples = tasks.generate(
+        recipe.pool,
+        seed=rng.randrange(2**31),
+        families=tasks.ALL_FAMILIES,
+        layout=recipe.layout,
+        weights=recipe.weights,
+    )
     rows = []
     for ex in examples:
         earlier = rng.choice(examples) if rng.random() < recipe.follow_up_share else None
@@ -269,7 +277,9 @@ def batches(tokenizer: Any, recipe: Recipe, start: int = 0) -> Any:
 def build_tokenizer(recipe: Recipe) -> Any:
     from .tokenizer import train_tokenizer
 
-    examples = tasks.generate(recipe.tokenizer_examples, seed=recipe.seed + 1, families=tasks.ALL_FAMILIES)
+    examples = tasks.generate(
+        recipe.tokenizer_examples, seed=recipe.seed + 1, families=tasks.ALL_FAMILIES, layout=recipe.layout
+    )
     spelled = {*tasks.TRAIN_WORDS, *tasks.EVAL_WORDS, *(ex.meta["word"] for ex in examples if "word" in ex.meta)}
     return train_tokenizer(["".join(conversation(ex, None)) for ex in examples], recipe.vocab_size, spelled)
 
@@ -592,6 +602,17 @@ def parse_config(pairs: list[str]) -> dict[str, Any]:
     return overrides
 
 
+def parse_weights(parser: argparse.ArgumentParser, items: list[str]) -> dict[str, int]:
+    weights = {}
+    for item in items:
+        family, _, n = item.partition("=")
+        if family not in tasks.ALL_FAMILIES or not n.isdigit() or int(n) < 1:
+            names = ", ".join(tasks.ALL_FAMILIES)
+            parser.error(f"--weight {item}: give FAMILY=N, N a whole number >= 1, FAMILY one of {names}")
+        weights[family] = int(n)
+    return weights
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="Train gpt-oss-nano on CPU (--shipped: the shipped stages).")
     parser.add_argument("--out", type=Path, help="checkpoint directory to write")
@@ -608,6 +629,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--warmup", type=int, help=f"warm-up steps; default {Recipe.warmup}")
     parser.add_argument("--drill-share", type=float, help="share of batches that are digit-fact drills; default 0")
     parser.add_argument("--compare-share", type=float, help="share of drill rows that drill A vs B: same; default 0")
+    parser.add_argument("--layout", type=int, help="scratchpad layout (nano.families.LAYOUTS); default 1")
+    parser.add_argument(
+        "--weight", action="append", default=[], metavar="FAMILY=N", help="give FAMILY N turns of the round robin"
+    )
     parser.add_argument(
         "--shipped", action="store_true", help="train the shipped checkpoint's stages into --out DIR (resumable)"
     )
@@ -621,6 +646,8 @@ def main(argv: list[str] | None = None) -> None:
             ("warmup", args.warmup),
             ("drill_share", args.drill_share),
             ("compare_share", args.compare_share),
+            ("layout", args.layout),
+            ("weights", parse_weights(parser, args.weight) if args.weight else None),
         )
         if v is not None
     }

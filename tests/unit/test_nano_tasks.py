@@ -409,3 +409,58 @@ def test_a_slip_in_a_story_never_leaves_whole_numbers():
     for seed in range(12):
         for ex in generate(600, seed=seed, families=["word_problem"], efforts=["high"]):
             assert all(int(v) >= 0 for v in re.findall(r"=(\d+)", _unslipped(ex)))
+
+
+# ----------------------------------------------------------------------------- scratchpad layouts
+
+
+def _layout2(family: str, n: int = 400) -> list[Example]:
+    return generate(n, seed=11, families=(family,), efforts=("high",))
+
+
+def test_layout_2_sorts_by_scans_of_side_by_side_comparisons_each_right_but_the_slips():
+    scan = re.compile(r" (\w) (\d+) vs (\w) (\d+): (\w)\.")
+    checked = 0
+    for ex in _layout2("sort"):
+        desc, items = ex.meta["order"] == "desc", {}
+        assert "\nPadded: " in ex.analysis, ex.analysis
+        for line in _unslipped(ex).splitlines():
+            if line.startswith("Padded: "):  # the first pass's, then the redo's
+                items = dict(item.split(" ") for item in line[len("Padded: ") : -1].split(", "))
+                assert len({len(v) for v in items.values()}) == 1  # one width: digits line up
+            if not line.startswith("Left: ") or "#" in line:
+                continue
+            for a, x, b, y, win in scan.findall(line):
+                assert items[a] == x and items[b] == y  # each number is its letter's
+                better = int(y) > int(x) if desc else int(y) < int(x)
+                assert win == (b if better else a), (line, ex.analysis)  # ties keep the first
+                checked += 1
+            left = line.split(". ")[0][len("Left: ") :].split(", ")
+            picked = re.search(r"(?:Smallest|Largest): (\w) ", line).group(1)
+            assert int(items[picked]) == (max if desc else min)(int(items[t]) for t in left), line
+    assert checked > 1000
+
+
+def test_layout_2_matches_every_letter_with_the_one_sought_side_by_side():
+    checked = 0
+    for ex in _layout2("count_letter"):
+        letter = ex.meta["letter"]
+        for line in _unslipped(ex).splitlines():
+            if line.startswith("Each: ") and "#" not in line:
+                seen = 0
+                for ch, sought, verdict in re.findall(r"(\w) = (\w) (no|yes \d+)", line):
+                    assert sought == letter
+                    seen += ch == letter
+                    assert verdict == (f"yes {seen}" if ch == letter else "no"), line
+                    checked += 1
+    assert checked > 1000
+
+
+def test_layout_1_is_kept_for_the_stages_that_trained_on_it_and_weights_only_reweight():
+    old = generate(60, seed=3, families=("sort", "count_letter"), efforts=("high",), layout=1)
+    assert all("Padded:" not in ex.analysis and "Each:" not in ex.analysis for ex in old)
+    assert any(line.startswith("Left: ") and "Smallest" in line for ex in old for line in ex.analysis.splitlines())
+    plain = generate(90, seed=3)
+    assert [ex.analysis for ex in generate(90, seed=3, weights={})] == [ex.analysis for ex in plain]
+    weighted = Counter(ex.family for ex in generate(9 * 30, seed=3, weights={"sort": 3}, efforts=("high",)))
+    assert weighted["sort"] == 3 * 27 and weighted["add"] == 27

@@ -8,13 +8,34 @@ there.
 
 from .arithmetic import Add, Mul, Sub
 from .base import EVAL_WORDS, TRAIN_WORDS, Family, held_out_hash, made_up_word
-from .letters import CountLetter, Reverse
-from .lists import CompareDecimals, Sort
+from .letters import CountByMatch, CountLetter, Reverse
+from .lists import CompareDecimals, Sort, SortByScan
 from .story import IDENTITY_REPLY, OffTask, WordProblem
 
-__all__ = ["EVAL_WORDS", "IDENTITY_REPLY", "REGISTRY", "TRAIN_WORDS", "Family", "held_out_hash", "made_up_word"]
+__all__ = [
+    "EVAL_WORDS",
+    "IDENTITY_REPLY",
+    "LAYOUT",
+    "LAYOUTS",
+    "REGISTRY",
+    "TRAIN_WORDS",
+    "Family",
+    "held_out_hash",
+    "made_up_word",
+]
 
 REGISTRY: dict[str, Family] = {
     f.name: f
     for f in (Add(), Sub(), Mul(), CountLetter(), CompareDecimals(), Sort(), Reverse(), WordProblem(), OffTask())
 }
+
+
+#: Scratchpad layouts: the families whose high-effort steps a layout rewrites. Layout 1 trained
+#: the shipped checkpoint's first four stages; layout 2 (sorting by scans, letters matched one
+#: by one) the stages after. :data:`REGISTRY` is the newest; a training recipe names its own.
+LAYOUTS: dict[int, dict[str, Family]] = {
+    1: dict(REGISTRY),
+    2: {**REGISTRY, "count_letter": CountByMatch(), "sort": SortByScan()},
+}
+LAYOUT = max(LAYOUTS)
+REGISTRY = LAYOUTS[LAYOUT]

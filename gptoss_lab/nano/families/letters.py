@@ -79,6 +79,30 @@ class CountLetter(Family):
         return f"There {'is' if n == 1 else 'are'} {n} {m['letter']}{'' if n == 1 else chr(39) + 's'} in {m['word']}."
 
 
+class CountByMatch(CountLetter):
+    """Layout 2: the letters spelled out, then each one beside the letter sought (``Each: e = a no, ...``).
+
+    Layout 1 marked a hit only after the letters (``6 a yes 1``), which asked the model to compare
+    each letter with one written far above, in another kind of token; it missed hits (the eval's
+    ``e in bee`` counted 1). Here both sides of every comparison are the same kind of token, side
+    by side, and every letter gets a verdict, so a miss is a visible ``no`` on a match.
+    """
+
+    def work(self, pad: Pad, m: dict[str, Any], slip: bool, rng: random.Random) -> str:
+        word, letter = m["word"], m["letter"]
+        pad.say("Letters: " + ", ".join(f"{i + 1} {ch}" for i, ch in enumerate(word)) + ".")
+        at = rng.randrange(len(word)) if slip else None
+        seen, pieces = 0, ["Each: "]
+        for i, ch in enumerate(word):
+            sep = ", " if i < len(word) - 1 else "."
+            hit = (ch == letter) != (i == at)  # a slip: a miss, or a false hit
+            seen += hit
+            verdict = f"yes {seen}" if hit else "no"
+            pieces += [f"{ch} = {letter} ", (verdict,) if i == at else verdict, sep]
+        pad.say(*pieces)
+        return str(seen)
+
+
 class Reverse(Family):
     name, kind = "reverse", "word"
 

@@ -188,3 +188,51 @@ class Sort(Family):
 
     def sentence(self, m: dict[str, Any]) -> str:
         return f"In {'descending' if m['order'] == 'desc' else 'ascending'} order: {self.target(m)}."
+
+
+_TAGS = "abcdefghij"
+
+
+class SortByScan(Sort):
+    """Layout 2: items tagged and zero-padded, each pass a scan of pairwise comparisons.
+
+    Layout 1 copied the whole remaining list on every line and named its smallest in one step, a
+    comparison of up to seven numbers of different lengths at once; the model picked by first
+    digit (``44, 920, 221, 58``: smallest 221) and miscopied the lists. Here every number is
+    padded to one width (so digits line up and compare one by one), each item carries a letter
+    (an index hint: what is left is a list of letters, and a letter's number is looked up), and
+    each comparison is of two numbers side by side, naming the winner's letter, which the next one
+    starts from.
+    """
+
+    def work(self, pad: Pad, m: dict[str, Any], slip: bool, rng: random.Random) -> str:
+        desc = m["order"] == "desc"
+        word = "Largest" if desc else "Smallest"
+        nums = m["nums"]
+        width = max(len(str(x)) for x in nums)
+        padded = {t: str(x).rjust(width, "0") for t, x in zip(_TAGS, nums, strict=False)}
+        value = dict(zip(_TAGS, nums, strict=False))
+        pad.say("Padded: " + ", ".join(f"{t} {padded[t]}" for t in padded) + ".")
+        left, picked = list(padded), []
+        at = rng.randrange(len(nums) - 1) if slip else None
+        for step in range(len(nums) - 1):
+            pieces: list[Any] = [f"Left: {', '.join(left)}."]
+            best = left[0]
+            for other in left[1:]:
+                better = value[other] > value[best] if desc else value[other] < value[best]
+                win = other if better else best
+                shown = win
+                if step == at and other == left[-1] and value[other] != value[best]:  # a slip: the wrong way
+                    shown = best if better else other
+                pieces.append(f" {best} {padded[best]} vs {other} {padded[other]}: ")
+                pieces += [(shown,) if shown != win else win, "."]
+                best = shown
+            pieces.append(f" {word}: {best} {padded[best]}.")
+            pad.say(*pieces)
+            left.remove(best)
+            picked.append(best)
+        pad.say(f"Last: {left[0]} {padded[left[0]]}.")
+        picked.append(left[0])
+        listed = ", ".join(str(value[t]) for t in picked)
+        pad.say(f"So: {listed}.")
+        return listed
