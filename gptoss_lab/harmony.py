@@ -150,8 +150,9 @@ def render_prompt(
 
     ``messages`` are dicts with ``role`` (system | developer | user | assistant | tool) and
     ``content``. The first system/developer message becomes the developer message's
-    ``# Instructions``. An assistant dict may carry ``thinking`` (past analysis) and
-    ``tool_calls`` (``{"name", "arguments"}`` or OpenAI's ``{"function": {...}}``); a tool
+    ``# Instructions``. An assistant dict may carry ``thinking`` (past analysis), ``preamble``
+    (commentary to the user before its calls) and ``tool_calls``
+    (``{"name", "arguments"}`` or OpenAI's ``{"function": {...}}``); a tool
     dict carries the function ``name``. ``tools`` are OpenAI function tools.
 
     The text equals openai-harmony's ``render_conversation_for_completion``: past analysis
@@ -224,6 +225,8 @@ def _assistant_messages(m: Mapping[str, Any], text: str) -> list[Message]:
     out = []
     if m.get("thinking"):
         out.append(Message("assistant", str(m["thinking"]), "analysis"))
+    if m.get("preamble"):  # what it told the user before its calls (commentary, to no tool)
+        out.append(Message("assistant", str(m["preamble"]), "commentary"))
     calls = m.get("tool_calls") or []
     for call in calls:
         fn = call.get("function", call)

@@ -17,7 +17,7 @@ import contextlib
 import dataclasses
 import sys
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from .backends import Backend, Turn
@@ -25,9 +25,10 @@ from .backends.local import LocalBackend
 from .backends.server import ServerBackend
 from .errors import GptOssLabError, LabBusy, NeedsLocalModel, with_note
 from .model import ModelHandle
-from .options import DEFAULT_EFFORT, DEFAULT_TIMEOUT, check_generation, check_text
+from .options import DEFAULT_EFFORT, DEFAULT_TIMEOUT, DEFAULT_TOOL_ROUNDS, check_generation, check_text
 from .remote import RemoteClient
 from .reply import Reply
+from .tools import Tool, ToolRound, as_tools, run_call
 
 __all__ = ["Lab", "LabBusy"]
 
@@ -77,6 +78,8 @@ class Lab:
             self.backend = LocalBackend(handle)
         self.date = date
         self.developer: str | None = None
+        #: the tools the model may call (``ask(tools=...)`` sets them for later turns too)
+        self.tools: list[Tool] = []
         self.history: list[dict[str, Any]] = []
         self.replies: list[Reply] = []
         self._busy = threading.Lock()
@@ -165,6 +168,7 @@ class Lab:
         self.history.clear()
         self.replies.clear()
         self.developer = None
+        self.tools = []
 
     # -- asking
 
@@ -185,9 +189,10 @@ class Lab:
         """The exact harmony text the model would see for ``prompt`` as the next turn."""
         return self._turn(prompt, developer).harmony(effort, self.backend.identity)
 
-    def _turn(self, prompt: str, developer: str | None) -> Turn:
+    def _turn(self, prompt: str, developer: str | None, tools: list[Tool] | None = None) -> Turn:
         dev = developer if developer is not None else self.developer
-        return Turn(prompt, list(self.history), dev, self.date)
+        specs = tuple(t.spec() for t in (self.tools if tools is None else tools))
+        return Turn(prompt, list(self.history), dev, self.date, specs)
 
     def ask(
         self,
@@ -204,6 +209,8 @@ class Lab:
         stop: threading.Event | None = None,
         follow_up: bool = True,
         intervene: Any = None,
+        tools: Sequence[Any] | None = None,
+        max_tool_rounds: int = DEFAULT_TOOL_ROUNDS,
     ) -> Reply:
         """Send ``prompt`` as the next user turn and return the model's reply.
 
@@ -227,6 +234,11 @@ class Lab:
         ``intervene`` (a dict such as ``{"ablate_experts": {1: [3]}}``, or an
         :class:`~gptoss_lab.interventions.Interventions`) switches experts, sinks or heads off for this reply
         only (see :meth:`intervene`); ``reply.interventions`` and its display say what was on.
+        ``tools`` (Python functions, :class:`~gptoss_lab.tools.Tool` or OpenAI tool dicts; see
+        :mod:`gptoss_lab.tools`) are described to the model for this and later turns (``tools=[]`` takes them
+        away): each call it makes is checked, run and answered, and it writes on, up to ``max_tool_rounds``
+        rounds of calls; the reply returned is the last round's, the earlier ones in ``reply.tool_rounds``.
+        A call to a tool given as a dict (nothing to run), Stop or Ctrl-C end the exchange with all of it kept.
         Options are checked before anything loads; a prompt that with ``max_new_tokens`` would not fit
         the model's context (ContextTooLongError) or, on a local model, the free memory (WontFitError) is
         refused before prefill, the conversation unchanged. Ctrl-C and ``stop`` end a long prompt pass too.
@@ -238,14 +250,64 @@ class Lab:
         )
         if intervene is not None:
             options = dataclasses.replace(options, interventions=self._interventions(intervene, {}))
+        given = as_tools(tools) if tools is not None else self.tools
+        if not isinstance(max_tool_rounds, int) or isinstance(max_tool_rounds, bool) or max_tool_rounds < 1:
+            raise ValueError(f"max_tool_rounds must be a whole number >= 1, got {max_tool_rounds!r}")
         # one reply at a time: a Playground's background thread and a cell must not interleave their turns
         with self._exclusive("", "press Stop or wait, then ask"):
-            turn = self._turn(prompt, developer)
+            turn = self._turn(prompt, developer, given)
             if not follow_up:
                 turn = dataclasses.replace(turn, history=[])
-            reply = self.backend.stream(turn, options, capture=capture, on_update=on_update, stop=stop)
+            reply = self._exchange(turn, options, given, max_tool_rounds, capture, on_update, stop)
             self.developer = turn.developer
+            if tools is not None:
+                self.tools = given
             return self._finish(prompt, reply, on_update, remember=follow_up)
+
+    def _exchange(
+        self,
+        turn: Turn,
+        options: Any,
+        tools: list[Tool],
+        max_rounds: int,
+        capture: bool | None,
+        on_update: Callable[[Reply], None] | None,
+        stop: threading.Event | None,
+    ) -> Reply:
+        """Stream replies to ``turn``, running the tools each one calls and answering them, until one ends
+        otherwise (an answer, Stop, the token limit, a call with nothing to run) or ``max_rounds`` have run."""
+        rounds: list[ToolRound] = []
+
+        def shown(reply: Reply) -> None:  # every frame shows the rounds before it
+            reply.tool_rounds = rounds
+            if on_update is not None:
+                on_update(reply)
+
+        while True:
+            reply = self.backend.stream(turn, options, capture=capture, on_update=shown, stop=stop)
+            reply.tool_rounds = rounds
+            calls = reply.tool_calls
+            declared_only = {t.name for t in tools if t.function is None}  # an OpenAI dict: nothing to run
+            named = [(c.recipient or "").removeprefix("functions.") for c in calls]
+            if reply.stopped != "call" or not calls or not tools or declared_only.intersection(named):
+                return reply
+            if len(rounds) == max_rounds:
+                reply.tool_limit = max_rounds
+                return reply
+            done = ToolRound(reply)
+            rounds.append(done)
+            try:
+                for call in calls:
+                    if stop is not None and stop.is_set():
+                        raise KeyboardInterrupt
+                    done.results.append(run_call(tools, call.recipient or "", call.content))
+                    shown(reply)
+            except KeyboardInterrupt:  # Stop or Ctrl-C while a tool ran: keep what came back, stop here
+                rounds.pop()
+                reply.tool_rounds = [*rounds, done]
+                reply.stopped = "interrupted"
+                return reply
+            turn = dataclasses.replace(turn, tail=(*turn.tail, *_round_messages(done)))
 
     @contextlib.contextmanager
     def intervene(self, spec: Any = None, /, **kinds: Any) -> Iterator[Any]:
@@ -327,11 +389,25 @@ class Lab:
         analysis as ``thinking`` (harmony drops it once a later final answer exists) and its
         final answer, partial if it was cut short.
         """
-        turn: dict[str, Any] = {"role": "assistant", "content": reply.answer}
-        if reply.reasoning and reply.stopped not in ("interrupted", "error", "incomplete"):
-            turn["thinking"] = reply.reasoning
-        calls = [{"name": m.recipient, "arguments": m.content} for m in reply.tool_calls]
-        if calls:
-            turn["tool_calls"] = calls
-        self.history += [{"role": "user", "content": prompt}, turn]
+        rounds = [m for r in reply.tool_rounds for m in _round_messages(r)]
+        self.history += [{"role": "user", "content": prompt}, *rounds, _assistant_turn(reply)]
         self.replies.append(reply)
+
+
+def _assistant_turn(reply: Reply) -> dict[str, Any]:
+    """One reply as a chat dict for the history: its answer, its reasoning (unless it was cut short), its
+    preamble and calls."""
+    turn: dict[str, Any] = {"role": "assistant", "content": reply.answer}
+    if reply.reasoning and reply.stopped not in ("interrupted", "error", "incomplete"):
+        turn["thinking"] = reply.reasoning
+    if reply.preamble:
+        turn["preamble"] = reply.preamble
+    calls = [{"name": m.recipient, "arguments": m.content} for m in reply.tool_calls]
+    if calls:
+        turn["tool_calls"] = calls
+    return turn
+
+
+def _round_messages(done: ToolRound) -> list[dict[str, Any]]:
+    """A round of calls as harmony's history has it: the reply that called, then each tool's answer."""
+    return [_assistant_turn(done.reply), *(r.message() for r in done.results)]

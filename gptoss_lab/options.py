@@ -18,6 +18,7 @@ __all__ = [
     "DEFAULT_EFFORT",
     "DEFAULT_MAX_NEW_TOKENS",
     "DEFAULT_TIMEOUT",
+    "DEFAULT_TOOL_ROUNDS",
     "DTYPES",
     "EFFORTS",
     "MIN_TEMPERATURE",
@@ -48,6 +49,8 @@ DEFAULT_MAX_NEW_TOKENS: dict[str, dict[str, int]] = {
 SERVER_CONTEXT_SHARE = 0.5
 #: seconds a server may stay silent
 DEFAULT_TIMEOUT = 600.0
+#: Rounds of tool calls one ask runs at most before it stops with the last call unanswered (Lab.ask's max_tool_rounds)
+DEFAULT_TOOL_ROUNDS = 8
 
 #: Below this (and above 0, which is greedy) a temperature only overflows the softmax: logits / 1e-45 is inf.
 MIN_TEMPERATURE = 0.01

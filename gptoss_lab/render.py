@@ -29,11 +29,14 @@ __all__ = [
     "malformed_text",
     "reply_html",
     "reply_text",
+    "result_html",
+    "rounds_html",
     "show_bidi",
     "stats_line",
     "steps_html",
     "stop_words",
     "tool_calls_text",
+    "tool_limit_line",
 ]
 
 #: Seconds between redraws of a streaming reply: each sends the whole reply to the browser, and ~15 a
@@ -71,6 +74,12 @@ _CALL = (
     "font-family:var(--jp-code-font-family,monospace);font-size:0.92em;"
     "border-left:3px solid var(--jp-brand-color1,#1f77b4)"
 )
+_RESULT = (
+    "white-space:pre-wrap;word-break:break-word;margin:4px 0 4px 14px;padding:2px 10px;"
+    "font-family:var(--jp-code-font-family,monospace);font-size:0.92em;"
+    "border-left:3px solid var(--jp-success-color1,#2ca02c)"
+)
+_RESULT_ERROR = _RESULT.replace("var(--jp-success-color1,#2ca02c)", "var(--jp-error-color1,#d62728)")
 _WARN = "color:var(--jp-warn-color0,#a15c00);font-size:0.85em"
 
 
@@ -164,6 +173,51 @@ def steps_html(reply: Reply) -> str:
     return "".join(out)
 
 
+def result_html(result: Any) -> str:
+    """One tool result (:class:`~gptoss_lab.tools.ToolResult`), labelled, escaped, never typeset."""
+    style = _RESULT if result.ok else _RESULT_ERROR
+    label = f"tool result · functions.{result.name} · {result.seconds:.2f} s" + (" · cut" if result.truncated else "")
+    return (
+        f'<div class="gptoss-tool-result" style="{style}"><span style="{_STEP_LABEL}">{escape(label)}</span>'
+        f"{escape(result.output)}</div>"
+    )
+
+
+def rounds_html(reply: Reply) -> str:
+    """The earlier rounds of a turn with tools, in order: each round's reasoning (collapsed), preamble,
+    calls and their results ("" without tools)."""
+    out = []
+    for number, r in enumerate(reply.tool_rounds, 1):
+        out.append(f'<div class="gptoss-tool-round" data-round="{number}">')
+        out.append(_reasoning_html(r.reply, label=f"round {number} · "))
+        out.append(steps_html(r.reply))
+        out += [result_html(x) for x in r.results]
+        out.append("</div>")
+    return "".join(out)
+
+
+def _reasoning_html(reply: Reply, label: str = "") -> str:
+    if not (reply.reasoning or reply.thinking):
+        return ""
+    is_open = " open" if not reply.done else ""
+    return (
+        f'<details class="gptoss-reasoning"{is_open}><summary style="{_SUMMARY}">'
+        f'<span title="the analysis channel: the model\'s reasoning, not its answer">'
+        f"{escape(label + reasoning_label(reply))}</span></summary>"
+        f'<div class="gptoss-reasoning-text" style="{_REASONING}">{escape(reply.reasoning)}</div></details>'
+    )
+
+
+def tool_limit_line(reply: Reply) -> str:
+    """What to type when the round limit ended an exchange with tools ("" when it did not)."""
+    if reply.tool_limit is None:
+        return ""
+    return (
+        f"stopped after {reply.tool_limit} rounds of tool calls with a call unanswered: "
+        f"ask again with max_tool_rounds={2 * reply.tool_limit} (--tool-rounds {2 * reply.tool_limit})"
+    )
+
+
 def malformed_text(reply: Reply) -> str:
     """The headers the parser could not read, one per line, exactly as written."""
     return "\n".join(reply.malformed)
@@ -184,15 +238,12 @@ def reply_html(reply: Reply) -> str:
         out.append(f'<div style="{_WARN}">untrained model: random weights, the text is noise</div>')
     if intervention_line(reply):
         out.append(f'<div class="gptoss-intervention" style="{_WARN}">{escape(intervention_line(reply))}</div>')
-    if reply.reasoning or reply.thinking:
-        is_open = " open" if not reply.done else ""
-        out.append(
-            f'<details class="gptoss-reasoning"{is_open}><summary style="{_SUMMARY}">'
-            f'<span title="the analysis channel: the model\'s reasoning, not its answer">'
-            f"{escape(reasoning_label(reply))}</span></summary>"
-            f'<div class="gptoss-reasoning-text" style="{_REASONING}">{escape(reply.reasoning)}</div></details>'
-        )
+    out.append(rounds_html(reply))
+    label = f"round {len(reply.tool_rounds) + 1} · " if reply.tool_rounds else ""
+    out.append(_reasoning_html(reply, label=label))
     out.append(steps_html(reply))
+    if tool_limit_line(reply):
+        out.append(f'<div class="gptoss-tool-limit" style="{_WARN}">{escape(tool_limit_line(reply))}</div>')
     answer = answer_text(reply)
     if answer:
         out.append(f'<div class="gptoss-answer" style="{_ANSWER}">{escape(answer)}</div>')
@@ -220,18 +271,30 @@ def reply_text(reply: Reply) -> str:
         lines.append("[untrained model: random weights, the text is noise]")
     if intervention_line(reply):
         lines.append(f"[{intervention_line(reply)}]")
-    if reply.reasoning:
-        lines += [f"[reasoning · {reasoning_label(reply)}]", reply.reasoning, ""]
-    if reply.preamble:
-        lines += ["[preamble · commentary channel, for the user]", reply.preamble, ""]
-    if reply.tool_calls:
-        lines += ["[tool call · commentary channel]", tool_calls_text(reply), ""]
+    for number, r in enumerate(reply.tool_rounds, 1):
+        lines += _steps_text(r.reply, f"round {number} · ")
+        for x in r.results:
+            lines += [f"[tool result · functions.{x.name} · {x.seconds:.2f} s{' · cut' * x.truncated}]", x.output, ""]
+    lines += _steps_text(reply, f"round {len(reply.tool_rounds) + 1} · " if reply.tool_rounds else "")
+    if tool_limit_line(reply):
+        lines += [f"[{tool_limit_line(reply)}]", ""]
     lines.append("[answer]")
     lines.append(answer_text(reply) or NO_ANSWER)
     if reply.malformed:
         lines += ["[malformed harmony headers, as written]", malformed_text(reply)]
     lines.append(f"({stats_line(reply)})")
     return "\n".join(lines)
+
+
+def _steps_text(reply: Reply, label: str) -> list[str]:
+    lines = []
+    if reply.reasoning:
+        lines += [f"[reasoning · {label}{reasoning_label(reply)}]", reply.reasoning, ""]
+    if reply.preamble:
+        lines += ["[preamble · commentary channel, for the user]", reply.preamble, ""]
+    if reply.tool_calls:
+        lines += ["[tool call · commentary channel]", tool_calls_text(reply), ""]
+    return lines
 
 
 class Throttle:

@@ -72,6 +72,10 @@ class Reply:
     interventions: list[dict[str, Any]] = field(default_factory=list)
     #: what a local model sampled it with: {"temperature", "top_p", "seed"} as resolved ({} where not known)
     sampling: dict[str, Any] = field(default_factory=dict)
+    #: with tools: the earlier rounds of this turn (each a reply that ended in calls, and their results)
+    tool_rounds: list[Any] = field(default_factory=list)
+    #: the round limit, when it ended the exchange with a call still unanswered (None otherwise)
+    tool_limit: int | None = None
     _partial: Message | None = field(default=None, repr=False)
     _pending_tokens: int = field(default=0, repr=False)
 
@@ -148,6 +152,16 @@ class Reply:
             "stats": asdict(self.stats),
             "interventions": self.interventions,
             "messages": [asdict(m) for m in self._all_messages()],
+            "tool_rounds": [
+                {
+                    "reasoning": r.reply.reasoning,
+                    "preamble": r.reply.preamble,
+                    "calls": [{"recipient": m.recipient, "arguments": m.content} for m in r.reply.tool_calls],
+                    "results": [asdict(x) for x in r.results],
+                }
+                for r in self.tool_rounds
+            ],
+            "tool_limit": self.tool_limit,
         }
 
     def explore(self, lab: Any = None) -> Any:

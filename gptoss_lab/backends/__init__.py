@@ -37,16 +37,21 @@ class Turn:
     history: list[dict[str, Any]] = field(default_factory=list)
     developer: str | None = None
     date: str | None = None
+    #: OpenAI tool dicts the model may call (rendered as harmony's functions namespace)
+    tools: tuple[dict[str, Any], ...] = ()
+    #: this turn so far, after the prompt: earlier rounds' tool calls and the tools' results
+    tail: tuple[dict[str, Any], ...] = ()
 
     @property
     def messages(self) -> list[dict[str, Any]]:
-        """Chat dicts: developer instructions, the history, the prompt."""
+        """Chat dicts: developer instructions, the history, the prompt, this turn's tool rounds."""
         dev = [{"role": "developer", "content": self.developer}] if self.developer is not None else []
-        return [*dev, *self.history, {"role": "user", "content": self.prompt}]
+        return [*dev, *self.history, {"role": "user", "content": self.prompt}, *self.tail]
 
     def harmony(self, effort: str, identity: str | None = None) -> str:
         """The exact harmony text a model sees for this turn."""
-        return render_prompt(self.messages, effort=effort, date=self.date, model_identity=identity)
+        tools = list(self.tools) or None
+        return render_prompt(self.messages, effort=effort, date=self.date, model_identity=identity, tools=tools)
 
 
 class Backend(Protocol):

@@ -1,0 +1,148 @@
+"""Tool calls end to end on a scripted model: the call parsed, checked, run, answered, and the model writing on."""
+
+from __future__ import annotations
+
+import json
+import threading
+
+import pytest
+
+from gptoss_lab.render import reply_html, reply_text
+
+ANALYSIS = "<|channel|>analysis<|message|>Need the weather.<|end|>"
+PREAMBLE = "<|start|>assistant<|channel|>commentary<|message|>Let me check the weather.<|end|>"
+
+
+def call(args: str, name: str = "get_weather") -> str:
+    return f"<|start|>assistant<|channel|>commentary to=functions.{name} <|constrain|>json<|message|>{args}<|call|>"
+
+
+FINAL = (
+    "<|channel|>analysis<|message|>It is sunny.<|end|>"
+    "<|start|>assistant<|channel|>final<|message|>Sunny, 21 C.<|return|>"
+)
+
+
+def get_weather(city: str, unit: str = "celsius") -> dict:
+    """The weather now in a city.
+
+    Args:
+        city: the city's name
+        unit: celsius or fahrenheit
+    """
+    seen.append((city, unit))
+    if city == "Atlantis":
+        raise ValueError("no such city")
+    return {"city": city, "sky": "sunny", "temperature": 21, "unit": unit}
+
+
+seen: list[tuple[str, str]] = []
+
+
+@pytest.fixture(autouse=True)
+def _clear():
+    seen.clear()
+
+
+def test_a_call_is_run_and_answered_and_the_model_writes_on(scripted_lab):
+    lab, fake = scripted_lab(ANALYSIS + PREAMBLE + call('{"city":"Oslo"}') + FINAL)
+    reply = lab.ask("Weather in Oslo?", tools=[get_weather])
+    assert seen == [("Oslo", "celsius")]
+    assert reply.stopped == "return" and reply.answer == "Sunny, 21 C." and reply.reasoning == "It is sunny."
+    (first,) = reply.tool_rounds
+    assert first.reply.preamble == "Let me check the weather." and first.reply.stopped == "call"
+    (result,) = first.results
+    assert result.ok and json.loads(result.output) == {
+        "city": "Oslo",
+        "sky": "sunny",
+        "temperature": 21,
+        "unit": "celsius",
+    }
+    # the second round's prompt is the first's plus the call and the tool's answer, as harmony renders them
+    second_prompt = lab.handle.load().tokenizer.decode(reply.prompt_ids)
+    assert second_prompt.startswith(lab.handle.load().tokenizer.decode(first.reply.prompt_ids))
+    assert "# Tools" in second_prompt and "type get_weather = (_: {" in second_prompt
+    assert (
+        f"<|start|>functions.get_weather to=assistant<|channel|>commentary<|message|>{result.output}<|end|>"
+        in second_prompt
+    )
+    assert second_prompt.endswith("<|start|>assistant")
+    # the turn stays in the history with the call and the result; the tools stay declared for the next turn
+    follow = lab.prompt_text("thanks")
+    assert "Let me check the weather." in follow and result.output in follow and "# Tools" in follow
+    assert fake.calls.count(len(reply.prompt_ids)) == 1  # each round prefills once
+
+
+def test_wrong_arguments_go_back_to_the_model_as_an_error_and_nothing_runs(scripted_lab):
+    lab, _ = scripted_lab(ANALYSIS + call('{"town":"Oslo"}') + FINAL)
+    reply = lab.ask("Weather in Oslo?", tools=[get_weather])
+    (result,) = reply.tool_rounds[0].results
+    assert seen == [] and not result.ok
+    assert result.output == "Error: missing city (required) in arguments"
+    lab2, _ = scripted_lab(ANALYSIS + call('{"city": 7}') + FINAL)
+    out = lab2.ask("Weather?", tools=[get_weather]).tool_rounds[0].results[0].output
+    assert out == "Error: city should be string, got 7"
+    lab3, _ = scripted_lab(ANALYSIS + call("{city: Oslo}") + FINAL)
+    out = lab3.ask("Weather?", tools=[get_weather]).tool_rounds[0].results[0].output
+    assert out.startswith("Error: the arguments are not JSON")
+    assert reply.answer == "Sunny, 21 C."  # and the model wrote on
+
+
+def test_a_raising_function_is_reported_as_text(scripted_lab):
+    lab, _ = scripted_lab(ANALYSIS + call('{"city":"Atlantis"}') + FINAL)
+    reply = lab.ask("Weather in Atlantis?", tools=[get_weather])
+    (result,) = reply.tool_rounds[0].results
+    assert not result.ok and result.output == "Error: ValueError: no such city"
+    assert reply.stopped == "return"
+    assert "Error: ValueError: no such city" in reply_text(reply)
+
+
+def test_the_round_limit_stops_with_the_last_call_unanswered(scripted_lab):
+    lab, _ = scripted_lab((ANALYSIS + call('{"city":"Oslo"}')) * 5)
+    reply = lab.ask("Weather?", tools=[get_weather], max_tool_rounds=2)
+    assert len(reply.tool_rounds) == 2 and reply.tool_limit == 2 and reply.stopped == "call"
+    assert len(seen) == 2  # the third call did not run
+    assert "max_tool_rounds=4" in reply_text(reply) and "max_tool_rounds=4" in reply_html(reply)
+    with pytest.raises(ValueError, match="max_tool_rounds"):
+        lab.ask("again", tools=[get_weather], max_tool_rounds=0)
+
+
+def test_stop_while_a_tool_runs_keeps_everything(scripted_lab):
+    stop = threading.Event()
+
+    def slow_weather(city: str) -> str:
+        stop.set()  # Stop pressed while it runs (Ctrl-C raises KeyboardInterrupt in the kernel's thread)
+        raise KeyboardInterrupt
+
+    lab, _ = scripted_lab(ANALYSIS + PREAMBLE + call('{"city":"Oslo"}', "slow_weather") + FINAL)
+    reply = lab.ask("Weather?", tools=[slow_weather], stop=stop)
+    assert reply.stopped == "interrupted"
+    assert reply.preamble == "Let me check the weather." and reply.tool_calls[0].content == '{"city":"Oslo"}'
+    assert lab.history[-1]["tool_calls"] == [{"name": "functions.slow_weather", "arguments": '{"city":"Oslo"}'}]
+    assert "Let me check the weather." in reply_html(reply)
+
+
+def test_a_declared_only_tool_ends_the_reply_at_its_call(scripted_lab):
+    lab, _ = scripted_lab(ANALYSIS + call('{"city":"Oslo"}') + FINAL)
+    spec = {"type": "function", "function": {"name": "get_weather", "description": "weather", "parameters": {}}}
+    reply = lab.ask("Weather?", tools=[spec])
+    assert reply.stopped == "call" and reply.tool_rounds == [] and seen == []
+
+
+def test_each_step_is_shown_in_order_and_escaped(scripted_lab):
+    lab, _ = scripted_lab(ANALYSIS + PREAMBLE + call('{"city":"<b>Oslo</b> $5"}') + FINAL)
+    reply = lab.ask("Weather?", tools=[get_weather])
+    page = reply_html(reply)
+    order = [
+        page.index(s)
+        for s in ("round 1 ·", "Let me check the weather.", "tool call", "tool result", "round 2 ·", "Sunny, 21 C.")
+    ]
+    assert order == sorted(order)
+    assert "<b>Oslo</b>" not in page and "&lt;b&gt;Oslo&lt;/b&gt;" in page and "tex2jax_ignore" in page
+    text = reply_text(reply)
+    assert text.index("[tool result · functions.get_weather") < text.index("[answer]")
+    data = reply.to_dict()
+    assert data["tool_rounds"][0]["calls"] == [
+        {"recipient": "functions.get_weather", "arguments": '{"city":"<b>Oslo</b> $5"}'}
+    ]
+    assert data["tool_rounds"][0]["results"][0]["ok"] is True
