@@ -3,6 +3,7 @@
 gptoss-lab ask "What is 17 + 25?" --effort low
 gptoss-lab ask "What is 2+2?" --json
 gptoss-lab ask "What is 2+2?" --base-url http://127.0.0.1:8000/v1 --model openai/gpt-oss-20b
+gptoss-lab ask "Weather in Oslo?" --tools mytools:get_weather --base-url ... (functions the model may call)
 gptoss-lab export-notebooks build/notebooks-html
 """
 
@@ -57,6 +58,13 @@ def _parser() -> argparse.ArgumentParser:
     ask.add_argument("--quant", choices=QUANT_CHOICES, default="auto", help="weights format (default: auto)")
     ask.add_argument("--device-map", default=None, help="auto: spread the model over every GPU (accelerate)")
     ask.add_argument("--json", action="store_true", help="print one JSON object instead of streaming text")
+    ask.add_argument(
+        "--tools",
+        default=None,
+        metavar="MODULE:FUNCTION,...",
+        help="Python functions the model may call, imported from modules here (mytools:get_weather)",
+    )
+    ask.add_argument("--tool-rounds", type=int, default=None, help="most rounds of tool calls (default: 8)")
     ev = sub.add_parser("eval", help="score a model on nano's task families (held-out phrasings and numbers)")
     ev.add_argument("--model", "-m", default="nano", help="nano (bundled), a local directory, or a hub id")
     ev.add_argument("--effort", "-e", choices=EFFORTS, action="append", help="effort(s) to score (default: all three)")
@@ -96,18 +104,37 @@ def _limits(family: str) -> str:
 
 
 class _TerminalStream:
-    """Prints the reasoning (dim, labelled) then the answer as the reply grows."""
+    """Prints the reasoning (dim, labelled) then the answer as the reply grows; with tools, each round's
+    preamble, calls and results as they happen."""
 
     def __init__(self, out: TextIO) -> None:
         self.out = out
         self.color = out.isatty() and os.environ.get("NO_COLOR") is None
         self._reasoning = 0
         self._answer = 0
+        self._steps = 0  # calls and results printed so far, across rounds
 
     def _style(self, text: str, code: str) -> str:
         return f"\033[{code}m{text}\033[0m" if self.color else text
 
+    def _tool_steps(self, reply: Any) -> None:
+        """Print the rounds' calls and results not printed yet (a new round starts a new reply)."""
+        steps = []
+        for r in reply.tool_rounds:
+            if r.reply.preamble:
+                steps.append(self._style("\n\nPreamble (commentary channel):\n", "1") + r.reply.preamble)
+            steps += [self._style("\n\nTool call: ", "1") + f"{m.recipient}({m.content})" for m in r.reply.tool_calls]
+            steps += [
+                self._style(f"\nTool result ({'ok' if x.ok else 'error'}, {x.seconds:.2f} s): ", "1") + x.output
+                for x in r.results
+            ]
+        if len(steps) > self._steps:
+            self.out.write("".join(steps[self._steps :]) + "\n\n")
+            self._steps = len(steps)
+            self._reasoning = self._answer = 0  # the next round's reasoning and answer start afresh
+
     def update(self, reply: Any) -> None:
+        self._tool_steps(reply)
         reasoning, answer = reply.reasoning, reply.answer
         if len(reasoning) > self._reasoning:
             if self._reasoning == 0:
@@ -137,6 +164,9 @@ def _ask(args: argparse.Namespace) -> int:
     else:
         lab = Lab(args.model, device=args.device, dtype=args.dtype, quant=args.quant, device_map=args.device_map)
     stream = None if args.json else _TerminalStream(sys.stdout)
+    tooling: dict[str, Any] = {"tools": _import_tools(args.tools)} if args.tools else {}
+    if args.tool_rounds is not None:
+        tooling["max_tool_rounds"] = args.tool_rounds
     reply = lab.ask(
         args.prompt,
         effort=args.effort,
@@ -146,10 +176,12 @@ def _ask(args: argparse.Namespace) -> int:
         seed=args.seed,
         developer=args.developer,
         on_update=stream.update if stream else None,
+        **tooling,
     )
     if stream is None:
         data = reply.to_dict()
         keys = ("model", "effort", "reasoning", "answer", "stats", "stopped", "error")
+        keys += ("tool_rounds", "tool_results", "tool_limit") * bool(args.tools)
         print(json.dumps({k: data[k] for k in keys}))
     else:
         stream.close(reply)
@@ -157,6 +189,26 @@ def _ask(args: argparse.Namespace) -> int:
         print(f"gptoss-lab: error: {reply.error}", file=sys.stderr)
         return 1
     return 130 if reply.stopped == "interrupted" else 0
+
+
+def _import_tools(spec: str) -> list[Any]:
+    """``mod:fn,pkg.mod:other`` -> the functions, imported as ``python -c`` would (this folder first)."""
+    import importlib
+
+    if "" not in sys.path:
+        sys.path.insert(0, "")
+    found = []
+    for item in (p.strip() for p in spec.split(",") if p.strip()):
+        module, _, name = item.partition(":")
+        if not module or not name:
+            raise OptionError(f"--tools {item}: name each function as MODULE:FUNCTION (mytools:get_weather)")
+        try:
+            found.append(getattr(importlib.import_module(module), name))
+        except ModuleNotFoundError as err:
+            raise OptionError(f"--tools {item}: no module named {err.name} here ({os.getcwd()})") from None
+        except AttributeError:
+            raise OptionError(f"--tools {item}: module {module} has no {name}") from None
+    return found
 
 
 def _eval(args: argparse.Namespace) -> int:

@@ -294,19 +294,18 @@ class Lab:
             if len(rounds) == max_rounds:
                 reply.tool_limit = max_rounds
                 return reply
-            done = ToolRound(reply)
-            rounds.append(done)
             try:
                 for call in calls:
                     if stop is not None and stop.is_set():
                         raise KeyboardInterrupt
-                    done.results.append(run_call(tools, call.recipient or "", call.content))
-                    shown(reply)
+                    if on_update is not None:  # between rounds: what has happened, and what runs now
+                        on_update(_running(reply, rounds, call.recipient or ""))
+                    reply.tool_results.append(run_call(tools, call.recipient or "", call.content))
             except KeyboardInterrupt:  # Stop or Ctrl-C while a tool ran: keep what came back, stop here
-                rounds.pop()
-                reply.tool_rounds = [*rounds, done]
                 reply.stopped = "interrupted"
                 return reply
+            done = ToolRound(reply, reply.tool_results)
+            rounds.append(done)
             turn = dataclasses.replace(turn, tail=(*turn.tail, *_round_messages(done)))
 
     @contextlib.contextmanager
@@ -390,8 +389,16 @@ class Lab:
         final answer, partial if it was cut short.
         """
         rounds = [m for r in reply.tool_rounds for m in _round_messages(r)]
-        self.history += [{"role": "user", "content": prompt}, *rounds, _assistant_turn(reply)]
+        answered = [r.message() for r in reply.tool_results]  # calls that ran before a Stop
+        self.history += [{"role": "user", "content": prompt}, *rounds, _assistant_turn(reply), *answered]
         self.replies.append(reply)
+
+
+def _running(reply: Reply, rounds: list[ToolRound], recipient: str) -> Reply:
+    """A frame for the display while a tool runs: the rounds so far, this one's calls and results."""
+    frame = Reply(reply.prompt, reply.model, reply.effort, status=f"running {recipient}…")
+    frame.tool_rounds = [*rounds, ToolRound(reply, reply.tool_results)]
+    return frame
 
 
 def _assistant_turn(reply: Reply) -> dict[str, Any]:

@@ -80,6 +80,8 @@ class GptOssMagics(Magics):
     @argument("--vars", action="store_true", help="Replace {name} in the prompt with variable values.")
     @argument("--capture", action="store_true", help="Record expert routing (always on for the bundled model).")
     @argument("--show", help=f"Figures to show after the reply, comma-separated: {', '.join(_FIGURES)}.")
+    @argument("--tools", help="Functions the model may call, by their names in the notebook, comma-separated.")
+    @argument("--tool-rounds", type=int, help="Most rounds of tool calls in one reply (default: 8).")
     @no_var_expand  # the option line is taken as typed: IPython would turn "costs $x" into "costs 5"
     @line_cell_magic
     def gptoss(self, line: str, cell: str | None = None) -> Any:
@@ -125,6 +127,9 @@ class GptOssMagics(Magics):
             "seed": args.seed,
         }
         shows = _figure_names(args.show)
+        tooling = {"tools": self._tools(args.tools)} if args.tools is not None else {}
+        if args.tool_rounds is not None:
+            tooling["max_tool_rounds"] = args.tool_rounds
         with one_line():
             check_generation(**options)  # before a --model switch loads anything
             if args.model and args.model != self.lab.model_name:
@@ -139,6 +144,7 @@ class GptOssMagics(Magics):
                 developer=args.developer,
                 capture=True if (args.capture or shows) else None,
                 on_update=live.update,
+                **tooling,
                 **options,
             )
         self.last = reply
@@ -158,6 +164,22 @@ class GptOssMagics(Magics):
             return
         for name in names:
             display(getattr(reply.trace, _FIGURES[name])())
+
+    def _tools(self, names: str) -> list[Any]:
+        """``--tools a,b``: the notebook's objects of those names (functions, Tools, OpenAI dicts, or lists of
+        them); ``--tools ""`` takes the tools away."""
+        ns = self.shell.user_ns
+        found: list[Any] = []
+        for name in (n.strip() for n in names.split(",")):
+            if not name:
+                continue
+            if name not in ns:
+                close = difflib.get_close_matches(name, [k for k in ns if callable(ns[k])], n=1)
+                hint = f": did you mean {close[0]}?" if close else ": define the function in a cell above first"
+                raise UsageError(f"--tools {name}: the notebook has no variable named {name}{hint}")
+            value = ns[name]
+            found += list(value) if isinstance(value, (list, tuple)) else [value]
+        return found
 
     def _interpolate(self, prompt: str) -> str:
         """{name} -> str(value) for names defined in the notebook; anything else stays as written."""

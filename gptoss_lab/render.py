@@ -242,6 +242,7 @@ def reply_html(reply: Reply) -> str:
     label = f"round {len(reply.tool_rounds) + 1} · " if reply.tool_rounds else ""
     out.append(_reasoning_html(reply, label=label))
     out.append(steps_html(reply))
+    out += [result_html(x) for x in reply.tool_results]  # its calls that ran before a Stop
     if tool_limit_line(reply):
         out.append(f'<div class="gptoss-tool-limit" style="{_WARN}">{escape(tool_limit_line(reply))}</div>')
     answer = answer_text(reply)
@@ -273,9 +274,9 @@ def reply_text(reply: Reply) -> str:
         lines.append(f"[{intervention_line(reply)}]")
     for number, r in enumerate(reply.tool_rounds, 1):
         lines += _steps_text(r.reply, f"round {number} · ")
-        for x in r.results:
-            lines += [f"[tool result · functions.{x.name} · {x.seconds:.2f} s{' · cut' * x.truncated}]", x.output, ""]
+        lines += [line for x in r.results for line in _result_text(x)]
     lines += _steps_text(reply, f"round {len(reply.tool_rounds) + 1} · " if reply.tool_rounds else "")
+    lines += [line for x in reply.tool_results for line in _result_text(x)]
     if tool_limit_line(reply):
         lines += [f"[{tool_limit_line(reply)}]", ""]
     lines.append("[answer]")
@@ -284,6 +285,10 @@ def reply_text(reply: Reply) -> str:
         lines += ["[malformed harmony headers, as written]", malformed_text(reply)]
     lines.append(f"({stats_line(reply)})")
     return "\n".join(lines)
+
+
+def _result_text(x: Any) -> list[str]:
+    return [f"[tool result · functions.{x.name} · {x.seconds:.2f} s{' · cut' * x.truncated}]", x.output, ""]
 
 
 def _steps_text(reply: Reply, label: str) -> list[str]:

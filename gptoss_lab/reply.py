@@ -74,6 +74,8 @@ class Reply:
     sampling: dict[str, Any] = field(default_factory=dict)
     #: with tools: the earlier rounds of this turn (each a reply that ended in calls, and their results)
     tool_rounds: list[Any] = field(default_factory=list)
+    #: with tools: what this reply's own calls returned (:class:`~gptoss_lab.tools.ToolResult`), as they ran
+    tool_results: list[Any] = field(default_factory=list)
     #: the round limit, when it ended the exchange with a call still unanswered (None otherwise)
     tool_limit: int | None = None
     _partial: Message | None = field(default=None, repr=False)
@@ -161,6 +163,7 @@ class Reply:
                 }
                 for r in self.tool_rounds
             ],
+            "tool_results": [asdict(x) for x in self.tool_results],
             "tool_limit": self.tool_limit,
         }
 

@@ -131,7 +131,11 @@ def test_a_declared_only_tool_ends_the_reply_at_its_call(scripted_lab):
 
 def test_each_step_is_shown_in_order_and_escaped(scripted_lab):
     lab, _ = scripted_lab(ANALYSIS + PREAMBLE + call('{"city":"<b>Oslo</b> $5"}') + FINAL)
-    reply = lab.ask("Weather?", tools=[get_weather])
+    frames = []
+    reply = lab.ask("Weather?", tools=[get_weather], on_update=lambda r: frames.append(reply_html(r)))
+    running = [f for f in frames if "running functions.get_weather…" in f]
+    assert running and all(f.count("tool call (commentary") == 1 for f in running)  # the call shown once
+    assert all(f.count("Let me check the weather.") <= 1 for f in frames)
     page = reply_html(reply)
     order = [
         page.index(s)
@@ -146,3 +150,28 @@ def test_each_step_is_shown_in_order_and_escaped(scripted_lab):
         {"recipient": "functions.get_weather", "arguments": '{"city":"<b>Oslo</b> $5"}'}
     ]
     assert data["tool_rounds"][0]["results"][0]["ok"] is True
+
+
+def test_the_cli_imports_the_tools_and_prints_every_step(scripted_lab, tmp_path, monkeypatch, capsys):
+    from gptoss_lab import cli
+
+    (tmp_path / "mytools.py").write_text("def get_weather(city: str) -> str:\n    return f'sunny in {city}'\n")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delitem(__import__("sys").modules, "mytools", raising=False)
+    script = ANALYSIS + PREAMBLE + call('{"city":"Oslo"}') + FINAL
+    lab, _ = scripted_lab(script)
+    monkeypatch.setattr("gptoss_lab.lab.Lab", lambda *a, **k: lab)
+    assert cli.main(["ask", "Weather in Oslo?", "--tools", "mytools:get_weather"]) == 0
+    out = capsys.readouterr().out
+    steps = ["Need the weather.", "Preamble", "Let me check", "Tool call: functions.get_weather", "Tool result (ok",
+             "sunny in Oslo", "It is sunny.", "Answer:", "Sunny, 21 C."]  # fmt: skip
+    assert [out.index(s) for s in steps] == sorted(out.index(s) for s in steps), out
+    lab2, _ = scripted_lab(script)
+    monkeypatch.setattr("gptoss_lab.lab.Lab", lambda *a, **k: lab2)
+    assert cli.main(["ask", "Weather?", "--tools", "mytools:get_weather", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["answer"] == "Sunny, 21 C." and data["tool_rounds"][0]["results"][0]["output"] == "sunny in Oslo"
+    assert cli.main(["ask", "Weather?", "--tools", "mytools:nope"]) == 2
+    assert capsys.readouterr().err.strip() == "gptoss-lab: error: --tools mytools:nope: module mytools has no nope"
+    assert cli.main(["ask", "Weather?", "--tools", "get_weather"]) == 2
+    assert "MODULE:FUNCTION" in capsys.readouterr().err

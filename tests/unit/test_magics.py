@@ -551,3 +551,30 @@ def test_a_bug_during_a_load_keeps_its_traceback_and_the_conversation(
     if sys.version_info >= (3, 11):
         assert err.__notes__ == ["kept gpt-oss-nano and your 2 earlier turns"]
     assert_kept(shell, nano_with_turns, ": kept gpt-oss-nano and your 2 earlier turns", capsys)
+
+
+# -- tools
+
+
+def test_tools_are_named_from_the_notebook_and_reach_the_lab(lab: FakeLab) -> None:
+    shell = InteractiveShell.instance()
+    shell.run_cell("def get_weather(city: str) -> str:\n    return 'sunny'\nmore = [len, {'name': 'declared'}]")
+    result = shell.run_cell("%%gptoss --tools get_weather,more --tool-rounds 3\nWeather in Oslo?")
+    assert result.success, result.error_in_exec
+    [(_, kw)] = lab.calls
+    ns = shell.user_ns
+    assert kw["tools"] == [ns["get_weather"], len, {"name": "declared"}] and kw["max_tool_rounds"] == 3
+    shell.run_cell('%%gptoss --tools ""\nno tools now')
+    assert lab.calls[-1][1]["tools"] == []
+    shell.run_cell("%%gptoss\nthe same tools as before")
+    assert "tools" not in lab.calls[-1][1] and "max_tool_rounds" not in lab.calls[-1][1]
+
+
+def test_a_tool_name_not_in_the_notebook_is_one_line_with_a_hint(lab: FakeLab) -> None:
+    shell = InteractiveShell.instance()
+    shell.run_cell("def get_weather(city: str) -> str:\n    return 'sunny'")
+    said = usage_error(shell, "%%gptoss --tools get_wether\nWeather?")
+    assert said == "--tools get_wether: the notebook has no variable named get_wether: did you mean get_weather?"
+    said = usage_error(shell, "%%gptoss --tools zzz_nothing_like_it\nWeather?")
+    assert said.endswith("define the function in a cell above first")
+    assert lab.calls == []
