@@ -62,7 +62,8 @@ def _parser() -> argparse.ArgumentParser:
         "--tools",
         default=None,
         metavar="MODULE:FUNCTION,...",
-        help="Python functions the model may call, imported from modules here (mytools:get_weather)",
+        help="Python functions the model may call, imported from modules here (mytools:get_weather); "
+        "python: the model's python tool, its code run in a Jupyter kernel of its own",
     )
     ask.add_argument("--tool-rounds", type=int, default=None, help="most rounds of tool calls (default: 8)")
     ev = sub.add_parser("eval", help="score a model on nano's task families (held-out phrasings and numbers)")
@@ -199,9 +200,12 @@ def _import_tools(spec: str) -> list[Any]:
         sys.path.insert(0, "")
     found = []
     for item in (p.strip() for p in spec.split(",") if p.strip()):
+        if item == "python":  # the model's own tool: its code runs in a kernel of its own
+            found.append(item)
+            continue
         module, _, name = item.partition(":")
         if not module or not name:
-            raise OptionError(f"--tools {item}: name each function as MODULE:FUNCTION (mytools:get_weather)")
+            raise OptionError(f"--tools {item}: name each function as MODULE:FUNCTION (mytools:get_weather), or python")
         try:
             found.append(getattr(importlib.import_module(module), name))
         except ModuleNotFoundError as err:

@@ -66,6 +66,8 @@ STOP_TOKENS: tuple[str, ...] = ("<|return|>", "<|call|>")
 DEFAULT_IDENTITY = "You are ChatGPT, a large language model trained by OpenAI."
 _CHANNELS_LINE = "# Valid channels: analysis, commentary, final. Channel must be included for every message."
 _TOOLS_CHANNEL_LINE = "Calls to these tools must go to the commentary channel: 'functions'."
+#: The model's own tools that a conversation may name (the python tool; the browser is not offered here)
+BUILTIN_TOOLS = ("python",)
 
 
 # ----------------------------------------------------------------------------- rendering
@@ -145,6 +147,7 @@ def render_prompt(
     model_identity: str | None = None,
     knowledge_cutoff: str = "2024-06",
     tools: Sequence[Mapping[str, Any]] | None = None,
+    builtin_tools: Mapping[str, str] | None = None,
 ) -> Prompt:
     """Render chat dicts as a harmony prompt that ends with ``<|start|>assistant``.
 
@@ -153,7 +156,9 @@ def render_prompt(
     ``# Instructions``. An assistant dict may carry ``thinking`` (past analysis), ``preamble``
     (commentary to the user before its calls) and ``tool_calls``
     (``{"name", "arguments"}`` or OpenAI's ``{"function": {...}}``); a tool
-    dict carries the function ``name``. ``tools`` are OpenAI function tools.
+    dict carries the function ``name``. ``tools`` are OpenAI function tools; ``builtin_tools`` names the
+    model's own tools (``{"python": description}``), which the system message describes and whose calls
+    and results go in the analysis channel (a call or tool dict named ``python`` is one).
 
     The text equals openai-harmony's ``render_conversation_for_completion``: past analysis
     is dropped once the conversation's last assistant message is a final answer (harmony
@@ -164,7 +169,8 @@ def render_prompt(
     check_effort(effort)
     instructions, rest = _split_instructions(messages)
     has_tools = bool(tools)
-    messages_out = [Message("system", _system_text(effort, date, model_identity, knowledge_cutoff, has_tools))]
+    system = _system_text(effort, date, model_identity, knowledge_cutoff, has_tools, builtin_tools or {})
+    messages_out = [Message("system", system)]
     if instructions is not None or has_tools:
         messages_out.append(Message("developer", _developer_text(instructions, tools)))
     messages_out += _drop_past_analysis(_to_messages(rest))
@@ -172,11 +178,18 @@ def render_prompt(
     return Prompt([*pieces, ("<|start|>", True), ("assistant", False)])
 
 
-def _system_text(effort: str, date: str | None, identity: str | None, cutoff: str, has_tools: bool) -> str:
+def _system_text(
+    effort: str, date: str | None, identity: str | None, cutoff: str, has_tools: bool, builtin: Mapping[str, str]
+) -> str:
     lines = [identity if identity is not None else DEFAULT_IDENTITY, f"Knowledge cutoff: {cutoff}"]
     if date is not None:
         lines.append(f"Current date: {date}")
-    lines += ["", f"Reasoning: {effort}", "", _CHANNELS_LINE]
+    lines += ["", f"Reasoning: {effort}", ""]
+    if builtin:
+        lines += ["# Tools", ""]
+        for name, description in builtin.items():
+            lines += [f"## {name}", "", description, ""]
+    lines.append(_CHANNELS_LINE)
     if has_tools:
         lines.append(_TOOLS_CHANNEL_LINE)
     return "\n".join(lines)
@@ -213,7 +226,10 @@ def _to_messages(chat: Iterable[Mapping[str, Any]]) -> list[Message]:
             out.append(Message("developer", f"# Instructions\n\n{text}"))
         elif role == "tool":
             name = str(m.get("name") or m.get("tool_name") or "tool")
-            out.append(Message("tool", text, "commentary", "assistant", name=_function_recipient(name)))
+            if name in BUILTIN_TOOLS:  # the model's own tool answers in the analysis channel
+                out.append(Message("tool", text, "analysis", "assistant", name=name))
+            else:
+                out.append(Message("tool", text, "commentary", "assistant", name=_function_recipient(name)))
         elif role == "assistant":
             out.extend(_assistant_messages(m, text))
         else:
@@ -232,7 +248,10 @@ def _assistant_messages(m: Mapping[str, Any], text: str) -> list[Message]:
         fn = call.get("function", call)
         args = fn.get("arguments", "")
         args = args if isinstance(args, str) else json.dumps(args)
-        out.append(Message("assistant", args, "commentary", _function_recipient(fn["name"]), "<|constrain|>json"))
+        if fn["name"] in BUILTIN_TOOLS:  # code to the model's own tool, in the analysis channel
+            out.append(Message("assistant", args, "analysis", fn["name"], "code"))
+        else:
+            out.append(Message("assistant", args, "commentary", _function_recipient(fn["name"]), "<|constrain|>json"))
     if text or not calls:
         out.append(Message("assistant", text, str(m.get("channel") or "final")))
     return out

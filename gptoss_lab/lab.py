@@ -23,9 +23,10 @@ from typing import Any
 from .backends import Backend, Turn
 from .backends.local import LocalBackend
 from .backends.server import ServerBackend
-from .errors import GptOssLabError, LabBusy, NeedsLocalModel, with_note
+from .errors import ContextTooLongError, GptOssLabError, LabBusy, NeedsLocalModel, WontFitError, with_note
 from .model import ModelHandle
 from .options import DEFAULT_EFFORT, DEFAULT_TIMEOUT, DEFAULT_TOOL_ROUNDS, check_generation, check_text
+from .python_tool import PythonTool
 from .remote import RemoteClient
 from .reply import Reply
 from .tools import Tool, ToolRound, as_tools, run_call
@@ -80,6 +81,7 @@ class Lab:
         self.developer: str | None = None
         #: the tools the model may call (``ask(tools=...)`` sets them for later turns too)
         self.tools: list[Tool] = []
+        self._python: PythonTool | None = None
         self.history: list[dict[str, Any]] = []
         self.replies: list[Reply] = []
         self._busy = threading.Lock()
@@ -163,12 +165,22 @@ class Lab:
         said = f"your {turns} earlier turn{'s' * (turns != 1)}" if turns else "the (empty) conversation"
         return f"kept {self.backend.label} and {said}"
 
+    @property
+    def python(self) -> PythonTool:
+        """The kernel that runs the model's code when ``tools=["python"]`` (:mod:`gptoss_lab.python_tool`):
+        ``lab.python.restart()`` for a fresh one, ``lab.python.timeout = 60`` for longer calls."""
+        if self._python is None:
+            self._python = PythonTool()
+        return self._python
+
     def reset(self) -> None:
         """Forget the conversation (the model stays loaded)."""
         self.history.clear()
         self.replies.clear()
         self.developer = None
         self.tools = []
+        if self._python is not None:
+            self._python.close()  # a new conversation, a fresh kernel for the model's code
 
     # -- asking
 
@@ -191,8 +203,10 @@ class Lab:
 
     def _turn(self, prompt: str, developer: str | None, tools: list[Tool] | None = None) -> Turn:
         dev = developer if developer is not None else self.developer
-        specs = tuple(t.spec() for t in (self.tools if tools is None else tools))
-        return Turn(prompt, list(self.history), dev, self.date, specs)
+        offered = self.tools if tools is None else tools
+        specs = tuple(t.spec() for t in offered if not t.raw)
+        builtin = tuple((t.name, t.description) for t in offered if t.raw)
+        return Turn(prompt, list(self.history), dev, self.date, specs, builtin)
 
     def ask(
         self,
@@ -250,7 +264,9 @@ class Lab:
         )
         if intervene is not None:
             options = dataclasses.replace(options, interventions=self._interventions(intervene, {}))
-        given = as_tools(tools) if tools is not None else self.tools
+        given = (
+            as_tools([self.python.tool() if t == "python" else t for t in tools]) if tools is not None else self.tools
+        )
         if not isinstance(max_tool_rounds, int) or isinstance(max_tool_rounds, bool) or max_tool_rounds < 1:
             raise ValueError(f"max_tool_rounds must be a whole number >= 1, got {max_tool_rounds!r}")
         # one reply at a time: a Playground's background thread and a cell must not interleave their turns
@@ -275,7 +291,11 @@ class Lab:
         stop: threading.Event | None,
     ) -> Reply:
         """Stream replies to ``turn``, running the tools each one calls and answering them, until one ends
-        otherwise (an answer, Stop, the token limit, a call with nothing to run) or ``max_rounds`` have run."""
+        otherwise (an answer, Stop, the token limit, a call with nothing to run) or ``max_rounds`` have run.
+
+        A round after the first that cannot start (the results made the prompt too long for the context or
+        the memory) ends the exchange at the reply before it, its results kept and the reason in its error.
+        """
         rounds: list[ToolRound] = []
 
         def shown(reply: Reply) -> None:  # every frame shows the rounds before it
@@ -283,8 +303,8 @@ class Lab:
             if on_update is not None:
                 on_update(reply)
 
+        reply = self.backend.stream(turn, options, capture=capture, on_update=shown, stop=stop)
         while True:
-            reply = self.backend.stream(turn, options, capture=capture, on_update=shown, stop=stop)
             reply.tool_rounds = rounds
             calls = reply.tool_calls
             declared_only = {t.name for t in tools if t.function is None}  # an OpenAI dict: nothing to run
@@ -305,8 +325,15 @@ class Lab:
                 reply.stopped = "interrupted"
                 return reply
             done = ToolRound(reply, reply.tool_results)
-            rounds.append(done)
             turn = dataclasses.replace(turn, tail=(*turn.tail, *_round_messages(done)))
+            rounds.append(done)  # before the next round streams: its frames show this one
+            try:
+                reply = self.backend.stream(turn, options, capture=capture, on_update=shown, stop=stop)
+            except (ContextTooLongError, WontFitError) as err:
+                rounds.pop()
+                reply.tool_rounds = rounds
+                reply.stopped, reply.error = "error", f"the next round did not start: {err}"
+                return reply
 
     @contextlib.contextmanager
     def intervene(self, spec: Any = None, /, **kinds: Any) -> Iterator[Any]:

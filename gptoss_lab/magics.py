@@ -80,7 +80,9 @@ class GptOssMagics(Magics):
     @argument("--vars", action="store_true", help="Replace {name} in the prompt with variable values.")
     @argument("--capture", action="store_true", help="Record expert routing (always on for the bundled model).")
     @argument("--show", help=f"Figures to show after the reply, comma-separated: {', '.join(_FIGURES)}.")
-    @argument("--tools", help="Functions the model may call, by their names in the notebook, comma-separated.")
+    @argument(
+        "--tools", help="Functions the model may call, by their names in the notebook, comma-separated; python too."
+    )
     @argument("--tool-rounds", type=int, help="Most rounds of tool calls in one reply (default: 8).")
     @no_var_expand  # the option line is taken as typed: IPython would turn "costs $x" into "costs 5"
     @line_cell_magic
@@ -167,11 +169,14 @@ class GptOssMagics(Magics):
 
     def _tools(self, names: str) -> list[Any]:
         """``--tools a,b``: the notebook's objects of those names (functions, Tools, OpenAI dicts, or lists of
-        them); ``--tools ""`` takes the tools away."""
+        them), and ``python`` for the model's python tool; ``--tools ""`` takes the tools away."""
         ns = self.shell.user_ns
         found: list[Any] = []
         for name in (n.strip() for n in names.split(",")):
             if not name:
+                continue
+            if name == "python":  # the model's own tool: its code runs in a kernel of its own
+                found.append("python")
                 continue
             if name not in ns:
                 close = difflib.get_close_matches(name, [k for k in ns if callable(ns[k])], n=1)

@@ -176,7 +176,7 @@ def steps_html(reply: Reply) -> str:
 def result_html(result: Any) -> str:
     """One tool result (:class:`~gptoss_lab.tools.ToolResult`), labelled, escaped, never typeset."""
     style = _RESULT if result.ok else _RESULT_ERROR
-    label = f"tool result · functions.{result.name} · {result.seconds:.2f} s" + (" · cut" if result.truncated else "")
+    label = f"tool result · {result.source} · {result.seconds:.2f} s" + (" · cut" if result.truncated else "")
     return (
         f'<div class="gptoss-tool-result" style="{style}"><span style="{_STEP_LABEL}">{escape(label)}</span>'
         f"{escape(result.output)}</div>"
@@ -288,7 +288,7 @@ def reply_text(reply: Reply) -> str:
 
 
 def _result_text(x: Any) -> list[str]:
-    return [f"[tool result · functions.{x.name} · {x.seconds:.2f} s{' · cut' * x.truncated}]", x.output, ""]
+    return [f"[tool result · {x.source} · {x.seconds:.2f} s{' · cut' * x.truncated}]", x.output, ""]
 
 
 def _steps_text(reply: Reply, label: str) -> list[str]:

@@ -89,8 +89,9 @@ class Reply:
 
     @property
     def reasoning(self) -> str:
-        """The analysis channel's text (the model's reasoning), so far."""
-        return "\n\n".join(m.content for m in self._all_messages() if m.channel == "analysis")
+        """The analysis channel's text (the model's reasoning), so far; code it sends to its python tool,
+        in that channel too, is a tool call (:attr:`tool_calls`), not reasoning."""
+        return "\n\n".join(m.content for m in self._all_messages() if m.channel == "analysis" and not m.recipient)
 
     @property
     def answer(self) -> str:

@@ -36,6 +36,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .errors import GptOssLabError
+from .harmony import BUILTIN_TOOLS
 
 __all__ = [
     "MAX_RESULT_CHARS",
@@ -66,6 +67,10 @@ class Tool:
     description: str = ""
     parameters: dict[str, Any] | None = None
     function: Callable[..., Any] | None = field(default=None, compare=False)
+    #: the model's own tool (python): described in the system message, called with text, not JSON
+    raw: bool = False
+    #: the most characters of a result sent back (the rest is cut, and the cut says so)
+    limit: int = MAX_RESULT_CHARS
 
     def spec(self) -> dict[str, Any]:
         """The OpenAI tool dict that harmony renders (and servers take)."""
@@ -86,6 +91,11 @@ class ToolResult:
     ok: bool
     seconds: float = 0.0
     truncated: bool = False
+
+    @property
+    def source(self) -> str:
+        """Who answered, as harmony names it: ``functions.NAME``, or ``python``."""
+        return self.name if self.name in BUILTIN_TOOLS else f"functions.{self.name}"
 
     def message(self) -> dict[str, Any]:
         """The tool message harmony expects after the call (``functions.NAME to=assistant``)."""
@@ -298,7 +308,7 @@ def _cut(text: str, limit: int) -> tuple[str, bool]:
     return f"{text[:limit]}… [cut: {len(text):,} characters in all, the first {limit:,} shown]", True
 
 
-def run_call(tools: Sequence[Tool], recipient: str, arguments: str, *, limit: int = MAX_RESULT_CHARS) -> ToolResult:
+def run_call(tools: Sequence[Tool], recipient: str, arguments: str, *, limit: int | None = None) -> ToolResult:
     """Run the call the model addressed to ``recipient`` (``functions.NAME``) with ``arguments`` (its JSON text).
 
     Whatever goes wrong becomes the text the model reads, so it can try again: an unknown tool, arguments
@@ -310,12 +320,21 @@ def run_call(tools: Sequence[Tool], recipient: str, arguments: str, *, limit: in
     start = time.perf_counter()
 
     def result(text: str, ok: bool) -> ToolResult:
-        shown, cut = _cut(text, limit)
+        most = limit if limit is not None else found.limit if found is not None else MAX_RESULT_CHARS
+        shown, cut = _cut(text, most)
         return ToolResult(name, arguments, shown, ok, time.perf_counter() - start, cut)
 
     if found is None or found.function is None:
         names = ", ".join(t.name for t in tools if t.function is not None) or "none"
+        name = recipient if found is None and recipient in BUILTIN_TOOLS else name
         return result(f"Error: there is no tool named {name!r} to run (the tools are: {names})", False)
+    if found.raw:  # code for the python tool
+        try:
+            return result(_as_text(found.function(arguments)), True)
+        except KeyboardInterrupt:
+            raise
+        except Exception as err:
+            return result(f"Error: {type(err).__name__}: {err}", False)
     try:
         parsed = json.loads(arguments) if arguments.strip() else {}
     except json.JSONDecodeError as err:

@@ -39,6 +39,8 @@ class Turn:
     date: str | None = None
     #: OpenAI tool dicts the model may call (rendered as harmony's functions namespace)
     tools: tuple[dict[str, Any], ...] = ()
+    #: the model's own tools offered (``{"python": description}``, rendered in the system message)
+    builtin_tools: tuple[tuple[str, str], ...] = ()
     #: this turn so far, after the prompt: earlier rounds' tool calls and the tools' results
     tail: tuple[dict[str, Any], ...] = ()
 
@@ -50,8 +52,10 @@ class Turn:
 
     def harmony(self, effort: str, identity: str | None = None) -> str:
         """The exact harmony text a model sees for this turn."""
-        tools = list(self.tools) or None
-        return render_prompt(self.messages, effort=effort, date=self.date, model_identity=identity, tools=tools)
+        tools, builtin = list(self.tools) or None, dict(self.builtin_tools) or None
+        return render_prompt(
+            self.messages, effort=effort, date=self.date, model_identity=identity, tools=tools, builtin_tools=builtin
+        )
 
 
 class Backend(Protocol):

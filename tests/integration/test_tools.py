@@ -175,3 +175,59 @@ def test_the_cli_imports_the_tools_and_prints_every_step(scripted_lab, tmp_path,
     assert capsys.readouterr().err.strip() == "gptoss-lab: error: --tools mytools:nope: module mytools has no nope"
     assert cli.main(["ask", "Weather?", "--tools", "get_weather"]) == 2
     assert "MODULE:FUNCTION" in capsys.readouterr().err
+
+
+# -- the python tool: the model's code in a kernel of its own
+
+PY_CALL = "<|start|>assistant to=python<|channel|>analysis code<|message|>{code}<|call|>"
+
+
+def test_the_python_tool_runs_the_models_code_in_another_kernel(scripted_lab):
+    secret_in_this_process = "the user's"  # noqa: F841 - the model's kernel must not see it
+    code = "import os\nx = 6 * 7\nprint(x, os.getpid())"
+    lab, _ = scripted_lab(ANALYSIS + PY_CALL.format(code=code) + PY_CALL.format(code="secret_in_this_process") + FINAL)
+    try:
+        reply = lab.ask("What is 6*7? Use python.", tools=["python"])
+        first, second = reply.tool_rounds
+        value, pid = first.results[0].output.split()
+        assert value == "42" and int(pid) != __import__("os").getpid() and first.results[0].source == "python"
+        assert "NameError" in second.results[0].output  # the notebook's variables are not there
+        prompt = lab.handle.load().tokenizer.decode(reply.prompt_ids)
+        assert "# Tools\n\n## python\n\nUse this tool to execute Python code" in prompt
+        assert "time out after 30.0 seconds" in prompt and "functions" not in prompt.split("<|end|>")[0]
+        assert "<|start|>python to=assistant<|channel|>analysis<|message|>42 " in prompt
+        assert "[tool result · python ·" in reply_text(reply)
+        assert "print(x" not in first.reply.reasoning and first.reply.reasoning == "Need the weather."
+        assert [m.recipient for m in first.reply.tool_calls] == ["python"]
+    finally:
+        lab.python.close()
+
+
+def test_a_hanging_call_times_out_and_long_output_is_cut(scripted_lab):
+    lab, _ = scripted_lab(
+        ANALYSIS + PY_CALL.format(code="import time\nwhile True: time.sleep(0.05)")
+        + PY_CALL.format(code="print('y' * 100000)") + FINAL
+    )  # fmt: skip
+    lab.python.timeout, lab.python.max_output = 2.0, 300  # 300 letters: nano spells them, one token each
+    try:
+        reply = lab.ask("loop", tools=["python"])
+        hung, long = (r.results[0] for r in reply.tool_rounds)
+        assert "timed out after 2 s" in hung.output and hung.seconds < 10
+        assert long.truncated and "100,000 characters in all, the first 300 shown" in long.output
+        assert reply.answer == "Sunny, 21 C."
+        assert lab.python.running
+        lab.reset()
+        assert not lab.python.running and lab.tools == []  # a new conversation, a fresh kernel
+    finally:
+        lab.python.close()
+
+
+def test_results_too_long_for_the_context_end_the_exchange_with_everything_kept(scripted_lab):
+    def page() -> str:
+        return "z" * 3000  # nano spells it letter by letter: more than its 2,048-token context
+
+    lab, _ = scripted_lab(ANALYSIS + PREAMBLE + call("{}", "page") + FINAL)
+    reply = lab.ask("Read the page", tools=[page])
+    assert reply.stopped == "error" and "the next round did not start: the prompt is" in reply.error
+    assert reply.preamble == "Let me check the weather." and reply.tool_results[0].output == "z" * 3000
+    assert lab.history[-1] == {"role": "tool", "name": "page", "content": "z" * 3000}

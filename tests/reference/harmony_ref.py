@@ -111,6 +111,7 @@ def to_harmony_conversation(
     model_identity: str | None = None,
     knowledge_cutoff: str = "2024-06",
     tools: Sequence[Mapping[str, Any]] | None = None,
+    builtin_tools: Mapping[str, str] | None = None,
 ) -> Conversation:
     """Express a chat-dict conversation as an ``openai_harmony.Conversation``.
 
@@ -135,6 +136,10 @@ def to_harmony_conversation(
         system = system.with_model_identity(model_identity)
     if date is not None:
         system = system.with_conversation_start_date(date)
+    for name, description in (builtin_tools or {}).items():  # the model's own tools: python
+        from openai_harmony import ToolNamespaceConfig
+
+        system = system.with_tools(ToolNamespaceConfig(name=name, description=description, tools=[]))
     out = [Message.from_role_and_content(Role.SYSTEM, system)]
 
     instructions: str | None = None
@@ -163,8 +168,20 @@ def to_harmony_conversation(
             calls = message.get("tool_calls") or []
             if thinking:
                 out.append(Message.from_role_and_content(Role.ASSISTANT, thinking).with_channel("analysis"))
+            if message.get("preamble"):
+                out.append(
+                    Message.from_role_and_content(Role.ASSISTANT, message["preamble"]).with_channel("commentary")
+                )
             for call in calls:
                 fields = _function_fields(call)
+                if fields["name"] == "python":
+                    out.append(
+                        Message.from_role_and_content(Role.ASSISTANT, fields["arguments"])
+                        .with_channel("analysis")
+                        .with_recipient("python")
+                        .with_content_type("code")
+                    )
+                    continue
                 out.append(
                     Message.from_role_and_content(Role.ASSISTANT, _call_arguments(fields["arguments"]))
                     .with_channel("commentary")
@@ -173,6 +190,11 @@ def to_harmony_conversation(
                 )
             if content or not calls:
                 out.append(Message.from_role_and_content(Role.ASSISTANT, content).with_channel("final"))
+        elif role == "tool" and message["name"] == "python":
+            author = Author.new(Role.TOOL, "python")
+            out.append(
+                Message.from_author_and_content(author, content).with_recipient("assistant").with_channel("analysis")
+            )
         elif role == "tool":
             author = Author.new(Role.TOOL, f"functions.{message['name']}")
             out.append(

@@ -461,6 +461,39 @@ RENDER_CASES: list[Case] = [
 ]
 
 
+PY = {"python": "Runs code. Stateful.\n\nIt times out after 30.0 seconds."}
+PY_CALL = {"name": "python", "arguments": "x = 6 * 7\nprint(x)"}
+WEATHER = {"name": "get_weather", "arguments": '{"city": "Oslo"}'}
+RENDER_CASES += [
+    Case("python-tool-declared", [user("2**100?")], {"builtin_tools": PY}),
+    Case("python-tool-and-functions", [user("go")], {"builtin_tools": PY, "tools": [SEARCH_TOOL], "effort": "high"}),
+    Case(
+        "python-call-and-result-mid-turn",
+        [user("6*7?"), assistant("", thinking="Use python.", tool_calls=[PY_CALL]), tool("python", "42\n")],
+        {"builtin_tools": PY},
+    ),
+    Case(
+        "python-call-then-final-then-follow-up",
+        [
+            user("6*7?"),
+            assistant("", thinking="Use python.", tool_calls=[PY_CALL]),
+            tool("python", "42"),
+            assistant("42.", thinking="It printed 42."),
+            user("and 6*8?"),
+        ],
+        {"builtin_tools": PY},
+    ),
+    Case(
+        "preamble-before-a-function-call",
+        [
+            user("Weather in Oslo?"),
+            assistant("", thinking="Need weather.", preamble="Let me check the weather.", tool_calls=[WEATHER]),
+            tool("get_weather", '{"sky": "sunny"}'),
+        ],
+        {"tools": [SEARCH_TOOL]},
+    ),
+]
+
 RENDER_CASES += [
     Case(f"schema-{key}", [user("go")], {"tools": [{"name": "f", "description": key, "parameters": schema}]})
     for key, schema in EDGE_SCHEMAS.items()

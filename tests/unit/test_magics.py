@@ -559,11 +559,11 @@ def test_a_bug_during_a_load_keeps_its_traceback_and_the_conversation(
 def test_tools_are_named_from_the_notebook_and_reach_the_lab(lab: FakeLab) -> None:
     shell = InteractiveShell.instance()
     shell.run_cell("def get_weather(city: str) -> str:\n    return 'sunny'\nmore = [len, {'name': 'declared'}]")
-    result = shell.run_cell("%%gptoss --tools get_weather,more --tool-rounds 3\nWeather in Oslo?")
+    result = shell.run_cell("%%gptoss --tools get_weather,more,python --tool-rounds 3\nWeather in Oslo?")
     assert result.success, result.error_in_exec
     [(_, kw)] = lab.calls
     ns = shell.user_ns
-    assert kw["tools"] == [ns["get_weather"], len, {"name": "declared"}] and kw["max_tool_rounds"] == 3
+    assert kw["tools"] == [ns["get_weather"], len, {"name": "declared"}, "python"] and kw["max_tool_rounds"] == 3
     shell.run_cell('%%gptoss --tools ""\nno tools now')
     assert lab.calls[-1][1]["tools"] == []
     shell.run_cell("%%gptoss\nthe same tools as before")
