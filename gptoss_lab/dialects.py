@@ -25,6 +25,7 @@ No network here.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -52,13 +53,35 @@ class Ask:
     #: harmony-exact dialects: the prompt the client rendered, and the ids that end a reply
     prompt_ids: tuple[int, ...] = ()
     stop_ids: tuple[int, ...] = ()
+    #: OpenAI function tools the model may call, and this turn's earlier rounds (calls and their results)
+    tools: tuple[dict[str, Any], ...] = ()
+    tail: tuple[dict[str, Any], ...] = ()
 
     def messages(self, *, instructions: bool = True) -> list[dict[str, Any]]:
         """Chat messages as servers take them: the developer text as ``system`` (unless ``instructions``
-        is False: the dialect sends it apart), past replies as their content only."""
+        is False: the dialect sends it apart), past replies as their content only, tool calls as OpenAI's
+        ``tool_calls`` with ids, each tool result answering the call before it by ``tool_call_id``."""
         out = [{"role": "system", "content": self.developer}] if self.developer and instructions else []
-        out += [{"role": turn["role"], "content": str(turn.get("content") or "")} for turn in self.history]
-        return [*out, {"role": "user", "content": self.prompt}]
+        calls: list[str] = []  # ids of calls not yet answered, oldest first
+        made = 0
+        for turn in [*self.history, {"role": "user", "content": self.prompt}, *self.tail]:
+            message: dict[str, Any] = {"role": turn["role"], "content": str(turn.get("content") or "")}
+            if turn["role"] == "assistant" and turn.get("tool_calls"):
+                message["tool_calls"] = []
+                for call in turn["tool_calls"]:
+                    fn = call.get("function", call)
+                    calls.append(f"call_{made}")
+                    made += 1
+                    name = str(fn["name"]).removeprefix("functions.")
+                    args = fn.get("arguments", "")
+                    args = args if isinstance(args, str) else json.dumps(args)
+                    message["tool_calls"].append(
+                        {"id": calls[-1], "type": "function", "function": {"name": name, "arguments": args}}
+                    )
+            elif turn["role"] == "tool":
+                message["tool_call_id"] = calls.pop(0) if calls else "call_unknown"
+            out.append(message)
+        return out
 
     def sampling(self) -> dict[str, Any]:
         """The sampling options that were set; unset ones are the server's to choose."""
@@ -125,7 +148,20 @@ def _chat_body(ask: Ask) -> dict[str, Any]:
     body = {"model": ask.model, "stream": True, **ask.sampling(), "messages": ask.messages()}
     body.update(reasoning_effort=ask.effort, max_tokens=ask.max_tokens, stream_options={"include_usage": True})
     body["chat_template_kwargs"] = {"reasoning_effort": ask.effort}
+    if ask.tools:
+        body["tools"] = list(ask.tools)
     return body
+
+
+def _call_pieces(delta: dict[str, Any]) -> list[dict[str, Any]] | None:
+    """``delta.tool_calls`` (or a whole message's) as Chunk.calls pieces; None when there are none."""
+    pieces = []
+    for i, call in enumerate(delta.get("tool_calls") or []):
+        fn = call.get("function") or {}
+        args = fn.get("arguments")
+        args = args if isinstance(args, str) or args is None else json.dumps(args)  # Ollama sends an object
+        pieces.append({"index": call.get("index", i), "name": fn.get("name") or "", "arguments": args or ""})
+    return pieces or None
 
 
 def _chat_object(obj: dict[str, Any], event: str | None = None) -> Iterator[Chunk]:
@@ -134,7 +170,7 @@ def _chat_object(obj: dict[str, Any], event: str | None = None) -> Iterator[Chun
     for choice in obj.get("choices") or []:
         delta = choice.get("delta") or choice.get("message") or {}
         reasoning = delta.get("reasoning") or delta.get("reasoning_content") or ""
-        yield Chunk(reasoning, delta.get("content") or "", choice.get("finish_reason"))
+        yield Chunk(reasoning, delta.get("content") or "", choice.get("finish_reason"), calls=_call_pieces(delta))
     usage = obj.get("usage")
     if usage:
         details = usage.get("completion_tokens_details") or {}
@@ -147,12 +183,36 @@ CHAT = Dialect("chat", "/chat/completions", _chat_body, _chat_object, optional_f
 # ----------------------------------------------------------------------------- Responses
 
 
+def _responses_input(ask: Ask) -> list[dict[str, Any]]:
+    """The conversation as Responses input items: messages, and calls and their outputs as their own items."""
+    items: list[dict[str, Any]] = []
+    for m in ask.messages(instructions=False):
+        if m["role"] == "tool":
+            items.append({"type": "function_call_output", "call_id": m["tool_call_id"], "output": m["content"]})
+            continue
+        if m["content"] or not m.get("tool_calls"):
+            items.append({"role": m["role"], "content": m["content"]})
+        for call in m.get("tool_calls") or []:
+            fn = call["function"]
+            items.append({"type": "function_call", "call_id": call["id"], **fn})
+    return items
+
+
 def _responses_body(ask: Ask) -> dict[str, Any]:
-    body = {"model": ask.model, "stream": True, **ask.sampling(), "input": ask.messages(instructions=False)}
+    body = {"model": ask.model, "stream": True, **ask.sampling(), "input": _responses_input(ask)}
     body.update(reasoning={"effort": ask.effort}, max_output_tokens=ask.max_tokens)
     if ask.developer:
         body["instructions"] = ask.developer
+    if ask.tools:  # the Responses API's flat form of a function tool
+        body["tools"] = [{"type": "function", **t.get("function", t)} for t in ask.tools]
     return body
+
+
+def _function_call(item: dict[str, Any]) -> Chunk:
+    args = item.get("arguments") or ""
+    args = args if isinstance(args, str) else json.dumps(args)
+    index = item.get("id") or item.get("call_id") or ""
+    return Chunk(calls=[{"index": index, "name": item.get("name") or "", "arguments": args}])
 
 
 def _response_usage(response: dict[str, Any]) -> dict[str, int] | None:
@@ -168,6 +228,8 @@ def _responses_event(obj: dict[str, Any], event: str | None) -> Iterator[Chunk]:
         yield Chunk(reasoning=obj.get("delta") or "")
     elif kind == "response.output_text.delta":
         yield Chunk(content=obj.get("delta") or "")
+    elif kind == "response.output_item.done" and (obj.get("item") or {}).get("type") == "function_call":
+        yield _function_call(obj["item"])  # the call whole, once its arguments are complete
     elif kind in ("response.completed", "response.incomplete"):
         finish = "length" if kind == "response.incomplete" else "stop"
         yield Chunk(finish=finish, usage=_response_usage(obj.get("response") or {}), end=True)
@@ -186,6 +248,8 @@ def _response_body(obj: dict[str, Any]) -> Iterator[Chunk]:
             yield Chunk(reasoning=text)
         elif item.get("type") == "message" and text:
             yield Chunk(content=text)
+        elif item.get("type") == "function_call":
+            yield _function_call(item)
     finish = {"completed": "stop", "incomplete": "length"}.get(response.get("status") or "completed")
     yield Chunk(finish=finish, usage=_response_usage(response), end=True)
 
@@ -200,6 +264,8 @@ def _ollama_body(ask: Ask) -> dict[str, Any]:
     options = {"num_predict": ask.max_tokens, "temperature": ask.temperature, "top_p": ask.top_p, "seed": ask.seed}
     body = {"model": ask.model, "messages": ask.messages(), "stream": True, "think": ask.effort}
     body["options"] = {k: v for k, v in options.items() if v is not None}
+    if ask.tools:
+        body["tools"] = list(ask.tools)
     return body
 
 
@@ -210,7 +276,10 @@ def _ollama_object(obj: dict[str, Any], event: str | None = None) -> Iterator[Ch
     done = bool(obj.get("done"))
     usage = usage_counts(obj.get("prompt_eval_count"), obj.get("eval_count"), {}) if done else None
     finish = (obj.get("done_reason") or "stop") if done else None
-    yield Chunk(message.get("thinking") or "", message.get("content") or "", finish, usage, end=done)
+    calls = _call_pieces(message)
+    if calls:  # Ollama sends each call whole, and says "stop" at the end of a turn that called
+        calls = [{**c, "index": f"{obj.get('created_at', '')}/{c['index']}"} for c in calls]
+    yield Chunk(message.get("thinking") or "", message.get("content") or "", finish, usage, end=done, calls=calls)
 
 
 OLLAMA = Dialect(

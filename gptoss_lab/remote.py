@@ -283,13 +283,17 @@ class RemoteClient:
         on_update: Callable[[Reply], None] | None = None,
         stop: threading.Event | None = None,
         harmony: Prompt | None = None,
+        tools: tuple[dict[str, Any], ...] = (),
+        tail: tuple[dict[str, Any], ...] = (),
     ) -> RemoteReply:
         """Stream one reply to ``prompt`` after ``history`` (chat dicts; assistant turns as content).
 
-        ``harmony``: the rendered prompt, for harmony-exact mode (default: rendered here from the rest)."""
+        ``harmony``: the rendered prompt, for harmony-exact mode (default: rendered here from the rest).
+        ``tools``: OpenAI function tools; ``tail``: this turn's earlier rounds of calls and results."""
         self.ensure_checked()
         limit = max_new_tokens or default_max_new_tokens(effort)
         ask = Ask(str(self.model), prompt, history, developer, effort, limit, temperature, top_p, seed)
+        ask = replace(ask, tools=tuple(tools), tail=tuple(tail))
         reply = RemoteReply(prompt, str(self.model), effort, server=self.base_url, max_new_tokens=limit)
         if self.tokens is not None:
             ask = self._rendered(ask, harmony)
@@ -322,8 +326,9 @@ class RemoteClient:
         assert self.tokens is not None
         if harmony is None:
             dev = [{"role": "developer", "content": ask.developer}] if ask.developer is not None else []
-            chat = [*dev, *ask.history, {"role": "user", "content": ask.prompt}]
-            harmony = render_prompt(chat, effort=ask.effort, model_identity=self.tokens.identity)
+            chat = [*dev, *ask.history, {"role": "user", "content": ask.prompt}, *ask.tail]
+            tools = list(ask.tools) or None
+            harmony = render_prompt(chat, effort=ask.effort, model_identity=self.tokens.identity, tools=tools)
         defaults = self.tokens.sampling  # a model's stated sampling, as a local model uses it (nano: greedy)
         temperature = ask.temperature if ask.temperature is not None else defaults.get("temperature")
         top_p = ask.top_p if ask.top_p is not None else defaults.get("top_p")

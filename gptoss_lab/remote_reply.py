@@ -14,6 +14,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 from .errors import ServerError
 from .harmony import Message, MessageEnd, StreamParser
@@ -123,11 +124,16 @@ class TextSink:
 
     def __init__(self, reply: RemoteReply) -> None:
         self.reply, self.splitter = reply, ContentSplitter()
+        self.calls: dict[Any, list[str]] = {}  # index -> [name, arguments], as the pieces arrive
 
     def take(self, chunk: Chunk, elapsed: float) -> bool:
         """Add what ``chunk`` carries; whether the reply grew."""
         if chunk.reasoning and self.splitter.mode is None:
             self.splitter.mode = "plain"  # the server separates reasoning: content is all answer
+        for piece in chunk.calls or ():
+            name_args = self.calls.setdefault(piece["index"], ["", ""])
+            name_args[0] += piece["name"]
+            name_args[1] += piece["arguments"]
         if not (chunk.reasoning or chunk.content):
             return False
         pieces = [("analysis", chunk.reasoning)] if chunk.reasoning else []
@@ -136,6 +142,15 @@ class TextSink:
 
     def finish(self, stopped: str, elapsed: float, usage: dict[str, int] | None) -> None:
         self.reply.add(self.splitter.finish(), elapsed, tokens=0)
+        if self.calls:  # the calls as harmony's messages would be: commentary, to functions.NAME
+            last = self.reply._partial
+            ends = [MessageEnd(last, "<|end|>")] if last is not None else []
+            self.reply._partial = None
+            self.reply._apply(ends, elapsed)
+            for name, args in self.calls.values():
+                call = Message("assistant", args, "commentary", f"functions.{name}", "<|constrain|>json")
+                self.reply._apply([MessageEnd(call, "<|call|>")], elapsed)
+            stopped = "call" if stopped in ("return", "call") else stopped  # Ollama says "stop" after calls
         self.reply.finish(stopped, elapsed, usage)
 
 

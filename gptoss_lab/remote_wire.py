@@ -156,6 +156,9 @@ class Chunk:
     usage: dict[str, int] | None = None
     end: bool = False
     token_ids: list[int] | None = None
+    #: tool-call pieces (chat completions' ``delta.tool_calls``): ``{"index", "name", "arguments"}``, where a
+    #: name and arguments may come in parts over several chunks, each appended to its index's
+    calls: list[dict[str, Any]] | None = None
 
 
 def json_object(data: str | bytes) -> Any:

@@ -89,6 +89,11 @@ class ServerBackend:
     ) -> Reply:
         client = self.client.ensure_checked()
         context, tokens = client.context_length, client.tokens
+        if turn.builtin_tools and tokens is None:
+            raise NeedsLocalModel(
+                f"the python tool is offered in the prompt harmony renders, and {self.label} renders its own: "
+                "connect with api='completions' (--api completions, harmony-exact) or use a local model"
+            )
         harmony = turn.harmony(options.effort, self.identity) if tokens is not None else None
         if harmony is not None and tokens is not None:  # harmony-exact: the prompt's length is known here
             prompt_tokens = len(tokens.encode(harmony))
@@ -113,4 +118,6 @@ class ServerBackend:
             on_update=on_update,
             stop=stop,
             harmony=harmony,
+            tools=turn.tools,
+            tail=turn.tail,
         )
