@@ -37,6 +37,13 @@ SCRIPTS = {
     "Weather in Paris?": "<|channel|>analysis<|message|>Need the weather tool.<|end|><|start|>assistant"
     '<|channel|>commentary to=functions.get_weather <|constrain|>json<|message|>{"city":"Paris"}<|call|>',
 }
+#: a round of tools: the question gets a call, the tool's result (the prompt's last message then) an answer
+WEATHER = '{"city": "Oslo", "sky": "sunny"}'
+SCRIPTS["Weather in Oslo, with tools?"] = (
+    "<|channel|>analysis<|message|>Need the weather tool.<|end|><|start|>assistant<|channel|>commentary"
+    ' to=functions.get_weather <|constrain|>json<|message|>{"city":"Oslo"}<|call|>'
+)
+SCRIPTS[WEATHER] = f"<|channel|>analysis<|message|>It says sunny.{FINAL}Sunny in Oslo.<|return|>"
 SLOW = "Count slowly."  # a long reasoning, written at 40 tokens/s: something to stop
 SLOW_REASONING = " ".join(f"step {i}." for i in range(300))
 HARMONY_WORDS = ("<|", "analysis", "assistantfinal", "final<")
@@ -182,3 +189,31 @@ def test_magic_connects_in_a_real_kernel(server: VllmServer, tmp_path: Path) -> 
     )
     assert f"remote server {server.base_url}, model gpt-oss-tiny, chat API" in shown["connected"]
     assert "User asks 2+2. Simple: 4." in shown["reasoning"] and shown["answer"].endswith(">4")
+
+
+def get_weather(city: str) -> dict:
+    """The weather now in a city."""
+    return {"city": city, "sky": "sunny"}
+
+
+@pytest.mark.parametrize("api", ["completions", "chat"])
+def test_a_tool_call_is_run_and_answered_through_vllm(server: VllmServer, tokenizer: Any, api: str) -> None:
+    """Harmony-exact (the prompt rendered here, the ids parsed here) and chat completions (vLLM renders the
+    tools and the result, its ``openai`` tool-call parser reads the call): the same exchange either way; the
+    prompts differ in where vLLM writes the result's recipient."""
+    lab = Lab(base_url=server.base_url, api=api)
+    reply = lab.ask("Weather in Oslo, with tools?", effort="low", tools=[get_weather])
+    assert (reply.answer, reply.stopped) == ("Sunny in Oslo.", "return")
+    (done,) = reply.tool_rounds
+    assert done.reply.reasoning == "Need the weather tool." and done.reply.stopped == "call"
+    assert [(m.recipient, m.content) for m in done.reply.tool_calls] == [("functions.get_weather", '{"city":"Oslo"}')]
+    assert done.results[0].output == WEATHER
+    prompt = served_prompt(server, tokenizer)  # the second round's, as the engine ran it
+    assert "namespace functions {" in prompt and "type get_weather = (_: {" in prompt
+    if api == "completions":  # openai-harmony's rendering, done here
+        assert f"<|start|>functions.get_weather to=assistant<|channel|>commentary<|message|>{WEATHER}<|end|>" in prompt
+        call = 'to=functions.get_weather<|channel|>commentary <|constrain|>json<|message|>{"city":"Oslo"}<|call|>'
+    else:  # vLLM's own: the result's recipient after its channel
+        assert f"<|start|>functions.get_weather<|channel|>commentary to=assistant<|message|>{WEATHER}<|end|>" in prompt
+        call = "to=functions.get_weather"
+    assert call in prompt, prompt

@@ -35,8 +35,17 @@ STOP_TIMEOUT_S = 30
 VOCAB = 201088  # o200k_harmony
 #: gpt-oss's stop tokens (<|return|>, <|endoftext|>, <|call|>), as the published checkpoints' generation config
 EOS_IDS = [200002, 199999, 200012]
-#: how the tiny gpt-oss is served: vLLM's gpt-oss reasoning parser, replies scripted by ``scripted_logits``
-TINY_SERVER_ARGS = ("--reasoning-parser", "openai_gptoss", "--logits-processors", "scripted_logits:ScriptedLogits")
+#: how the tiny gpt-oss is served: vLLM's gpt-oss reasoning and tool-call parsers, replies scripted by
+#: ``scripted_logits``
+TINY_SERVER_ARGS = (
+    "--reasoning-parser",
+    "openai_gptoss",
+    "--enable-auto-tool-choice",
+    "--tool-call-parser",
+    "openai",
+    "--logits-processors",
+    "scripted_logits:ScriptedLogits",
+)
 
 
 def required() -> bool:
