@@ -112,3 +112,69 @@ def test_lab_speaks_harmony_with_the_real_special_ids(real_vocab):
     finally:
         hook.remove()
     assert [r.answer for r in lab.replies] == ["4", "6"]
+
+
+def test_a_forced_tool_call_round_trips_through_openai_harmony(real_vocab):
+    """A function call and a python call forced on the real vocabulary: openai-harmony's parser reads what the
+    Lab read, and the next round's prompt is openai-harmony's rendering of the call and its result."""
+    from openai_harmony import Role
+
+    from gptoss_lab import Lab
+    from gptoss_lab.python_tool import description
+    from gptoss_lab.tools import tool
+
+    def get_weather(city: str) -> str:
+        """The weather now in a city."""
+        return f"sunny in {city}"
+
+    path, encoding = real_vocab
+    lab = Lab(str(path))
+    loaded = lab.handle.load()
+    call = (
+        "<|channel|>analysis<|message|>Need the weather.<|end|><|start|>assistant<|channel|>commentary "
+        'to=functions.get_weather <|constrain|>json<|message|>{"city":"Oslo"}<|call|>'
+    )
+    final = f"<|channel|>analysis<|message|>Sunny.{FINAL}Sunny in Oslo.<|return|>"
+    script = ScriptedLogits()
+    script.reset(loaded.encode(call) + loaded.encode(final))
+    hook = loaded.model.lm_head.register_forward_hook(script)
+    try:
+        reply = lab.ask("Weather in Oslo?", effort="low", max_new_tokens=60, temperature=0, tools=[get_weather])
+    finally:
+        hook.remove()
+    (done,) = reply.tool_rounds
+    parsed = encoding.parse_messages_from_completion_tokens(done.reply.completion_ids, Role.ASSISTANT)
+    assert [(m.channel, m.recipient, m.content_type) for m in parsed] == [
+        ("analysis", None, None),
+        ("commentary", "functions.get_weather", "<|constrain|>json"),
+    ]
+    assert [(m.recipient, m.content) for m in done.reply.tool_calls] == [
+        (parsed[1].recipient, parsed[1].content[0].text)
+    ]
+    history = [
+        {"role": "user", "content": "Weather in Oslo?"},
+        {"role": "assistant", "content": "", "thinking": "Need the weather.", "tool_calls": [
+            {"name": "get_weather", "arguments": '{"city":"Oslo"}'}]},
+        {"role": "tool", "name": "get_weather", "content": "sunny in Oslo"},
+    ]  # fmt: skip
+    spec = [tool(get_weather).spec()["function"]]
+    expected = harmony_prompt_tokens(encoding, to_harmony_conversation(history, effort="low", tools=spec))
+    assert reply.prompt_ids == expected
+    assert reply.answer == "Sunny in Oslo."
+
+    code = "<|channel|>analysis<|message|>Compute.<|end|><|start|>assistant to=python<|channel|>analysis code"
+    code += "<|message|>print(2**10)<|call|>"
+    ids = loaded.encode(code)
+    parsed = encoding.parse_messages_from_completion_tokens(ids, Role.ASSISTANT)
+    assert [(m.channel, m.recipient, m.content_type) for m in parsed][-1] == ("analysis", "python", "code")
+    python = {"python": description(30.0)}
+    history = [
+        {"role": "user", "content": "2**10?"},
+        {"role": "assistant", "content": "", "thinking": "Compute.", "tool_calls": [
+            {"name": "python", "arguments": "print(2**10)"}]},
+        {"role": "tool", "name": "python", "content": "1024"},
+    ]  # fmt: skip
+    from gptoss_lab.harmony import render_prompt
+
+    ours = loaded.encode(render_prompt(history, effort="low", builtin_tools=python))
+    assert ours == harmony_prompt_tokens(encoding, to_harmony_conversation(history, effort="low", builtin_tools=python))
