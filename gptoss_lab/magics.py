@@ -263,20 +263,22 @@ class GptOssMagics(Magics):
             print(f"{turn['role']}: {turn.get('content') or ''}")
 
     def _cmd_playground(self, words: list[str]) -> Any:
-        """``%gptoss playground [--compare] [--effort E] [--out NAME]``: the Playground widget over this Lab
+        """``%gptoss playground [--compare] [--effort E] [--tools NAMES] [--out NAME]``: the Playground over this Lab
         (``--out pg`` also stores it as ``pg``, for ``pg.reply`` and ``pg.replies`` later)."""
         parser = _LineParser("%gptoss playground")
         parser.add_argument("--compare", action="store_true")
         parser.add_argument("--effort", choices=EFFORTS)
         parser.add_argument("--out", "-o")
-        usage = "%gptoss playground [--compare] [--effort low|medium|high] [--out NAME]"
+        parser.add_argument("--tools")
+        usage = "%gptoss playground [--compare] [--effort low|medium|high] [--tools NAMES] [--out NAME]"
         opts = _command_options(parser, words, usage)
+        tools = self._tools(opts.tools) if opts.tools is not None else None
         if opts.out is not None and not opts.out.isidentifier():
             raise UsageError(f"--out takes a variable name, got {opts.out!r}: for example --out pg")
         with one_line():
             from .widgets import Playground
         effort = opts.effort or self.effort
-        playground = Playground(self.lab, effort=effort, compare=opts.compare, max_tokens=self.max_tokens)
+        playground = Playground(self.lab, effort=effort, compare=opts.compare, max_tokens=self.max_tokens, tools=tools)
         if opts.out is not None:
             self.shell.user_ns[opts.out] = playground
             print(

@@ -13,7 +13,17 @@ import weakref
 from typing import Any
 
 from ..errors import GptOssLabError, MissingPackageError
-from ..render import NO_ANSWER, answer_text, escape, malformed_html, reasoning_label, steps_html
+from ..render import (
+    NO_ANSWER,
+    answer_text,
+    escape,
+    malformed_html,
+    reasoning_label,
+    result_html,
+    rounds_html,
+    steps_html,
+    tool_limit_line,
+)
 
 PIP_HINT = "pip install 'gptoss-lab[widgets]'"
 
@@ -82,7 +92,11 @@ def answer_html(reply: Any) -> str:
     why there is none; then any malformed headers, as written."""
     if reply is None:
         return f'<div style="{_ANSWER}"><span style="{_LABEL}">answer (final channel)</span></div>'
-    text, steps = answer_text(reply), steps_html(reply)
+    text = answer_text(reply)
+    steps = rounds_html(reply) + steps_html(reply) + "".join(result_html(x) for x in reply.tool_results)
+    if tool_limit_line(reply):
+        steps += f'<div style="{_MUTED}">{escape(tool_limit_line(reply))}</div>'
+
     if not text:
         note = NO_ANSWER if reply.done else "…"
         return f'{steps}<div style="{_ANSWER}"><span style="{_MUTED}">{note}</span></div>{malformed_html(reply)}'

@@ -91,7 +91,9 @@ class Playground(widgets.VBox):
     """A prompt box with effort, temperature, max tokens and seed; Generate, Stop; the reply as it streams.
 
     ``lab``: the :class:`gptoss_lab.Lab` to ask (default: ``%%gptoss``'s Lab, else a new nano Lab), local or
-    on a server. Bad input and a busy Lab are one line in ``error``; a bug also leaves its ``traceback``.
+    on a server. ``tools``: functions the model may call (see :mod:`gptoss_lab.tools`); each round's
+    reasoning, preamble, call and result show above the answer. Bad input and a busy Lab are one line in
+    ``error``; a bug also leaves its ``traceback``.
     Replies are kept in the Lab's ``replies``; they are turns of its conversation only with "follow up".
     """
 
@@ -112,11 +114,14 @@ class Playground(widgets.VBox):
         seed: int | None = None,
         compare: bool = False,
         routing: bool = False,
+        tools: Any = None,
         min_interval: float = REDRAW_INTERVAL,
         **kwargs: Any,
     ) -> None:
         check_effort(effort)
         self.lab = lab if lab is not None else default_lab()
+        #: what the model may call (as ``Lab.ask``'s ``tools``); None: the Lab's own (``lab.tools``)
+        self.tools = tools
         self.min_interval = min_interval
         self.prompt = widgets.Textarea(value=prompt, placeholder="Ask the model…", rows=3, layout=_FULL)
         self.submit_keys = _submit_keys(self._submit)  # Ctrl+Enter in the prompt box generates (None without anywidget)
@@ -311,6 +316,8 @@ class Playground(widgets.VBox):
         seed = _parse(self.seed.value, int, "seed", "a whole number")
         options = {"max_new_tokens": self._limit(), "temperature": temperature, "seed": seed}
         check_generation(**options)  # the rules the Lab applies, said before the run starts
+        if self.tools is not None:
+            options["tools"] = self.tools
         return prompt, options
 
     def _limit(self) -> int | None:

@@ -9,6 +9,7 @@ The load test: eight Labs (eight notebooks) asking at once each get their own re
 
 from __future__ import annotations
 
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
@@ -49,15 +50,18 @@ def test_eight_labs_asking_at_once_each_get_their_own_reply_intact(nano_server: 
     """Eight notebooks of a workshop ask one server at once: no reply is lost, cut or mixed up with another's."""
     local = [Lab("nano").ask(q, effort="low", temperature=0) for q in LOAD_QUESTIONS]
     spans: list[tuple[float, float]] = []
+    labs = [Lab(base_url=nano_server.base_url).load() for _ in LOAD_QUESTIONS]  # each has reached the server
+    together = threading.Barrier(len(labs))  # then all eight send at once, however busy this machine is
 
-    def ask(question: str):
+    def ask(lab: Lab, question: str):
+        together.wait(timeout=600)
         start = time.monotonic()
-        reply = Lab(base_url=nano_server.base_url).ask(question, effort="low", temperature=0)
+        reply = lab.ask(question, effort="low", temperature=0)
         spans.append((start, time.monotonic()))
         return reply
 
     with ThreadPoolExecutor(max_workers=len(LOAD_QUESTIONS)) as pool:
-        futures = [pool.submit(ask, q) for q in LOAD_QUESTIONS]
+        futures = [pool.submit(ask, lab, q) for lab, q in zip(labs, LOAD_QUESTIONS, strict=True)]
         remote = [future.result(timeout=600) for future in futures]
     assert max(start for start, _ in spans) < min(end for _, end in spans)  # all eight were in flight together
     for question, theirs, mine in zip(LOAD_QUESTIONS, remote, local, strict=True):

@@ -582,3 +582,40 @@ def test_token_strip_shows_bidi_controls_as_markers():
     ex = synthetic_explorer()
     assert ex.strip.tokens[12] == "pay ⟨U+202E⟩123"
     assert not any("\u202e" in token for token in ex.strip.tokens)
+
+
+# -- tools in the Playground
+
+TOOL_EXCHANGE = (
+    "<|channel|>analysis<|message|>Need the weather.<|end|>"
+    "<|start|>assistant<|channel|>commentary<|message|>Let me check the weather.<|end|>"
+    "<|start|>assistant<|channel|>commentary to=functions.get_weather <|constrain|>json"
+    '<|message|>{"city":"Oslo"}<|call|>'
+    "<|channel|>analysis<|message|>It is sunny.<|end|><|start|>assistant<|channel|>final<|message|>Sunny.<|return|>"
+)
+
+
+def test_the_playground_runs_tools_and_shows_every_step_in_order(scripted_lab):
+    lab, _ = scripted_lab(TOOL_EXCHANGE)
+
+    def get_weather(city: str) -> str:
+        return f"<b>sunny</b> in {city}"
+
+    pg = playground(lab, prompt="Weather in Oslo?", tools=[get_weather])
+    pg.generate_button.click()
+    reply = pg.join(WAIT)
+    assert pg.error == "" and reply.answer == "Sunny." and reply.tool_rounds[0].results[0].output.startswith("<b>")
+    (panel,) = pg.panels
+    page = panel.answer.value  # the rounds before the answer; the last round's reasoning in its own panel
+    steps = ["round 1 ·", "Need the weather.", "Let me check the weather.", "tool call", "tool result"]
+    steps += ["&lt;b&gt;sunny", "Sunny."]
+    assert "It is sunny." in panel.reasoning.value
+    assert [page.index(s) for s in steps] == sorted(page.index(s) for s in steps), page
+    assert "<b>sunny" not in page
+
+
+def test_playground_magic_takes_tools_by_name(shell, capsys):
+    shell.run_line_magic("load_ext", "gptoss_lab")
+    shell.run_cell("def get_weather(city: str) -> str:\n    return 'sunny'")
+    shell.run_cell("%gptoss playground --tools get_weather --out pg")
+    assert shell.user_ns["pg"].tools == [shell.user_ns["get_weather"]]
