@@ -114,6 +114,9 @@ def stats_line(reply: Reply, more: str = MORE_TOKENS) -> str:
     """One line: model, effort, token counts, timings, how it ended (``more``: see :func:`stop_words`)."""
     s = reply.stats
     parts = [reply.model, f"effort {reply.effort}", f"{s.prompt_tokens} prompt tokens"]
+    if reply.tool_rounds:  # the counts below are the last round's
+        calls = sum(len(r.results) for r in reply.tool_rounds)
+        parts.append(f"round {len(reply.tool_rounds) + 1}, after {calls} tool call{'s' * (calls != 1)}")
     parts.append(f"{reply.reasoning_tokens} reasoning + {reply.answer_tokens} answer tokens")  # live while streaming
     if s.seconds_to_first_token is not None:
         parts.append(f"first token {s.seconds_to_first_token:.2f} s")
