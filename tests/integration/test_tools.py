@@ -231,3 +231,35 @@ def test_results_too_long_for_the_context_end_the_exchange_with_everything_kept(
     assert reply.stopped == "error" and "the next round did not start: the prompt is" in reply.error
     assert reply.preamble == "Let me check the weather." and reply.tool_results[0].output == "z" * 3000
     assert lab.history[-1] == {"role": "tool", "name": "page", "content": "z" * 3000}
+
+
+_KERNEL_SCRIPT = """
+import gptoss_lab.generate
+from gptoss_lab import Lab
+
+call = "<|channel|>analysis<|message|>Check.<|end|><|start|>assistant to=python<|channel|>analysis code"
+call += "<|message|>{}<|call|>"
+ROUNDS = [call.format("model_var = 1\\nprint(secret)"), "<|channel|>final<|message|>Done.<|return|>"]
+encode = Lab().handle.load().encode
+scripts = [encode(r) for r in ROUNDS]
+
+def scripted_generate(*args, **kwargs):
+    yield from scripts.pop(0)
+
+gptoss_lab.generate.generate_ids = scripted_generate
+secret = 42
+"""
+
+
+def test_the_python_tool_cannot_see_or_change_the_notebooks_variables(tmp_path):
+    """In a real notebook kernel: the model's code meets a NameError for the notebook's variable, and the
+    variable it sets never appears in the notebook."""
+    nbformat = pytest.importorskip("nbformat")
+    nbclient = pytest.importorskip("nbclient")
+    cells = ["%load_ext gptoss_lab", _KERNEL_SCRIPT, "%%gptoss --tools python -o r\nWhat is secret?"]
+    cells += ["print(secret, 'model_var' in globals(), r.tool_rounds[0].results[0].output.splitlines()[-1])"]
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in cells])
+    client = nbclient.NotebookClient(nb, timeout=120, kernel_name="python3", resources={"metadata": {"path": tmp_path}})
+    client.execute()
+    printed = "".join(o.get("text", "") for o in nb.cells[3].outputs)
+    assert printed.strip() == "42 False NameError: name 'secret' is not defined"
