@@ -250,9 +250,9 @@ class Conversation:
     completion_ids: list[int]
 
 
-#: Room for the longest reference reasoning at each effort (a high-effort sort of seven numbers with
-#: its check and a redo runs to about 1,160 tokens), so that a long but right answer is never cut off.
-MAX_NEW_TOKENS = {"low": 160, "medium": 320, "high": 1250}
+#: Room for the longest reference reasoning at each effort (a high-effort product with its check and
+#: a redo runs to about 800 tokens), so that a long but right answer is never cut off.
+MAX_NEW_TOKENS = {"low": 160, "medium": 320, "high": 1100}
 
 
 def _answer(

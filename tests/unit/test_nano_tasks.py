@@ -414,52 +414,37 @@ def test_a_slip_in_a_story_never_leaves_whole_numbers():
 # ----------------------------------------------------------------------------- scratchpad layouts
 
 
-def _layout2(family: str, n: int = 400) -> list[Example]:
-    return generate(n, seed=11, families=(family,), efforts=("high",))
-
-
-def test_layout_2_sorts_by_scans_of_side_by_side_comparisons_each_right_but_the_slips():
-    scan = re.compile(r" (\w) (\d+) vs (\w) (\d+): (\w)\.")
+def test_layout_2_matches_every_letter_by_its_number_beside_the_one_sought():
     checked = 0
-    for ex in _layout2("sort"):
-        desc, items = ex.meta["order"] == "desc", {}
-        assert "\nPadded: " in ex.analysis, ex.analysis
-        for line in _unslipped(ex).splitlines():
-            if line.startswith("Padded: "):  # the first pass's, then the redo's
-                items = dict(item.split(" ") for item in line[len("Padded: ") : -1].split(", "))
-                assert len({len(v) for v in items.values()}) == 1  # one width: digits line up
-            if not line.startswith("Left: ") or "#" in line:
+    for ex in generate(400, seed=11, families=("count_letter",), efforts=("high",), layout=2):
+        letter, word = ex.meta["letter"], ""
+        lines = [ln for ln in _unslipped(ex).splitlines() if ln.startswith(("Letters: ", "Each: "))]
+        assert any(ln.startswith("Each: ") for ln in lines), ex.analysis
+        for line in lines:
+            if line.startswith("Letters: "):  # the word as spelled just above (a miscopied one after a copy slip)
+                word = "".join(re.findall(r"\d+ (\w)", line))
                 continue
-            for a, x, b, y, win in scan.findall(line):
-                assert items[a] == x and items[b] == y  # each number is its letter's
-                better = int(y) > int(x) if desc else int(y) < int(x)
-                assert win == (b if better else a), (line, ex.analysis)  # ties keep the first
+            if "#" in line:
+                continue
+            seen, found = 0, re.findall(r"(\d+) (\w) = (\w) (no|yes \d+)", line)
+            assert [int(n) for n, *_ in found] == list(range(1, len(word) + 1))  # every letter, by its number
+            for n, ch, sought, verdict in found:
+                assert ch == word[int(n) - 1] and sought == letter
+                seen += ch == letter
+                assert verdict == (f"yes {seen}" if ch == letter else "no"), line
                 checked += 1
-            left = line.split(". ")[0][len("Left: ") :].split(", ")
-            picked = re.search(r"(?:Smallest|Largest): (\w) ", line).group(1)
-            assert int(items[picked]) == (max if desc else min)(int(items[t]) for t in left), line
     assert checked > 1000
 
 
-def test_layout_2_matches_every_letter_with_the_one_sought_side_by_side():
-    checked = 0
-    for ex in _layout2("count_letter"):
-        letter = ex.meta["letter"]
-        for line in _unslipped(ex).splitlines():
-            if line.startswith("Each: ") and "#" not in line:
-                seen = 0
-                for ch, sought, verdict in re.findall(r"(\w) = (\w) (no|yes \d+)", line):
-                    assert sought == letter
-                    seen += ch == letter
-                    assert verdict == (f"yes {seen}" if ch == letter else "no"), line
-                    checked += 1
-    assert checked > 1000
+def test_the_default_layout_is_the_shipped_checkpoints_and_weights_only_reweight():
+    from gptoss_lab.nano.families import LAYOUT
+    from gptoss_lab.nano.stages import SHIPPED
 
-
-def test_layout_1_is_kept_for_the_stages_that_trained_on_it_and_weights_only_reweight():
-    old = generate(60, seed=3, families=("sort", "count_letter"), efforts=("high",), layout=1)
-    assert all("Padded:" not in ex.analysis and "Each:" not in ex.analysis for ex in old)
-    assert any(line.startswith("Left: ") and "Smallest" in line for ex in old for line in ex.analysis.splitlines())
+    assert max(stage.get("layout", 1) for stage in SHIPPED) == LAYOUT  # what eval and the notebooks show
+    old = generate(60, seed=3, families=("count_letter",), efforts=("high",))
+    assert all("Each:" not in ex.analysis for ex in old)
+    assert [ex.analysis for ex in old] == [ex.analysis for ex in generate(60, seed=3, families=("count_letter",),
+                                                                          efforts=("high",), layout=1)]  # fmt: skip
     plain = generate(90, seed=3)
     assert [ex.analysis for ex in generate(90, seed=3, weights={})] == [ex.analysis for ex in plain]
     weighted = Counter(ex.family for ex in generate(9 * 30, seed=3, weights={"sort": 3}, efforts=("high",)))

@@ -9,7 +9,7 @@ there.
 from .arithmetic import Add, Mul, Sub
 from .base import EVAL_WORDS, TRAIN_WORDS, Family, held_out_hash, made_up_word
 from .letters import CountByMatch, CountLetter, Reverse
-from .lists import CompareDecimals, Sort, SortByScan
+from .lists import CompareDecimals, Sort
 from .story import IDENTITY_REPLY, OffTask, WordProblem
 
 __all__ = [
@@ -30,12 +30,13 @@ REGISTRY: dict[str, Family] = {
 }
 
 
-#: Scratchpad layouts: the families whose high-effort steps a layout rewrites. Layout 1 trained
-#: the shipped checkpoint's first four stages; layout 2 (sorting by scans, letters matched one
-#: by one) the stages after. :data:`REGISTRY` is the newest; a training recipe names its own.
+#: Scratchpad layouts: the families whose high-effort steps a layout rewrites. Layout 1 trained the
+#: shipped checkpoint; layout 2 matches letters one by one (:class:`CountByMatch`). A training recipe
+#: names its own (``Recipe.layout``); :data:`LAYOUT` is the shipped checkpoint's, which
+#: :data:`REGISTRY` and every default here follow.
 LAYOUTS: dict[int, dict[str, Family]] = {
     1: dict(REGISTRY),
-    2: {**REGISTRY, "count_letter": CountByMatch(), "sort": SortByScan()},
+    2: {**REGISTRY, "count_letter": CountByMatch()},
 }
-LAYOUT = max(LAYOUTS)
+LAYOUT = 1
 REGISTRY = LAYOUTS[LAYOUT]

@@ -80,12 +80,13 @@ class CountLetter(Family):
 
 
 class CountByMatch(CountLetter):
-    """Layout 2: the letters spelled out, then each one beside the letter sought (``Each: e = a no, ...``).
+    """Layout 2: the letters spelled out, then each one, by its number, beside the letter sought.
 
     Layout 1 marked a hit only after the letters (``6 a yes 1``), which asked the model to compare
-    each letter with one written far above, in another kind of token; it missed hits (the eval's
-    ``e in bee`` counted 1). Here both sides of every comparison are the same kind of token, side
-    by side, and every letter gets a verdict, so a miss is a visible ``no`` on a match.
+    each letter with one written far above; it missed hits (the eval's ``e in bee`` counted 1). Here
+    every letter gets a verdict with both sides of the comparison the same kind of token, side by
+    side (``Each: 1 e = a no, ...``), and each keeps its number, the index hint that lets the copy
+    follow the letters line: a first try without the numbers lost its place in the word.
     """
 
     def work(self, pad: Pad, m: dict[str, Any], slip: bool, rng: random.Random) -> str:
@@ -98,7 +99,7 @@ class CountByMatch(CountLetter):
             hit = (ch == letter) != (i == at)  # a slip: a miss, or a false hit
             seen += hit
             verdict = f"yes {seen}" if hit else "no"
-            pieces += [f"{ch} = {letter} ", (verdict,) if i == at else verdict, sep]
+            pieces += [f"{i + 1} {ch} = {letter} ", (verdict,) if i == at else verdict, sep]
         pad.say(*pieces)
         return str(seen)
 
