@@ -20,7 +20,6 @@ from ..render import (
     malformed_html,
     reasoning_label,
     result_html,
-    rounds_html,
     steps_html,
     tool_limit_line,
 )
@@ -84,6 +83,8 @@ def reasoning_html(reply: Any) -> str:
     if reply is None:
         return f'<div style="{_REASONING}"><span style="{_LABEL}">reasoning (analysis channel)</span></div>'
     label = reasoning_label(reply) if (reply.reasoning or reply.thinking) else "no reasoning"
+    if reply.tool_rounds:  # with tools: this is the last round's; the earlier ones are drawn above it
+        label = f"round {len(reply.tool_rounds) + 1} · {label}"
     return f'<div style="{_REASONING}"><span style="{_LABEL}">{escape(label)}</span>{escape(reply.reasoning)}</div>'
 
 
@@ -93,7 +94,7 @@ def answer_html(reply: Any) -> str:
     if reply is None:
         return f'<div style="{_ANSWER}"><span style="{_LABEL}">answer (final channel)</span></div>'
     text = answer_text(reply)
-    steps = rounds_html(reply) + steps_html(reply) + "".join(result_html(x) for x in reply.tool_results)
+    steps = steps_html(reply) + "".join(result_html(x) for x in reply.tool_results)  # (earlier rounds: above)
     if tool_limit_line(reply):
         steps += f'<div style="{_MUTED}">{escape(tool_limit_line(reply))}</div>'
 

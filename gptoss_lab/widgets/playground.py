@@ -31,7 +31,7 @@ from traitlets import Bool, Dict, Unicode, observe
 
 from ..errors import GptOssLabError, OptionError
 from ..options import DEFAULT_EFFORT, EFFORTS, check_effort, check_generation
-from ..render import REDRAW_INTERVAL, Throttle, stats_line, stop_words
+from ..render import REDRAW_INTERVAL, Throttle, rounds_html, stats_line, stop_words
 from ._common import (
     PLAYGROUNDS,
     answer_html,
@@ -58,6 +58,7 @@ class _Panel(widgets.VBox):
 
     def __init__(self, title: str = "") -> None:
         self.title = widgets.HTML(f"<b>{title}</b>" if title else "")
+        self.rounds = widgets.HTML("", layout=_FULL)  # with tools: the rounds before the last, in order
         self.reasoning = widgets.HTML(reasoning_html(None), layout=_FULL)
         self.answer = widgets.HTML(answer_html(None), layout=_FULL)
         self.stats = widgets.HTML("", layout=_FULL)
@@ -67,11 +68,13 @@ class _Panel(widgets.VBox):
         self.compact = bool(title)
         self.redraws = 0
         self.final_drawn = False
-        super().__init__([self.title, self.reasoning, self.answer, self.stats], layout=widgets.Layout(flex="1 1 0%"))
+        parts = [self.title, self.rounds, self.reasoning, self.answer, self.stats]
+        super().__init__(parts, layout=widgets.Layout(flex="1 1 0%"))
 
     def show(self, reply: Any) -> None:
         self.redraws += 1
         self.final_drawn = reply.done
+        self.rounds.value = rounds_html(reply)
         self.reasoning.value = reasoning_html(reply)
         self.answer.value = answer_html(reply)
         self.stats.value = muted_html(_short_stats(reply) if self.compact else stats_line(reply, MORE_TOKENS))

@@ -69,3 +69,25 @@ def test_every_step_of_a_tool_exchange_shows_in_order_light_and_dark(notebook):
         notebook.theme("JupyterLab Light")
     for theme, ratios in (("light", light), ("dark", dark)):
         assert all(ratio >= 4.5 for ratio in ratios.values()), (theme, ratios)  # WCAG AA for text
+
+
+def test_the_playground_shows_a_tool_exchange_step_by_step(notebook):
+    page = notebook.page
+    setup = _SCRIPTED + "\nfrom gptoss_lab import Playground\n"
+    setup += "pg = Playground(Lab(), prompt='Weather in Oslo?', effort='low', tools=[get_weather])\npg"
+    write_notebook(notebook.server.root / "tools_playground.ipynb", [setup])
+    notebook.open("tools_playground.ipynb")
+    notebook.run_all()
+    assert errors_of(notebook.save()) == []
+    playground = page.locator(".jp-OutputArea-output .gptoss-playground.jupyter-widgets")
+    playground.wait_for(timeout=30_000)
+    playground.locator("button.gptoss-generate").click()
+    playground.locator(".gptoss-stats").filter(has_text="finished").wait_for(timeout=60_000)
+    answer = playground.locator(".gptoss-answer")
+    text = playground.locator(".gptoss-columns").inner_text()
+    steps = ["round 1", "Let me check the weather in Oslo.", "→ functions.get_weather(", '"sky": "sunny"']
+    steps += ["round 2", "The tool says sunny", "It is sunny in Oslo, 21 C."]
+    at = [text.find(s) for s in steps]
+    assert -1 not in at and at == sorted(at), (at, text)
+    assert answer.locator("b, mjx-container").count() == 0
+    notebook.shots.take(playground, "playground-tools")

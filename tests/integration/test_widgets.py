@@ -606,10 +606,9 @@ def test_the_playground_runs_tools_and_shows_every_step_in_order(scripted_lab):
     reply = pg.join(WAIT)
     assert pg.error == "" and reply.answer == "Sunny." and reply.tool_rounds[0].results[0].output.startswith("<b>")
     (panel,) = pg.panels
-    page = panel.answer.value  # the rounds before the answer; the last round's reasoning in its own panel
+    page = panel.rounds.value + panel.reasoning.value + panel.answer.value  # in the order they are drawn
     steps = ["round 1 ·", "Need the weather.", "Let me check the weather.", "tool call", "tool result"]
-    steps += ["&lt;b&gt;sunny", "Sunny."]
-    assert "It is sunny." in panel.reasoning.value
+    steps += ["&lt;b&gt;sunny", "round 2 ·", "It is sunny.", "Sunny."]
     assert [page.index(s) for s in steps] == sorted(page.index(s) for s in steps), page
     assert "<b>sunny" not in page
 
