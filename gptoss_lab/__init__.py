@@ -26,6 +26,8 @@ _LAZY = {
     "StreamParser": "harmony",
     "Playground": "widgets",
     "Explorer": "widgets",
+    "Tool": "tools",
+    "tool": "tools",
 }
 
 __all__ = [
@@ -36,10 +38,12 @@ __all__ = [
     "Reply",
     "Stats",
     "StreamParser",
+    "Tool",
     "__version__",
     "load_ipython_extension",
     "parse_completion",
     "render_prompt",
+    "tool",
     "unload_ipython_extension",
 ]
 
@@ -47,6 +51,7 @@ if TYPE_CHECKING:
     from .harmony import Message, StreamParser, parse_completion, render_prompt
     from .lab import Lab
     from .reply import Reply, Stats
+    from .tools import Tool, tool
     from .widgets import Explorer, Playground
 
 
