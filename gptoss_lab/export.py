@@ -87,7 +87,8 @@ def execute(path: Path, *, cwd: Path, timeout: int = CELL_TIMEOUT_S) -> Any:
     """The notebook at ``path`` run top to bottom in a fresh ``python3`` kernel started in ``cwd``.
 
     The kernel talks over sockets in ``cwd`` where the system has them (not TCP on localhost, which any
-    local user could reach, and which ipykernel warns about)."""
+    local user could reach, and which ipykernel warns about). Its figures are drawn for a light page (the
+    exported one), whatever JupyterLab's theme (``gptoss_lab.viz._theme``)."""
     nbformat, nbclient, failed = _require("nbformat"), _require("nbclient"), _require("nbclient.exceptions")
     from traitlets.config import Config
 
@@ -101,7 +102,7 @@ def execute(path: Path, *, cwd: Path, timeout: int = CELL_TIMEOUT_S) -> Any:
         config=Config({"KernelManager": sockets}),  # the client makes the manager, and shuts its kernel down
     )
     try:
-        client.execute()
+        client.execute(env={**os.environ, "GPTOSS_LAB_THEME": "light"})
     except failed.CellExecutionError as err:
         raise NotebookFailed(f"{path}: a cell failed, so no page was written for it\n{err}") from None
     return nb

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..errors import MissingPackageError
+from ._theme import ink
 
 if TYPE_CHECKING:
     from ..trace import Trace
@@ -50,11 +51,12 @@ def require_plotly() -> Any:
 
 def new_figure(*traces: Any) -> Any:
     """An empty :class:`~gptoss_lab.viz._figure.Figure` (or one of ``traces``): a plotly Figure that shows
-    without Plotly's logo or its share button."""
+    without Plotly's logo or its share button, drawn for the page's theme (:mod:`._theme`)."""
     require_plotly()
     from ._figure import Figure
+    from ._theme import template
 
-    return Figure(list(traces))
+    return Figure(list(traces), layout={"template": template()})
 
 
 def make_subplots(**kwargs: Any) -> Any:
@@ -243,7 +245,7 @@ def add_channel_ribbon(fig: Any, sources: Sequence[str], n_prompt: int, start: i
     band = {"type": "rect", "xref": "x", "yref": "paper", "y0": 1.01, "y1": 1.04, "line": {"width": 0}}
     shapes = [source_band(band, start + a, start + b, source) for a, b, source in runs(sources)]
     line = {"type": "line", "xref": "x", "yref": "paper", "y0": 0, "y1": 1.04}
-    dotted = {"color": "black", "width": 1, "dash": "dot"}
+    dotted = {"color": ink(), "width": 1, "dash": "dot"}
     for a, _, _ in runs(list(source_groups(sources, n_prompt - start)))[1:]:
         shapes.append({**line, "x0": start + a - 0.5, "x1": start + a - 0.5, "line": dotted})
     add_shapes(fig, shapes)

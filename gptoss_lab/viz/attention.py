@@ -50,6 +50,7 @@ from ._common import (
     source_band,
     token_label,
 )
+from ._theme import ink
 
 if TYPE_CHECKING:
     from ..trace import Trace
@@ -510,7 +511,7 @@ def _profile_lines(fig: Any, trace: Trace, x: np.ndarray, y: np.ndarray, text: l
         line = go.Scatter(x=x, y=y[:, layer], mode="lines", name=name, line={"color": colors[layer], "dash": dash})
         fig.add_trace(line.update(line_width=1, hovertemplate=f"{name}: %{{y:.1%}}<extra></extra>"))
     mean = go.Scatter(x=x, y=np.round(y.mean(axis=1), 4).astype(np.float32), text=text, mode="lines")
-    mean.update(name="mean over layers", line={"color": "black", "width": 3})
+    mean.update(name="mean over layers", line={"color": ink(), "width": 3})
     fig.add_trace(mean.update(hovertemplate="%{text}<br>mean over layers: %{y:.1%}<extra></extra>"))
     for start, end, source in runs(trace.sources):
         shade = {"fillcolor": SOURCE_COLORS[source], "opacity": 0.12, "line_width": 0, "layer": "below"}

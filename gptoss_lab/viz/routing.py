@@ -40,6 +40,7 @@ from ._common import (
     token_groups,
     token_label,
 )
+from ._theme import ink
 
 if TYPE_CHECKING:
     from ..trace import Trace
@@ -418,7 +419,7 @@ def _entropy_panel(fig: Any, trace: Trace, layers: list[int], max_tokens: int) -
         text=text,
         mode="lines",
         name="entropy",
-        line={"color": "#444", "width": 1},
+        line={"color": ink(), "width": 1},
         hovertemplate="token %{x}: %{text}<br>entropy %{y:.2f} bits<extra></extra>",
     )
     fig.add_trace(line, row=1, col=1)

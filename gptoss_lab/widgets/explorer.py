@@ -31,6 +31,7 @@ from traitlets import Int, Unicode, link, observe
 
 from ..errors import GptOssLabError
 from ..viz._common import SOURCE_COLORS
+from ..viz._theme import ink
 from ._common import PLAYGROUNDS, error_html, escape, magic_lab, muted_html, one_line, traceback_text
 from .ablation import AblationPane
 from .figure_pane import FigurePane
@@ -184,7 +185,7 @@ class Explorer(widgets.VBox):
         from ..viz import routing_map
 
         fig = routing_map(self.trace, highlight=self.expert_select.value)
-        fig.add_vline(x=self.selected, line={"color": "#222", "width": 1}, name="selected token")
+        fig.add_vline(x=self.selected, line={"color": ink(), "width": 1}, name="selected token")
         return fig
 
     def _attention_figure(self) -> Any:

@@ -85,3 +85,53 @@ def test_figures_show_no_plotly_logo_or_share_button_and_label_every_expert(note
     key = next(a for a in routing["annotations"] if "token source" in a)
     assert key == "ribbon above the map, by token source: ■ system, ■ user, ■ analysis, ■ final", key
     assert routing["legend"] == 0  # nothing in the figure looks like a legend to click
+
+
+# A figure drawn after Settings > Theme: its paper transparent (the page shows through), its text against the
+# page colour behind it (the first opaque ancestor), and which way the ink goes (lighter or darker than the page).
+_THEMED_JS = """(cell) => {
+  const rgba = c => (c.match(/[\\d.]+/g) || []).map(Number);
+  const linear = v => { v /= 255; return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4; };
+  const lum = ([r, g, b]) => [r, g, b].map(linear).reduce((s, v, i) => s + v * [0.2126, 0.7152, 0.0722][i], 0);
+  const plot = cell.querySelector('.js-plotly-plot');
+  let page = [255, 255, 255];
+  for (let el = plot.parentElement; el; el = el.parentElement) {
+    const c = rgba(getComputedStyle(el).backgroundColor);
+    if (c.length >= 3 && (c.length < 4 || c[3] > 0)) { page = c.slice(0, 3); break; }
+  }
+  const texts = [...plot.querySelectorAll('.xtick text, .ytick text, .gtitle, .g-xtitle text, .g-ytitle text')];
+  const ratio = t => {
+    const [a, b] = [lum(rgba(getComputedStyle(t).fill)), lum(page)].sort((x, y) => y - x);
+    return (a + 0.05) / (b + 0.05);
+  };
+  return {
+    paper: getComputedStyle(plot.querySelector('.main-svg')).backgroundColor,
+    plotArea: getComputedStyle(plot.querySelector('.bg')).fillOpacity,
+    page, n: texts.length, least: Math.min(...texts.map(ratio)),
+    inkLighter: lum(rgba(getComputedStyle(texts[0]).fill)) > lum(page),
+  };
+}"""
+
+
+def test_figures_take_the_theme_chosen_in_jupyterlab(notebook):
+    """Light and Dark: the figure's background is the page's, its text reads on it (WCAG AA, 4.5:1)."""
+    write_notebook(notebook.server.root / "themed.ipynb", [_TRACE, "trace.expert_load(height=360)"])
+    notebook.open("themed.ipynb")
+    seen = {}
+    try:
+        for theme in ("JupyterLab Dark", "JupyterLab Light"):
+            notebook.theme(theme)
+            notebook.run_all(timeout_s=120)  # drawn again: a figure takes the theme it is made in
+            figure = notebook.cell(1)
+            figure.locator(".js-plotly-plot .xtick").first.wait_for(state="attached", timeout=60_000)
+            figure.scroll_into_view_if_needed()
+            notebook.shots.take(figure, f"figure-{theme.split()[-1].lower()}")
+            seen[theme] = figure.evaluate(_THEMED_JS)
+    finally:
+        notebook.theme("JupyterLab Light")
+    dark, light = seen["JupyterLab Dark"], seen["JupyterLab Light"]
+    for got in (dark, light):
+        assert got["paper"] == "rgba(0, 0, 0, 0)" and got["plotArea"] == "0", got
+        assert got["n"] >= 10 and got["least"] >= 4.5, got
+    assert sum(dark["page"]) < 150 and sum(light["page"]) > 600, (dark["page"], light["page"])  # the themes applied
+    assert dark["inkLighter"] and not light["inkLighter"], (dark, light)
