@@ -5,13 +5,19 @@
 
 Prints, in one process: generation tokens/s without capture, with routing capture
 (``gptoss_lab.capture.RoutingCapture``) and with routing plus attention summaries (what
-``Lab.ask(capture=True)`` records), each as a ratio of the uncaptured run; then the time to
-recompute one head's exact attention over a long trace (``gptoss_lab.attention``) against one
-plain forward pass over the same tokens. Runs alternate so machine noise hits every variant.
+``Lab.ask(capture=True)`` records), each as a ratio of the uncaptured run; then with each
+intervention on (``gptoss_lab.interventions``: expert 0 ablated in every layer, experts forced in
+every layer, sinks off, head 0 off in every layer), each as a ratio of the same plain run and with
+the most any last-position logit moved under it over the prompt (0 would mean it never reached the
+model on this path); then the time to recompute one head's exact attention over a long trace
+(``gptoss_lab.attention``) against one plain forward pass over the same tokens. Runs alternate so
+machine noise hits every variant.
 
 The MXFP4 variant writes a checkpoint with random packed experts (``*_blocks``/``*_scales``)
-and loads it through ``Lab(path, quant="mxfp4")``, the path the published checkpoints take;
-it runs only where ``gptoss_lab.quant.mxfp4_missing`` finds the kernels, and says why not otherwise.
+and loads it through ``Lab(path, quant="mxfp4")``, the path the published checkpoints take (the
+kernels compute the router's logits from its weight and bias themselves, so the interventions'
+lines there say whether the bias reaches them); it runs only where ``gptoss_lab.quant.mxfp4_missing``
+finds the kernels, and says why not otherwise.
 """
 
 from __future__ import annotations
@@ -64,10 +70,33 @@ def random_model(config: Any, device: str, dtype: Any) -> Any:
         return GptOssForCausalLM._from_config(config, dtype=dtype).eval()
 
 
-def tokens_per_s(model: Any, prompt_ids: list[int], n_tokens: int, capture: str) -> float:
-    """One greedy generation of ``n_tokens``; ``capture``: "none" | "routing" | "routing+summaries"."""
+#: the capture modes timed, "none" the plain run every other variant is a ratio of
+CAPTURES = ("none", "routing", "routing+summaries")
+
+
+def intervention_specs(config: Any) -> dict[str, dict[str, Any]]:
+    """The interventions timed against the plain run, by the name their lines print, for ``config``'s shape."""
+    layers = range(config.num_hidden_layers)
+    forced = tuple(range(config.num_experts_per_tok))
+    return {
+        "expert 0 ablated in every layer": {"ablate_experts": {layer: (0,) for layer in layers}},
+        f"experts {', '.join(map(str, forced))} forced in every layer": {
+            "force_experts": {layer: forced for layer in layers}
+        },
+        "sinks off in every layer": {"sinks": 0},
+        "head 0 off in every layer": {"heads_off": {layer: (0,) for layer in layers}},
+    }
+
+
+def tokens_per_s(
+    model: Any, prompt_ids: list[int], n_tokens: int, capture: str, intervention: dict[str, Any] | None = None
+) -> float:
+    """One greedy generation of ``n_tokens``; ``capture``: "none" | "routing" | "routing+summaries";
+    ``intervention``: a spec for ``gptoss_lab.interventions.apply``, put on and taken off inside the timing
+    (as ``Lab.ask(intervene=...)`` does for each reply)."""
     import torch
 
+    from gptoss_lab import interventions
     from gptoss_lab.capture import AttentionSummaryCapture, RoutingCapture
     from gptoss_lab.generate import Sampling, generate_ids
 
@@ -79,6 +108,8 @@ def tokens_per_s(model: Any, prompt_ids: list[int], n_tokens: int, capture: str)
     sync()
     start = time.perf_counter()
     with contextlib.ExitStack() as stack:
+        if intervention is not None:
+            stack.enter_context(interventions.apply(model, intervention))
         recorders = []
         if capture != "none":
             recorders.append(stack.enter_context(RoutingCapture(model)))
@@ -92,16 +123,39 @@ def tokens_per_s(model: Any, prompt_ids: list[int], n_tokens: int, capture: str)
 
 
 def speed(model: Any, n_tokens: int, rounds: int, prompt_len: int) -> dict[str, float]:
-    """Median tokens/s per capture mode, the modes alternating within each round."""
-    modes = ("none", "routing", "routing+summaries")
-    prompt_ids = [(17 * i + 3) % model.config.vocab_size for i in range(prompt_len)]
-    for mode in modes:  # warm-up: kernels, allocator, hooks
-        tokens_per_s(model, prompt_ids, 4, mode)
-    runs: dict[str, list[float]] = {m: [] for m in modes}
+    """Median tokens/s per capture mode and per intervention, every variant alternating within each round."""
+    specs = intervention_specs(model.config)
+    variants = {**{mode: (mode, None) for mode in CAPTURES}, **{name: ("none", spec) for name, spec in specs.items()}}
+    prompt_ids = _prompt(model, prompt_len)
+    for capture, spec in variants.values():  # warm-up: kernels, allocator, hooks
+        tokens_per_s(model, prompt_ids, 4, capture, spec)
+    runs: dict[str, list[float]] = {name: [] for name in variants}
     for _ in range(rounds):
-        for mode in modes:
-            runs[mode].append(tokens_per_s(model, prompt_ids, n_tokens, mode))
-    return {mode: statistics.median(values) for mode, values in runs.items()}
+        for name, (capture, spec) in variants.items():
+            runs[name].append(tokens_per_s(model, prompt_ids, n_tokens, capture, spec))
+    return {name: statistics.median(values) for name, values in runs.items()}
+
+
+def logit_moves(model: Any, prompt_len: int) -> dict[str, float]:
+    """Per intervention, the most any last-position logit moves under it, one forward over the prompt."""
+    import torch
+
+    from gptoss_lab import interventions
+
+    device = next(model.parameters()).device
+    ids = torch.tensor([_prompt(model, prompt_len)], device=device)
+    with torch.inference_mode():
+        plain = model(input_ids=ids, use_cache=False).logits[0, -1].float()
+        moves = {}
+        for name, spec in intervention_specs(model.config).items():
+            with interventions.apply(model, spec):
+                moved = model(input_ids=ids, use_cache=False).logits[0, -1].float()
+            moves[name] = float((moved - plain).abs().max())
+    return moves
+
+
+def _prompt(model: Any, length: int) -> list[int]:
+    return [(17 * i + 3) % model.config.vocab_size for i in range(length)]
 
 
 def recompute(model: Any, length: int) -> dict[str, float]:
@@ -134,11 +188,18 @@ def recompute(model: Any, length: int) -> dict[str, float]:
     return {"forward_s": forward, "recompute_s": seconds}
 
 
-def report(label: str, tps: dict[str, float], attn: dict[str, float] | None, length: int) -> None:
+def report(
+    label: str, tps: dict[str, float], moves: dict[str, float], attn: dict[str, float] | None, length: int
+) -> None:
     base = tps["none"]
     print(f"[{label}] tokens/s without capture: {base:.2f}")
-    for mode in ("routing", "routing+summaries"):
+    for mode in CAPTURES[1:]:
         print(f"[{label}] tokens/s with {mode} capture: {tps[mode]:.2f}  ratio {tps[mode] / base:.3f}")
+    for name, moved in moves.items():
+        print(
+            f"[{label}] tokens/s with {name}: {tps[name]:.2f}  ratio {tps[name] / base:.3f}  "
+            f"(max logit change {moved:.1e})"
+        )
     if attn is not None:
         ratio = attn["recompute_s"] / attn["forward_s"]
         print(
@@ -197,7 +258,8 @@ def mxfp4_variant(model: Any, device: str, args: argparse.Namespace) -> None:
         except Exception as err:  # e.g. transformers fetches its triton kernels from the hub at load
             print(f"[mxfp4] failed to load: {type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}")
             return
-        report(label, speed(loaded.model, *_sizes(args)), None, 0)
+        sizes = _sizes(args)
+        report(label, speed(loaded.model, *sizes), logit_moves(loaded.model, sizes[2]), None, 0)
 
 
 def _sizes(args: argparse.Namespace) -> tuple[int, int, int]:
@@ -208,7 +270,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tiny", action="store_true", help="a tiny config on CPU: checks the code, not the GPU")
     parser.add_argument("--tokens", type=int, default=48, help="new tokens per generation (default 48)")
-    parser.add_argument("--rounds", type=int, default=2, help="rounds of the three capture modes (default 2)")
+    parser.add_argument(
+        "--rounds", type=int, default=2, help="rounds of the capture modes and interventions (default 2)"
+    )
     parser.add_argument("--length", type=int, default=4096, help="trace length for the attention recompute")
     args = parser.parse_args()
     import torch
@@ -224,7 +288,9 @@ def main() -> None:
     print(f"gpt-oss {'tiny' if args.tiny else '20b'} shape, random weights, {dtype}, on {name}")
     tiny_note = " (tiny: these numbers check the code, not the speed)" if args.tiny else ""
     print(f"built in {time.perf_counter() - start:.1f} s{tiny_note}")
-    report("bf16" if not args.tiny else "float32", speed(model, *_sizes(args)), recompute(model, length), length)
+    sizes = _sizes(args)
+    label = "bf16" if not args.tiny else "float32"
+    report(label, speed(model, *sizes), logit_moves(model, sizes[2]), recompute(model, length), length)
     mxfp4_variant(model, device, args)
     print(f"whole run: {time.perf_counter() - start:.1f} s")
 

@@ -28,6 +28,15 @@ One spec, :class:`Interventions`, four kinds (layers, experts and heads count fr
   on ``self_attn.o_proj``, which every attention implementation calls, the MXFP4 path included: only the
   experts are quantized), so the head contributes nothing to the residual stream.
 
+Every loading path takes all four: bf16 or float32, MXFP4 experts dequantized or on the kernels (as above),
+bitsandbytes 4/8-bit (it quantizes the attention projections, never the router or the sinks) and ``device_map``
+with every layer on a device (the CPU ones on tiny checkpoints: ``tests/integration/test_interventions_formats.py``;
+their cost: ``bench/gpu_check.py``). A layer that ``device_map``
+offloads (to disk, or to the CPU behind a GPU) is the exception: its parameters sit on the meta device and
+accelerate reads the stored values in for every forward, so an edit in place would never reach the model, and
+``ablate_experts``, ``force_experts`` and ``sinks`` on it are refused before anything changes (an OptionError,
+one line, naming the layers kept on a device); ``heads_off``, a hook, reaches offloaded layers too.
+
 Parameters are edited in place and restored bit for bit, and hooks removed, on exit, errors and Ctrl-C
 included. Nested interventions stack (and unwind in order). :func:`active` says which are on for a model:
 the local backend writes that into ``Reply.interventions`` and the trace's ``config["interventions"]``,
@@ -293,6 +302,7 @@ class Applied:
             raise RuntimeError("this intervention is already on: enter it once")
         if not self.spec:
             return self
+        _check_reachable(self.spec, _layers_of(self.model))
         others = _ACTIVE.setdefault(self.model, [])
         _check_against(self.spec, others, model_shape(self.model))
         others.append(self)
@@ -382,6 +392,29 @@ def _check_against(spec: Interventions, others: list[Applied], shape: Shape) -> 
                 f"ablate_experts: layer {layer}'s experts are forced by an intervention in effect: leave that `with` "
                 "block first"
             )
+
+
+def _check_reachable(spec: Interventions, layers: list[Any]) -> None:
+    """Refuse to edit a parameter that is offloaded: device_map put its layer on disk (or on the CPU behind a
+    GPU), so it sits on the meta device and accelerate reads the stored value in for every forward, and an edit
+    in place would never reach the model."""
+    sinks = spec.sinks if isinstance(spec.sinks, Mapping) else {}
+    edits = [(kind, layer, "router") for kind in ("ablate_experts", "force_experts") for layer in getattr(spec, kind)]
+    edits += [("sinks", layer, "sinks parameter") for layer in sinks]
+    for kind, layer, part in edits:
+        if _edited(layers[layer], part).device.type == "meta":
+            kept = [i for i, x in enumerate(layers) if _edited(x, part).device.type != "meta"]
+            on = f"{_layers(kept)} {'is' if len(kept) == 1 else 'are'} on one" if kept else "none is"
+            raise OptionError(
+                f"{kind}: layer {layer}'s {part} is offloaded by device_map (accelerate reads it in for every "
+                f"forward), so an edit would not reach it: name layers kept on a device ({on}), switch heads off "
+                "instead (heads_off reaches every layer), or load the model so it fits (e.g. quant='bnb-4bit')"
+            )
+
+
+def _edited(layer: Any, part: str) -> Any:
+    """The parameter an intervention edits in place: the router's bias, or the attention sinks."""
+    return layer.mlp.router.bias if part == "router" else layer.self_attn.sinks
 
 
 def _zero_heads(heads: list[int], n_heads: int) -> Any:

@@ -262,6 +262,11 @@ def test_gpu_check_runs_tiny_on_cpu():
         assert re.search(rf"\[{label}\] tokens/s without capture: \d+\.\d\d\n", out), out
         for mode in ("routing", "routing\\+summaries"):
             assert re.search(rf"\[{label}\] tokens/s with {mode} capture: \d+\.\d\d  ratio \d+\.\d{{3}}\n", out), out
+        for what in ("expert 0 ablated", "experts 0, 1 forced", "sinks off", "head 0 off"):
+            line = rf"\[{label}\] tokens/s with {what} in every layer: \d+\.\d\d  ratio \d+\.\d{{3}}  "
+            moved = re.search(line + r"\(max logit change (\d\.\de[-+]\d\d)\)\n", out)
+            assert moved, out
+            assert float(moved.group(1)) > 0, moved.group(0)  # the intervention reached the model on this path
     assert re.search(r"attention recompute, 1 head of the last layer over 64 tokens: \d+\.\d{3} s", out), out
     assert "note: MXFP4 experts dequantized to float32" in done.stderr
 
