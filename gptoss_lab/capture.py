@@ -314,10 +314,10 @@ def build_trace(captures: Sequence[_LayerHooks], loaded: Any, token_ids: list[in
     import numpy as np
 
     from .harmony import token_sources
-    from .trace import REQUIRED, Trace
+    from .trace import REQUIRED, WEIGHTED, Trace
 
     arrays = collect_all(captures)
-    if any(name not in arrays for name in REQUIRED):
+    if any(name not in arrays for name in (*REQUIRED, *WEIGHTED)):
         return None
     T, L, E = arrays["routing_logits"].shape  # T: tokens that went through the model (not the last one generated)
     # Ctrl-C between a layer's attention and its MLP leaves one more attention step than routing steps

@@ -56,6 +56,8 @@ class Ask:
     #: OpenAI function tools the model may call, and this turn's earlier rounds (calls and their results)
     tools: tuple[dict[str, Any], ...] = ()
     tail: tuple[dict[str, Any], ...] = ()
+    #: harmony-exact: ask vLLM for each token's routed experts (sent only in a whole, unstreamed response)
+    routing: bool = False
 
     def messages(self, *, instructions: bool = True) -> list[dict[str, Any]]:
         """Chat messages as servers take them: the developer text as ``system`` (unless ``instructions``
@@ -297,8 +299,10 @@ OLLAMA = Dialect(
 
 
 def _completions_body(ask: Ask) -> dict[str, Any]:
-    body = {"model": ask.model, "stream": True, **ask.sampling(), "prompt": list(ask.prompt_ids)}
-    body.update(max_tokens=ask.max_tokens, stream_options={"include_usage": True}, stop_token_ids=list(ask.stop_ids))
+    body = {"model": ask.model, "stream": not ask.routing, **ask.sampling(), "prompt": list(ask.prompt_ids)}
+    body.update(max_tokens=ask.max_tokens, stop_token_ids=list(ask.stop_ids))
+    if not ask.routing:
+        body.update(stream_options={"include_usage": True})
     body.update(return_token_ids=True, skip_special_tokens=False)  # the ids themselves, harmony's tokens included
     return body
 
@@ -309,7 +313,10 @@ def _completions_object(obj: dict[str, Any], event: str | None = None) -> Iterat
     for choice in obj.get("choices") or []:
         ids = choice.get("token_ids")
         tokens = [int(i) for i in ids] if isinstance(ids, list) else None
-        yield Chunk(content=choice.get("text") or "", finish=choice.get("finish_reason"), token_ids=tokens)
+        routed = choice.get("routed_experts")  # vLLM, unstreamed, with --enable-return-routed-experts
+        text, finish = choice.get("text") or "", choice.get("finish_reason")
+        routed = routed if isinstance(routed, str) else None
+        yield Chunk(content=text, finish=finish, token_ids=tokens, routed_experts=routed)
     usage = obj.get("usage")
     if usage:
         yield Chunk(usage=usage_counts(usage.get("prompt_tokens"), usage.get("completion_tokens"), {}))

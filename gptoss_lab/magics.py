@@ -159,13 +159,16 @@ class GptOssMagics(Magics):
         from IPython.display import display
 
         if names and reply.trace is None and getattr(reply, "server", ""):
-            print(local_model_needed(reply.server))
+            print(getattr(reply, "routing_note", "") or local_model_needed(reply.server))
             return
         if names and reply.trace is None:
             print("no routing was captured for this reply, so there is nothing to draw: add --capture")
             return
         for name in names:
-            display(getattr(reply.trace, _FIGURES[name])())
+            try:
+                display(getattr(reply.trace, _FIGURES[name])())
+            except ValueError as err:  # a served trace has no weights or logits: that figure says so, the rest draw
+                print(f"--show {name}: {err}")
 
     def _tools(self, names: str) -> list[Any]:
         """``--tools a,b``: the notebook's objects of those names (functions, Tools, OpenAI dicts, or lists of

@@ -285,15 +285,18 @@ class RemoteClient:
         harmony: Prompt | None = None,
         tools: tuple[dict[str, Any], ...] = (),
         tail: tuple[dict[str, Any], ...] = (),
+        capture: bool = False,
     ) -> RemoteReply:
         """Stream one reply to ``prompt`` after ``history`` (chat dicts; assistant turns as content).
 
         ``harmony``: the rendered prompt, for harmony-exact mode (default: rendered here from the rest).
-        ``tools``: OpenAI function tools; ``tail``: this turn's earlier rounds of calls and results."""
+        ``tools``: OpenAI function tools; ``tail``: this turn's earlier rounds of calls and results.
+        ``capture``: harmony-exact, ask vLLM for each token's routed experts into ``reply.trace`` (the reply
+        then comes whole, unstreamed: :mod:`gptoss_lab.remote_routing`)."""
         self.ensure_checked()
         limit = max_new_tokens or default_max_new_tokens(effort)
         ask = Ask(str(self.model), prompt, history, developer, effort, limit, temperature, top_p, seed)
-        ask = replace(ask, tools=tuple(tools), tail=tuple(tail))
+        ask = replace(ask, tools=tuple(tools), tail=tuple(tail), routing=capture and self.tokens is not None)
         reply = RemoteReply(prompt, str(self.model), effort, server=self.base_url, max_new_tokens=limit)
         if self.tokens is not None:
             ask = self._rendered(ask, harmony)
@@ -319,7 +322,27 @@ class RemoteClient:
             call_id = self.tokens.codec.special_ids.get("<|call|>")
             sink = TokenSink(reply, self.tokens.parser(), self.tokens.stop_ids, call_id)
         read_stream(reply, stream, chunks, on_update, stop, start, self.timeout, sink)
+        if capture:
+            self._routing(reply, ask, sink)
         return reply
+
+    def _routing(self, reply: RemoteReply, ask: Ask, sink: TokenSink | None) -> None:
+        """``reply.trace`` from the routed experts vLLM sent, or ``reply.routing_note`` saying why there is none."""
+        from .remote_routing import NOT_SENT, decode_routed_experts, served_trace
+
+        if sink is None or self.tokens is None:
+            return  # the server renders and parses itself: the views say they need a local model
+        if not sink.routed:
+            reply.routing_note = NOT_SENT
+            return
+        try:
+            routed = decode_routed_experts(sink.routed)
+            ids = list(ask.prompt_ids) + list(reply.completion_ids)
+            reply.trace = served_trace(
+                routed, ids, len(ask.prompt_ids), self.tokens, model=str(self.model), server=self.base_url
+            )
+        except ServerError as err:  # the reply stands; only its routing is lost, and the note says why
+            reply.routing_note = str(err)
 
     def _rendered(self, ask: Ask, harmony: Prompt | None) -> Ask:
         """``ask`` with its prompt rendered to ids by the model's tokenizer, and the model's sampling defaults."""

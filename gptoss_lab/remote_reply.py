@@ -30,7 +30,9 @@ FIX_SLOW = "is it busy or stuck? wait longer with --timeout SECONDS (Lab(..., ti
 
 @dataclass(repr=False)
 class RemoteReply(Reply):
-    """A :class:`Reply` streamed from a server. ``trace`` stays None: routing needs a local model.
+    """A :class:`Reply` streamed from a server. ``trace`` stays None (routing needs a local model), except
+    harmony-exact on a vLLM that sends its routed experts (:mod:`gptoss_lab.remote_routing`), when capture is
+    asked: then it holds the chosen experts, and ``routing_note`` says why not where they did not come.
 
     Token counts come from the server's ``usage`` when it sends one; otherwise each streamed
     chunk counts as one token and the prompt as a quarter of its characters, and
@@ -39,6 +41,7 @@ class RemoteReply(Reply):
 
     server: str = ""
     token_note: str = ""
+    routing_note: str = ""
     _chunks: int = field(default=0, repr=False)
 
     def add(self, pieces: list[tuple[str, str]], elapsed: float, tokens: int = 1) -> None:
@@ -163,8 +166,10 @@ class TokenSink:
         self.reply, self.parser, self.stop_ids, self.call_id = reply, parser, stop_ids, call_id
         self.text = TextSink(reply)
         self.stopped: str | None = None  # "return" | "call", by the stop token the model wrote
+        self.routed: str | None = None  # vLLM's routed experts, when it sent them (remote_routing)
 
     def take(self, chunk: Chunk, elapsed: float) -> bool:
+        self.routed = chunk.routed_experts or self.routed
         if chunk.token_ids is None:
             return self.text.take(chunk, elapsed)
         for token in chunk.token_ids:

@@ -159,6 +159,9 @@ class Chunk:
     #: tool-call pieces (chat completions' ``delta.tool_calls``): ``{"index", "name", "arguments"}``, where a
     #: name and arguments may come in parts over several chunks, each appended to its index's
     calls: list[dict[str, Any]] | None = None
+    #: vLLM's per-token routed experts (base64 ``.npy``; non-streamed harmony-exact replies only):
+    #: :mod:`gptoss_lab.remote_routing`
+    routed_experts: str | None = None
 
 
 def json_object(data: str | bytes) -> Any:

@@ -20,11 +20,17 @@ Axes are fixed and written once, here (:data:`AXES` is the same list, checked by
 * ``lens_probs`` (T, L, K) float32, optional: their probabilities (softmax over the whole vocabulary).
   ``Trace.lens_strings`` holds the text of every id in ``lens_ids``.
 
+A served model's trace (vLLM's ``routed_experts``: :mod:`gptoss_lab.remote_routing`) holds
+``topk_experts`` alone: a server sends which experts each token went to, not their weights or the
+router's logits. Its ``config["num_experts"]`` says E; the views that need weights or logits say so
+in one line (:attr:`Trace.weighted`).
+
 ``config["interventions"]`` lists the interventions in effect while the model ran (experts, sinks,
 heads switched off: :mod:`gptoss_lab.interventions`), so the routing arrays are what was actually chosen.
 
 A capture (:mod:`gptoss_lab.capture`) returns some of these by name; a Trace keeps them in
-``arrays`` and saves each under its name. The three routing arrays are always there.
+``arrays`` and saves each under its name. ``topk_experts`` is always there, and for a local model
+the router's logits and weights too.
 
 Only tokens that went through the model have routing: the last generated token is never
 fed back, so ``T = len(tokens)`` counts the tokens routed, and ``n_prompt`` of them are
@@ -40,7 +46,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["AXES", "FORMAT_VERSION", "REQUIRED", "SOURCES", "Trace"]
+__all__ = ["AXES", "FORMAT_VERSION", "REQUIRED", "SOURCES", "WEIGHTED", "Trace"]
 
 #: The layout of a saved trace: one .npz entry per array, by name, plus ``token_ids`` and ``meta``.
 FORMAT_VERSION = 1
@@ -57,7 +63,9 @@ AXES: dict[str, tuple[str, ...]] = {
     "lens_probs": ("T", "L", "K"),
 }
 #: The arrays every Trace has.
-REQUIRED = ("routing_logits", "topk_experts", "topk_weights")
+REQUIRED = ("topk_experts",)
+#: What a local model's capture records besides; a served model's trace has only REQUIRED.
+WEIGHTED = ("routing_logits", "topk_weights")
 _NOT_ARRAYS = ("token_ids", "meta")  # the other .npz entries
 
 
@@ -110,6 +118,11 @@ class Trace:
         missing = [name for name in REQUIRED if name not in self.arrays]
         if missing:
             raise ValueError(f"a Trace needs the routing arrays {list(REQUIRED)}: {missing} missing")
+        half = [name for name in WEIGHTED if name not in self.arrays]
+        if len(half) == 1:
+            raise ValueError(f"a Trace has both of {list(WEIGHTED)} or neither: {half[0]} missing")
+        if half and not isinstance(self.config.get("num_experts"), int):
+            raise ValueError("a Trace without routing_logits needs config['num_experts'] (E cannot be read off ids)")
         sizes: dict[str, int] = {}
         for name in (n for n in AXES if n in self.arrays):  # the first array with an axis sets its size
             for axis, n in zip(AXES[name], self.arrays[name].shape, strict=False):
@@ -134,8 +147,24 @@ class Trace:
     # -- arrays by name (axes in the module docstring)
 
     @property
+    def weighted(self) -> bool:
+        """Whether the router's logits and the mixing weights are here (a local model's capture), or only
+        the chosen experts (a served model's)."""
+        return "topk_weights" in self.arrays
+
+    def _weighted(self, name: str) -> np.ndarray:
+        if name not in self.arrays:
+            where = f" from {self.config['server']}" if self.config.get("server") else ""
+            raise ValueError(
+                f"this trace{where} holds only the chosen experts (a server sends no router logits or weights), "
+                f"so {name} is not here: run the model locally for it (Lab(model)); routing_map, expert_load "
+                "and coactivation draw from the chosen experts alone"
+            )
+        return self.arrays[name]
+
+    @property
     def routing_logits(self) -> np.ndarray:
-        return self.arrays["routing_logits"]
+        return self._weighted("routing_logits")
 
     @property
     def topk_experts(self) -> np.ndarray:
@@ -143,7 +172,7 @@ class Trace:
 
     @property
     def topk_weights(self) -> np.ndarray:
-        return self.arrays["topk_weights"]
+        return self._weighted("topk_weights")
 
     @property
     def sink_mass(self) -> np.ndarray | None:
@@ -170,15 +199,17 @@ class Trace:
 
     @property
     def n_tokens(self) -> int:
-        return int(self.routing_logits.shape[0])
+        return int(self.topk_experts.shape[0])
 
     @property
     def n_layers(self) -> int:
-        return int(self.routing_logits.shape[1])
+        return int(self.topk_experts.shape[1])
 
     @property
     def n_experts(self) -> int:
-        return int(self.routing_logits.shape[2])
+        if "routing_logits" in self.arrays:
+            return int(self.arrays["routing_logits"].shape[2])
+        return int(self.config["num_experts"])
 
     @property
     def top_k(self) -> int:

@@ -120,4 +120,5 @@ class ServerBackend:
             harmony=harmony,
             tools=turn.tools,
             tail=turn.tail,
+            capture=bool(capture),
         )

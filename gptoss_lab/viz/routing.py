@@ -85,7 +85,13 @@ def routing_map(
         highlight = check_index("highlight", highlight, E, "an expert number")
     mode = "highlight" if highlight is not None else "expert" if E <= MAX_EXPERT_COLORS else "weight"
     experts = trace.topk_experts[:, layers, :]  # (T, L', k)
-    weights = trace.topk_weights[:, layers, :].astype(np.float32)  # (T, L', k)
+    if not trace.weighted and mode == "weight":
+        raise ValueError(
+            f"{E} experts are too many to tell apart by colour, and this trace has no weights to draw instead "
+            "(a server sends only the chosen experts): pass highlight=e to see where expert e is chosen"
+        )
+    # a served trace has no weights: the experts alone (highlight: chosen or not; no veil)
+    weights = trace.topk_weights[:, layers, :].astype(np.float32) if trace.weighted else None  # (T, L', k)
     n = block_size(T, max_tokens)
     if n == 1:
         cells = _token_cells(trace, experts, weights, mode, highlight)
@@ -102,10 +108,10 @@ def routing_map(
             text=cells["text"],
             hovertemplate=cells["hovertemplate"],
             name="routing",
-            **_map_colors(mode, E, k, highlight),
+            **_map_colors(mode, E, k, highlight, trace.weighted),
         )
     )
-    if mode == "expert":
+    if mode == "expert" and trace.weighted:
         # the weight can't share the colour channel with the expert id, so a white veil fades weak choices
         veil = go.Heatmap(z=cells["veil"], x=cells["x"], y=layers, colorscale=_VEIL, zmin=1 / k if k > 1 else 0)
         fig.add_trace(veil.update(zmax=1.0, showscale=False, hoverinfo="skip", name="weight veil"))
@@ -113,14 +119,21 @@ def routing_map(
     fig.update_xaxes(title_text="token position", range=[-0.5, T - 0.5], showgrid=False, **position_ticks(T))
     fig.update_yaxes(title_text="MoE layer", type="category", showgrid=False)
     fig.update_layout(margin={"t": 110})
-    default, notes = _map_titles(mode, E, k, highlight)
+    default, notes = _map_titles(mode, E, k, highlight, trace.weighted)
     if n > 1:
         what = "share of tokens choosing it, mean weight" if mode == "highlight" else "most frequent top-1, mean weight"
         notes.append(f"{T} tokens in blocks of {n} tokens ({what}); max_tokens={max_tokens}")
     return finish(fig, default_title=default, notes=notes, title=title, height=height, width=width, template=template)
 
 
-def _map_titles(mode: str, E: int, k: int, h: int | None) -> tuple[str, list[str]]:
+_NO_WEIGHTS = "the server sent the chosen experts only, no weights"
+
+
+def _map_titles(mode: str, E: int, k: int, h: int | None, weighted: bool = True) -> tuple[str, list[str]]:
+    if not weighted:
+        if mode == "expert":
+            return f"Top-1 expert of each token in each layer (top-{k} of {E})", [_NO_WEIGHTS]
+        return f"Where expert {h} is chosen among the top-{k}", [_NO_WEIGHTS]
     if mode == "expert":
         return f"Top-1 expert of each token in each layer (top-{k} of {E}; faded = low weight)", []
     if mode == "weight":
@@ -129,9 +142,22 @@ def _map_titles(mode: str, E: int, k: int, h: int | None) -> tuple[str, list[str
     return f"Where expert {h} is chosen: its weight among the top-{k} (0 = not chosen)", []
 
 
-def _token_cells(trace: Trace, experts: np.ndarray, weights: np.ndarray, mode: str, h: int | None) -> dict[str, Any]:
+def _token_cells(
+    trace: Trace, experts: np.ndarray, weights: np.ndarray | None, mode: str, h: int | None
+) -> dict[str, Any]:
     """One column per token; the tooltip lists the k experts and their weights."""
     T, L, k = experts.shape
+    if weights is None:  # a served trace: the experts alone
+        labels = [f"{token_label(s)} · {src}" for s, src in zip(trace.token_strings, trace.sources, strict=True)]
+        z = (experts == h).any(-1).T.astype(np.float32) if mode == "highlight" else experts[..., 0].T.astype(np.int16)
+        chosen = ", ".join(f"<b>%{{customdata[{i}]}}</b>" for i in range(k))
+        return {
+            "z": z,
+            "x": np.arange(T),
+            "customdata": experts.astype(np.uint8 if trace.n_experts <= 255 else np.uint16).transpose(1, 0, 2),
+            "text": [labels] * L,
+            "hovertemplate": f"token %{{x}}: %{{text}}<br>layer %{{y}}<br>experts: {chosen}<extra></extra>",
+        }
     if mode == "highlight":
         z = (weights * (experts == h)).sum(-1).T  # (L', T)
     elif mode == "expert":
@@ -155,12 +181,14 @@ def _token_cells(trace: Trace, experts: np.ndarray, weights: np.ndarray, mode: s
 
 
 def _block_cells(
-    trace: Trace, experts: np.ndarray, weights: np.ndarray, mode: str, h: int | None, n: int
+    trace: Trace, experts: np.ndarray, weights: np.ndarray | None, mode: str, h: int | None, n: int
 ) -> dict[str, Any]:
     """One column per block of n tokens, aggregated (see routing_map)."""
     T, L, _ = experts.shape
     starts = block_starts(T, n)
     ends = np.r_[starts[1:], T]
+    if weights is None:  # a served trace: how often chosen, or the most frequent top-1
+        return _block_cells_unweighted(trace, experts, mode, h, n, starts, ends)
     mean_w1 = block_mean(weights[..., 0], n).T  # (L', B)
     if mode == "highlight":
         share = block_mean((experts == h).any(-1), n).T  # (L', B)
@@ -186,7 +214,30 @@ def _block_cells(
     }
 
 
-def _map_colors(mode: str, E: int, k: int, h: int | None) -> dict[str, Any]:
+def _block_cells_unweighted(
+    trace: Trace, experts: np.ndarray, mode: str, h: int | None, n: int, starts: np.ndarray, ends: np.ndarray
+) -> dict[str, Any]:
+    L = experts.shape[1]
+    if mode == "highlight":
+        z = block_mean((experts == h).any(-1), n).T.astype(np.float32)  # (L', B)
+        customdata = np.rint(z * 100)[..., None]
+        hover = f"expert {h} chosen on %{{customdata[0]}}% of them"
+    else:
+        top, count = block_mode(experts[..., 0], n, trace.n_experts)  # (B, L') each
+        z, customdata = top.T.astype(np.int16), np.stack([top.T, count.T], axis=-1)
+        hover = "top-1 expert <b>%{customdata[0]}</b> on %{customdata[1]} of them"
+    label = token_label
+    texts = [f"tokens {s}–{e - 1}: {label(trace.token_strings[s], 10)}…" for s, e in zip(starts, ends, strict=True)]
+    return {
+        "z": np.round(z, 3) if z.dtype.kind == "f" else z,
+        "x": (starts + ends - 1) / 2,
+        "customdata": customdata.astype(np.uint16),
+        "text": [texts] * L,
+        "hovertemplate": f"%{{text}}<br>layer %{{y}}<br>{hover}<extra></extra>",
+    }
+
+
+def _map_colors(mode: str, E: int, k: int, h: int | None, weighted: bool = True) -> dict[str, Any]:
     if mode == "expert":
         import plotly.colors
 
@@ -200,6 +251,9 @@ def _map_colors(mode: str, E: int, k: int, h: int | None) -> dict[str, Any]:
     if mode == "weight":
         lowest = 1 / k if k > 1 else 0.0  # a top-1 weight is never below 1/k
         return {"colorscale": "Blues", "zmin": lowest, "zmax": 1.0, "colorbar": {"title": {"text": "top-1<br>weight"}}}
+    if not weighted:
+        chosen = {"title": {"text": f"expert {h}<br>chosen"}}
+        return {"colorscale": "Reds", "zmin": 0.0, "zmax": 1.0, "colorbar": chosen}
     return {"colorscale": "Reds", "zmin": 0.0, "colorbar": {"title": {"text": f"weight of<br>expert {h}"}}}
 
 
@@ -463,7 +517,9 @@ def token_path(
     t = check_index("t", t, trace.n_tokens, "a token position")
     L, E, k = trace.n_layers, trace.n_experts, trace.top_k
     experts = trace.topk_experts[t].astype(np.int64)  # (L, k)
-    weights = trace.topk_weights[t].astype(np.float32).ravel()  # (L * k,)
+    weighted = trace.weighted  # a served trace: the experts alone, no weights or router probabilities
+    weights = trace.topk_weights[t].astype(np.float32).ravel() if weighted else None  # (L * k,)
+    show_probs = show_probs and weighted
     fig = new_figure()
     if show_probs:
         z = trace.routing_logits[t].astype(np.float32)  # (L, E): this token's softmax, not the whole trace's
@@ -474,16 +530,12 @@ def token_path(
         fig.add_trace(probs.update(showscale=False, opacity=0.5, name="router probability", hovertemplate=hover))
     path = go.Scatter(x=np.arange(L), y=experts[:, 0], mode="lines", name="top-1 path", line={"color": "#888"})
     fig.add_trace(path)
-    marker = {
-        "size": np.round(6 + 30 * weights, 1),
-        "color": np.round(weights, 3),
-        "colorscale": "Viridis",
-        "cmin": 0.0,
-        "cmax": 1.0,
-        "colorbar": {"title": {"text": "weight"}},
-        "line": {"color": "white", "width": 1},
-    }
-    hover = "layer %{x}: expert %{y} (rank %{customdata}), weight %{marker.color:.0%}<extra></extra>"
+    marker: dict[str, Any] = {"size": 14, "color": "#21918c", "line": {"color": "white", "width": 1}}
+    hover = "layer %{x}: expert %{y} (rank %{customdata})<extra></extra>"
+    if weights is not None:
+        marker |= {"size": np.round(6 + 30 * weights, 1), "color": np.round(weights, 3), "colorscale": "Viridis"}
+        marker |= {"cmin": 0.0, "cmax": 1.0, "colorbar": {"title": {"text": "weight"}}}
+        hover = "layer %{x}: expert %{y} (rank %{customdata}), weight %{marker.color:.0%}<extra></extra>"
     x, ranks = np.repeat(np.arange(L), k), np.tile(np.arange(k), L)
     chosen = go.Scatter(x=x, y=experts.ravel(), mode="markers", name="chosen", customdata=ranks, marker=marker)
     fig.add_trace(chosen.update(hovertemplate=hover))
@@ -493,4 +545,6 @@ def token_path(
     where = "prompt" if t < trace.n_prompt else "completion"
     default = f"Token {t} {token_label(trace.token_strings[t], 40)} ({where}, {trace.sources[t]}): its top-{k} of {E}"
     note = "marker size and colour = mixing weight; line = top-1 path" + ("; grey = router probability" * show_probs)
+    if not weighted:
+        note = f"line = top-1 path; {_NO_WEIGHTS}"
     return finish(fig, default_title=default, notes=[note], title=title, height=height, width=width, template=template)

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from gptoss_lab import trace as trace_module
-from gptoss_lab.trace import AXES, REQUIRED, Trace
+from gptoss_lab.trace import AXES, REQUIRED, WEIGHTED, Trace
 
 T, L, E, K, H, KL = 6, 2, 4, 2, 3, 5  # KL: the logit lens's K
 
@@ -28,14 +28,14 @@ def named_arrays(seed: int = 0) -> dict[str, np.ndarray]:
     }
 
 
-def make(**arrays: np.ndarray | None) -> Trace:
+def make(config: dict | None = None, **arrays: np.ndarray | None) -> Trace:
     return Trace(
         token_ids=np.arange(T, dtype=np.int64),
         token_strings=[f"t{i}" for i in range(T)],
         sources=["user"] * 2 + ["final"] * (T - 2),
         n_prompt=2,
         layer_types=["sliding_attention", "full_attention"],
-        config={"model": "test"},
+        config={"model": "test", **(config or {})},
         arrays={**named_arrays(), **arrays},
         lens_strings={i: f"w{i}" for i in range(50)},
     )
@@ -81,8 +81,21 @@ def test_optional_arrays_left_out_and_replaced_by_name():
 def test_unknown_and_missing_arrays_are_refused():
     with pytest.raises(ValueError, match=r"unknown trace arrays \['lens'\]"):
         make(lens=np.zeros((T, L, 5)))
-    with pytest.raises(ValueError, match=r"routing arrays .*\['topk_weights'\] missing"):
+    with pytest.raises(ValueError, match=r"routing arrays \['topk_experts'\]: \['topk_experts'\] missing"):
+        make(topk_experts=None)
+    with pytest.raises(ValueError, match=r"both of \['routing_logits', 'topk_weights'\] or neither: topk_weights"):
         make(topk_weights=None)
+    with pytest.raises(ValueError, match=r"without routing_logits needs config\['num_experts'\]"):
+        make(topk_weights=None, routing_logits=None)
+
+
+def test_a_served_trace_holds_the_chosen_experts_and_says_what_it_lacks():
+    trace = make(topk_weights=None, routing_logits=None, config={"num_experts": E, "server": "http://127.0.0.1:8000/v1"})
+    assert not trace.weighted and trace.n_experts == E and (trace.n_tokens, trace.n_layers, trace.top_k) == (T, L, K)
+    for name in ("topk_weights", "routing_logits"):
+        with pytest.raises(ValueError, match=f"trace from http://127.0.0.1:8000/v1 holds only the chosen .* so {name}"):
+            getattr(trace, name)
+    assert make().weighted
 
 
 @pytest.mark.parametrize(
@@ -131,7 +144,7 @@ def _old_file(path, arrays, version=1):
 
 
 def test_a_trace_saved_by_the_earlier_version_loads(tmp_path):
-    arrays = {n: a for n, a in named_arrays().items() if n in REQUIRED}  # routing only, as without summaries
+    arrays = {n: a for n, a in named_arrays().items() if n in (*REQUIRED, *WEIGHTED)}  # routing only: no summaries
     loaded = Trace.load(_old_file(tmp_path / "old.npz", arrays))
     assert loaded.sink_mass is None and loaded.lens_ids is None and loaded.lens_strings == {}
     np.testing.assert_array_equal(loaded.topk_experts, arrays["topk_experts"])
