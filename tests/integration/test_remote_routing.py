@@ -156,3 +156,35 @@ def test_a_routing_that_does_not_fit_the_tokens_keeps_the_reply_and_says_why(ser
     reply = Lab(base_url=server.url, api="completions").ask("What is 17 + 25?", capture=True)
     assert reply.answer == "17 + 25 = 42." and reply.trace is None
     assert "routed_experts covers 5 tokens, but the prompt and reply are" in reply.routing_note
+
+
+def test_the_gpu_checks_own_comparison_runs_here(tmp_path) -> None:
+    """bench/gpu_vllm_routing.py's local side, on CPU (so it cannot rot between GPU runs): nano's routing
+    recomputed from a reply's ids equals what its capture recorded; a swapped top-1 is seen; and without a
+    GPU the script says so in one line."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import torch
+
+    root = Path(__file__).resolve().parents[2]
+    sys.path.insert(0, str(root / "bench"))
+    try:
+        import gpu_vllm_routing as check
+    finally:
+        sys.path.remove(str(root / "bench"))
+    reply = Lab("nano").ask("What is 47 + 38?", effort="medium")
+    local = check.local_routing(list(reply.prompt_ids) + list(reply.completion_ids))
+    assert check.agreement(reply.trace.topk_experts, local) == (1.0, 1.0)
+    swapped = local[..., ::-1]  # same sets, other top-1
+    same_sets, same_top1 = check.agreement(swapped, local)
+    assert same_sets == 1.0 and same_top1 < 0.05
+    if not torch.cuda.is_available():
+        done = subprocess.run(
+            [sys.executable, str(root / "bench" / "gpu_vllm_routing.py")], capture_output=True, text=True
+        )
+        assert (
+            done.returncode == 1
+            and done.stderr.strip() == "not run: no CUDA GPU here (vLLM captures routing only on a GPU)"
+        )
