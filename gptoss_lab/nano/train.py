@@ -656,6 +656,10 @@ def main(argv: list[str] | None = None) -> None:
         for k, v in (("steps", args.steps), ("save_minutes", args.save_minutes), ("threads", args.threads))
         if v is not None
     }
+    if args.drill_share is not None and not 0 <= args.drill_share < 1:
+        parser.error(f"--drill-share {args.drill_share:g}: a share from 0 to below 1 (0.95: one batch in 20 is conversations)")
+    if args.compare_share is not None and not 0 <= args.compare_share <= 1:
+        parser.error(f"--compare-share {args.compare_share:g}: a share from 0 to 1")
     if args.shipped:
         from gptoss_lab.nano.stages import run_stages
 

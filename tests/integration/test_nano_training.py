@@ -439,6 +439,23 @@ def test_the_second_stage_command_line(tmp_path, monkeypatch):
             T.main(["--out", str(tmp_path / "three"), *wrong] if "--init" in wrong else wrong)
 
 
+@pytest.mark.parametrize(
+    ("wrong", "said"),
+    [
+        (["--drill-share", "1"], "--drill-share 1: a share from 0 to below 1 (0.95: one batch in 20 is conversations)"),
+        (["--drill-share", "-0.1"], "--drill-share -0.1: a share from 0 to below 1"),
+        (["--compare-share", "1.5"], "--compare-share 1.5: a share from 0 to 1"),
+    ],
+)
+def test_a_share_out_of_range_is_one_line_before_anything_runs(tmp_path, monkeypatch, capsys, wrong, said):
+    import gptoss_lab.nano.train as T
+
+    monkeypatch.setattr(T, "train", lambda *a, **kw: pytest.fail("trained with a share out of range"))
+    with pytest.raises(SystemExit):
+        T.main(["--out", str(tmp_path), *wrong])
+    assert said in capsys.readouterr().err
+
+
 def test_staged_training_resumes_a_stopped_stage_chains_the_rest_and_skips_what_is_done(tmp_path, capsys):
     from gptoss_lab.nano.stages import SHIPPED, finished, run_stages
 
