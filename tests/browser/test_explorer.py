@@ -183,3 +183,55 @@ def test_switching_an_expert_off_shows_the_new_reply_beside_the_old(notebook):
         notebook.theme("JupyterLab Light")
     for theme, ratios in (("light", light), ("dark", dark)):
         assert all(ratio >= 4.5 for ratio in ratios.values()), (theme, ratios)  # WCAG AA for text
+
+
+# A 2,023-token trace: 90 short notes and a question (1,624 prompt tokens), then 400 reply tokens. nano, trained
+# on short conversations, babbles this far out; what is checked is what the Explorer shows of so long a trace.
+_ASK_2000 = """from gptoss_lab import Lab
+lab = Lab()
+notes = " ".join(f"Note {i}: {i} plus {i + 1} is {2 * i + 1}." for i in range(90))
+r = lab.ask(notes + " Now the real question: what is 4738 + 2596?", effort="high", max_new_tokens=400)
+print("tokens:", r.trace.n_tokens)"""
+_LONG_GEOMETRY_JS = """(box) => {
+  const strip = box.querySelector('.gptoss-token-strip');
+  const plots = [...box.querySelectorAll('.js-plotly-plot')].map(p => {
+    const rects = [...p.querySelectorAll('.nsewdrag')].map(d => d.getBoundingClientRect());  // the widest panel
+    const rect = rects.sort((a, b) => b.width - a.width)[0] || {height: 0, width: 0};
+    return {height: rect.height, width: rect.width, title: (p.querySelector('.gtitle') || {}).textContent || ''};
+  });
+  return {tokens: strip.querySelectorAll('.gptoss-token').length, scrollWidth: strip.scrollWidth,
+          clientWidth: strip.clientWidth, scrollHeight: strip.scrollHeight, clientHeight: strip.clientHeight, plots};
+}"""
+
+
+def test_the_explorer_on_a_2000_token_trace_keeps_every_token_reachable_and_its_figures_readable(notebook):
+    import re
+
+    page = notebook.page
+    page.set_viewport_size({"width": 1280, "height": 1000})
+    write_notebook(notebook.server.root / "explorer_2000.ipynb", [_ASK_2000, "r.explore()"])
+    notebook.open("explorer_2000.ipynb")
+    notebook.run_all(timeout_s=300)
+    tokens = int(re.search(r"tokens: (\d+)", notebook.cell(0).inner_text()).group(1))
+    assert tokens > 2000, tokens
+    explorer = notebook.cell(1).locator(".gptoss-explorer")
+    explorer.locator(".js-plotly-plot .nsewdrag").nth(2).wait_for(timeout=120_000)
+    page.wait_for_timeout(1000)
+    notebook.shots.take(explorer, "explorer-2000-tokens")
+    got = explorer.evaluate(_LONG_GEOMETRY_JS)
+    assert got["tokens"] == tokens, got  # every token in the strip
+    assert got["scrollWidth"] <= got["clientWidth"] + 1, got  # wrapped, nothing cut off at the right
+    assert got["scrollHeight"] > 3 * got["clientHeight"], got  # the rest reached by scrolling its box
+    sizes = [(round(p["height"]), round(p["width"]), p["title"][:30]) for p in got["plots"]]
+    assert len(sizes) == 3 and all(h >= 150 and w >= 300 for h, w, _ in sizes), sizes
+    # a token near the end, reached by scrolling the strip, redraws the figures for it
+    last = explorer.locator(".gptoss-token").nth(tokens - 3)
+    last.scroll_into_view_if_needed()
+    last.click()
+    page.wait_for_function(
+        """([box, t]) => [...box.querySelectorAll('.js-plotly-plot .gtitle')].some((el) =>
+             el.textContent.startsWith(`Token ${t} `))""",
+        arg=[explorer.element_handle(), tokens - 3],
+        timeout=60_000,
+    )
+    notebook.shots.take(explorer, "explorer-2000-tokens-clicked")
