@@ -1,17 +1,19 @@
-"""The figures' template: transparent, with text and grid colours for JupyterLab's Light or Dark theme.
+"""The figures' template: the page's background, text and grid colours of JupyterLab's Light or Dark theme.
 
 Plotly paints its own colours into the SVG (no CSS variable reaches them), and JupyterLab's plotly
-renderer does not tell a figure which theme the page has. So every figure is drawn on a transparent
-background (the page's own colour shows through) with ink chosen when the figure is made:
+renderer does not tell a figure which theme the page has. So every figure is drawn for the theme chosen
+when it is made, on that theme's page colour, with its ink:
 
 * ``GPTOSS_LAB_THEME`` = ``light``, ``dark`` or ``neutral`` when set;
 * else the theme chosen in JupyterLab (Settings > Theme), read from its settings file
   (``$JUPYTERLAB_SETTINGS_DIR`` or ``~/.jupyter/lab/user-settings``): dark ink-on-light for
   JupyterLab Light or no choice saved (JupyterLab's default), light-on-dark for a dark theme;
-* ``neutral`` (a grey that reads on white and on JupyterLab Dark's #111) where the page's colour
-  cannot be known: a theme that follows the system, or one whose name says neither light nor dark.
+* ``neutral`` (a grey that reads on white and on JupyterLab Dark's #111, on a transparent background)
+  where the page's colour cannot be known: a theme that follows the system, or one whose name says
+  neither light nor dark.
 
-A figure keeps the ink it was made with: after switching the theme, run the cell again.
+A figure keeps the colours it was made with (a readable card on the other theme's page): after switching
+the theme, run the cell again to blend it in.
 ``gptoss-lab export-notebooks`` writes light pages, so it draws with ``light``.
 """
 
@@ -27,10 +29,18 @@ __all__ = ["INK", "THEMES", "current_theme", "ink", "template"]
 
 #: Text, axis and grid colours per theme. Contrast of the text on the page (WCAG): light 12.6:1 on
 #: white, dark 13.4:1 on #111111 (JupyterLab Dark's page), neutral 4.3:1 on white and 4.4:1 on #111111.
+#: The paper is the page's own colour (JupyterLab Light's white, Dark's #111111), so a figure blends into
+#: the page it was drawn for and stays a readable card on the other one (a notebook saved in one theme and
+#: opened in the other); the neutral one is transparent.
 THEMES: dict[str, dict[str, str]] = {
-    "light": {"ink": "#333333", "grid": "rgba(0,0,0,0.10)", "line": "rgba(0,0,0,0.45)"},
-    "dark": {"ink": "#d9d9d9", "grid": "rgba(255,255,255,0.14)", "line": "rgba(255,255,255,0.5)"},
-    "neutral": {"ink": "#7a7a7a", "grid": "rgba(128,128,128,0.25)", "line": "rgba(128,128,128,0.6)"},
+    "light": {"ink": "#333333", "paper": "#ffffff", "grid": "rgba(0,0,0,0.10)", "line": "rgba(0,0,0,0.45)"},
+    "dark": {"ink": "#d9d9d9", "paper": "#111111", "grid": "rgba(255,255,255,0.14)", "line": "rgba(255,255,255,0.5)"},
+    "neutral": {
+        "ink": "#7a7a7a",
+        "paper": "rgba(0,0,0,0)",
+        "grid": "rgba(128,128,128,0.25)",
+        "line": "rgba(128,128,128,0.6)",
+    },
 }
 INK = {name: colors["ink"] for name, colors in THEMES.items()}
 _THEME_FILE = Path("@jupyterlab") / "apputils-extension" / "themes.jupyterlab-settings"
@@ -79,7 +89,7 @@ def ink(theme: str | None = None) -> str:
 
 
 def template(theme: str | None = None) -> Any:
-    """Plotly's own template with a transparent background and ``theme``'s ink, grid and axis lines."""
+    """Plotly's own template with ``theme``'s page colour, ink, grid and axis lines."""
     import plotly.graph_objects as go
     import plotly.io as pio
 
@@ -88,8 +98,8 @@ def template(theme: str | None = None) -> Any:
     axis = {"gridcolor": colors["grid"], "linecolor": colors["line"], "zerolinecolor": colors["line"]}
     axis |= {"tickcolor": colors["line"], "title": {"font": {"color": colors["ink"]}}}
     base.layout.update(
-        paper_bgcolor="rgba(0,0,0,0)",
-        plot_bgcolor="rgba(0,0,0,0)",
+        paper_bgcolor=colors["paper"],
+        plot_bgcolor=colors["paper"],
         font={"color": colors["ink"]},
         title={"font": {"color": colors["ink"]}},
         xaxis=axis,

@@ -69,14 +69,18 @@ def test_each_themes_ink_reads_on_its_page():
     assert min(_contrast(_theme.INK["neutral"], page) for page in (white, dark_page)) >= 4.25
 
 
-def test_a_figure_is_made_transparent_with_the_current_ink(settings):
+def test_a_figure_is_made_on_the_pages_colour_with_the_current_ink(settings):
     from gptoss_lab.viz._common import new_figure
 
     settings(json.dumps({"theme": "JupyterLab Dark"}))
     layout = new_figure().layout.template.layout
-    assert layout.paper_bgcolor == layout.plot_bgcolor == "rgba(0,0,0,0)"
+    assert layout.paper_bgcolor == layout.plot_bgcolor == "#111111"  # JupyterLab Dark's page
     assert layout.font.color == _theme.INK["dark"] and layout.xaxis.gridcolor == _theme.THEMES["dark"]["grid"]
+    assert _contrast(_theme.INK["dark"], layout.paper_bgcolor) >= 7  # its own card, whatever page it is shown on
     settings(json.dumps({"theme": "JupyterLab Light"}))
-    assert new_figure().layout.template.layout.font.color == _theme.INK["light"]
+    light = new_figure().layout.template.layout
+    assert light.font.color == _theme.INK["light"] and light.paper_bgcolor == "#ffffff"
+    settings(json.dumps({"theme": "JupyterLab Dark", "adaptive-theme": True}))
+    assert new_figure().layout.template.layout.paper_bgcolor == "rgba(0,0,0,0)"  # neutral: the page shows through
     # plotly's own template underneath: its colourway stays
     assert list(new_figure().layout.template.layout.colorway)[:2] == ["#636efa", "#EF553B"]
