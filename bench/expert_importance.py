@@ -7,8 +7,8 @@ pass (``answer_eval_set``), the baseline; then :func:`gptoss_lab.experiments.exp
 (layer, expert), which runs that baseline again and one such eval per ablation. Prints both times, the time
 of plain evals for the baseline and each ablation (one eval x (ablations + 1)) and the ratio (the harness's
 own cost: interventions on and off, grading), and the machine's load (``uptime``) before and after: the
-issue's target is every ablation at 20 per family in under 3 minutes on 2 idle cores. Both run on the
-model's own threads (1 for nano: ``LoadedModel.threads``).
+issue's target is every ablation at 20 per family in under 3 minutes on 2 idle cores. Both run on torch's
+threads (all cores).
 """
 
 from __future__ import annotations
@@ -44,8 +44,7 @@ def main() -> None:
     families = tuple(args.families.split(",")) if args.families else tasks.FAMILIES
     lab = Lab("nano")
     with lab.local_model() as loaded:
-        threads = loaded.threads or torch.get_num_threads()  # what expert_importance measures with
-        torch.set_num_threads(threads)
+        threads = torch.get_num_threads()  # what expert_importance measures with: torch's own (all cores)
         print(f"load before: {_load()}  ({os.cpu_count()} cores, torch threads {threads})", flush=True)
         start = time.perf_counter()
         E.answer_eval_set(loaded, effort=args.effort, n=args.n, families=families)
