@@ -54,9 +54,8 @@ def new_figure(*traces: Any) -> Any:
     without Plotly's logo or its share button, drawn for the page's theme (:mod:`._theme`)."""
     require_plotly()
     from ._figure import Figure
-    from ._theme import template
 
-    return Figure(list(traces), layout={"template": template()})
+    return Figure(list(traces))
 
 
 def make_subplots(**kwargs: Any) -> Any:

@@ -36,8 +36,27 @@ def _with_config(kwargs: dict[str, Any]) -> dict[str, Any]:
     return {**kwargs, "config": {**CONFIG, **(kwargs.get("config") or {})}}
 
 
+def _has_template(data: Any, layout: Any) -> bool:
+    """Whether a template comes with the arguments (a figure's dict or a layout that names one)."""
+    for source in (layout, data.get("layout") if isinstance(data, dict) else getattr(data, "layout", None)):
+        if isinstance(source, dict) and source.get("template") is not None:
+            return True
+        if isinstance(source, go.Layout) and source.to_plotly_json().get("template") is not None:
+            return True
+    return False
+
+
 class Figure(go.Figure):
-    """A ``plotly.graph_objects.Figure`` that shows with :data:`CONFIG` (no logo, no share button)."""
+    """A ``plotly.graph_objects.Figure`` that shows with :data:`CONFIG` (no logo, no share button), drawn for
+    the page's theme (:mod:`._theme`) unless it is given a template."""
+
+    def __init__(self, data: Any = None, layout: Any = None, *args: Any, **kwargs: Any) -> None:
+        given = _has_template(data, layout) or "layout_template" in kwargs
+        super().__init__(data, layout, *args, **kwargs)
+        if not given:
+            from ._theme import template
+
+            self.update_layout(template=template())
 
     def _repr_mimebundle_(self, include: Any = None, exclude: Any = None, validate: bool = True, **kwargs: Any) -> Any:
         return super()._repr_mimebundle_(include, exclude, validate, **_with_config(kwargs))

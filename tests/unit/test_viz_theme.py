@@ -84,3 +84,15 @@ def test_a_figure_is_made_on_the_pages_colour_with_the_current_ink(settings):
     assert new_figure().layout.template.layout.paper_bgcolor == "rgba(0,0,0,0)"  # neutral: the page shows through
     # plotly's own template underneath: its colourway stays
     assert list(new_figure().layout.template.layout.colorway)[:2] == ["#636efa", "#EF553B"]
+
+
+def test_a_notebooks_own_figure_takes_the_theme_unless_given_a_template(settings):
+    from gptoss_lab import viz
+
+    settings(json.dumps({"theme": "JupyterLab Dark"}))
+    mine = viz.Figure()
+    assert mine.layout.template.layout.paper_bgcolor == "#111111"
+    assert viz.Figure(layout={"template": "plotly_white"}).layout.template.layout.paper_bgcolor == "white"
+    settings(json.dumps({"theme": "JupyterLab Light"}))
+    assert viz.Figure(mine.to_dict()).layout.template.layout.paper_bgcolor == "#111111"  # a copy keeps its own
+    assert viz.Figure().layout.template.layout.paper_bgcolor == "#ffffff"
