@@ -2,6 +2,7 @@
 
     python bench/gpu_check.py             # CUDA: the 20b's config, bf16 (and MXFP4 where its kernels run)
     python bench/gpu_check.py --tiny      # CPU: the same code on a tiny config (a test runs this)
+    python bench/gpu_check.py --nano      # CPU: the capture and intervention ratios on the bundled nano
 
 Prints, in one process: generation tokens/s without capture, with routing capture
 (``gptoss_lab.capture.RoutingCapture``) and with routing plus attention summaries (what
@@ -266,6 +267,20 @@ def _sizes(args: argparse.Namespace) -> tuple[int, int, int]:
     return (8, 1, 16) if args.tiny else (args.tokens, args.rounds, 64)  # new tokens, rounds, prompt length
 
 
+def nano(args: argparse.Namespace) -> None:
+    """The same timings on the bundled gpt-oss-nano, on CPU with its own threads (1): what a lesson pays."""
+    import torch
+
+    from gptoss_lab import Lab
+
+    with Lab("nano").local_model() as loaded:
+        torch.set_num_threads(loaded.threads or torch.get_num_threads())
+        n_tokens, rounds = (args.tokens, args.rounds) if args.tokens != 48 or args.rounds != 2 else (128, 5)
+        print(f"gpt-oss-nano, trained weights, float32, on CPU, {torch.get_num_threads()} thread(s)")
+        print(f"{rounds} rounds of {n_tokens} new tokens after a 64-token prompt, every variant in each round")
+        report("nano", speed(loaded.model, n_tokens, rounds, 64), logit_moves(loaded.model, 64), None, 0)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tiny", action="store_true", help="a tiny config on CPU: checks the code, not the GPU")
@@ -274,10 +289,15 @@ def main() -> None:
         "--rounds", type=int, default=2, help="rounds of the capture modes and interventions (default 2)"
     )
     parser.add_argument("--length", type=int, default=4096, help="trace length for the attention recompute")
+    parser.add_argument("--nano", action="store_true", help="the bundled nano on CPU, its own threads: real speeds")
     args = parser.parse_args()
     import torch
 
     start = time.perf_counter()
+    if args.nano:
+        nano(args)
+        print(f"whole run: {time.perf_counter() - start:.1f} s")
+        return
     if not args.tiny and not torch.cuda.is_available():
         raise SystemExit("no CUDA GPU here: run python bench/gpu_check.py --tiny to check the code on CPU")
     device, dtype = ("cpu", torch.float32) if args.tiny else ("cuda", torch.bfloat16)

@@ -331,3 +331,22 @@ def test_the_display_line_is_escaped():
     assert "<script>" not in html and "&lt;script&gt;" in html
     reply.interventions = [{"kind": "sinks", "layer": n, "scale": 0.5} for n in (0, 1, 2, 5)]
     assert "intervention: sinks ×0.5 in layers 0-2, 5" in reply_text(reply)
+
+
+def test_gpu_checks_nano_mode_times_every_intervention_on_the_bundled_model():
+    """bench/gpu_check.py --nano: the overhead ratios on nano itself (README, "Experiments"), short here."""
+    import re
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    command = [sys.executable, str(root / "bench" / "gpu_check.py"), "--nano", "--tokens", "8", "--rounds", "1"]
+    out = subprocess.run(command, capture_output=True, text=True, timeout=300, check=True).stdout
+    assert "gpt-oss-nano, trained weights, float32, on CPU" in out
+    for name in ("expert 0 ablated in every layer", "experts 0, 1 forced in every layer", "sinks off in every layer",
+                 "head 0 off in every layer"):  # fmt: skip
+        line = re.search(
+            rf"\[nano\] tokens/s with {name}: [\d.]+  ratio ([\d.]+)  \(max logit change ([\d.e+-]+)\)", out
+        )
+        assert line and float(line.group(1)) > 0 and float(line.group(2)) > 0, (name, out)
