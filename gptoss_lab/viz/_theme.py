@@ -19,6 +19,7 @@ the theme, run the cell again to blend it in.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
@@ -89,11 +90,16 @@ def ink(theme: str | None = None) -> str:
 
 
 def template(theme: str | None = None) -> Any:
-    """Plotly's own template with ``theme``'s page colour, ink, grid and axis lines."""
+    """Plotly's own template with ``theme``'s page colour, ink, grid and axis lines (built once per theme)."""
+    return _template(theme or current_theme())
+
+
+@functools.cache
+def _template(theme: str) -> Any:
     import plotly.graph_objects as go
     import plotly.io as pio
 
-    colors = THEMES[theme or current_theme()]
+    colors = THEMES[theme]
     base = go.layout.Template(pio.templates["plotly"])
     axis = {"gridcolor": colors["grid"], "linecolor": colors["line"], "zerolinecolor": colors["line"]}
     axis |= {"tickcolor": colors["line"], "title": {"font": {"color": colors["ink"]}}}
