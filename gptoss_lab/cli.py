@@ -71,6 +71,7 @@ def _parser() -> argparse.ArgumentParser:
     ev.add_argument("--effort", "-e", choices=EFFORTS, action="append", help="effort(s) to score (default: all three)")
     ev.add_argument("--n", type=int, default=50, help="examples per task family (default: 50)")
     ev.add_argument("--seed", type=int, default=1234, help="which held-out examples (default: 1234)")
+    ev.add_argument("--families", help="comma-separated task families to score (default: every one)")
     ev.add_argument("--device", default=None, help="cpu, cuda ... (default: what is there)")
     ev.add_argument("--json", action="store_true", help="print one JSON object per effort")
     ev.add_argument(
@@ -222,12 +223,13 @@ def _eval(args: argparse.Namespace) -> int:
 
     if args.paraphrase and args.paraphrase < 2:
         raise OptionError(f"--paraphrase K needs K >= 2 wordings per question (or 0 for off), got {args.paraphrase}")
+    families = _families(args.families)
     loaded = ModelHandle(args.model, device=args.device).load()
     if args.teacher_forced:
         return _teacher_forced(loaded, args)
     progress = sys.stderr.isatty()  # a bar only where someone watches; logs and pipes stay clean
     for effort in args.effort or list(EFFORTS):
-        options = {"effort": effort, "n": args.n, "seed": args.seed, "progress": progress}
+        options = {"effort": effort, "n": args.n, "seed": args.seed, "progress": progress, "families": families}
         conversations = nano_eval.answer_eval_set(loaded, **options)
         scores = nano_eval.score(loaded, conversations)
         load = nano_eval.expert_load(loaded, conversations, progress=progress) if moe_layers(loaded.model) else None
@@ -245,6 +247,19 @@ def _eval(args: argparse.Namespace) -> int:
             print("\n" + nano_eval.format_agreement(agreement, effort=effort))
         print()
     return 0
+
+
+def _families(given: str | None) -> tuple[str, ...]:
+    """``--families add,sort`` as a tuple; every family when not given; a name not known is one line."""
+    from .nano import tasks
+
+    if given is None:
+        return tasks.FAMILIES
+    names = tuple(name.strip() for name in given.split(",") if name.strip())
+    unknown = [name for name in names if name not in tasks.FAMILIES]
+    if unknown or not names:
+        raise OptionError(f"--families takes some of {','.join(tasks.FAMILIES)}; got {given!r}")
+    return names
 
 
 def _teacher_forced(loaded: object, args: argparse.Namespace) -> int:

@@ -160,3 +160,16 @@ def test_cli_eval_table_has_the_self_check_columns_and_an_all_row(capsys):
     assert lines[0] == "effort low" and lines[1].split()[-5:] == ["check", "fires", "fixes", "false", "pass"]
     rows = [line.split()[0] for line in lines[2:] if line and line.split()[0] in (*tasks.FAMILIES, "all")]
     assert rows == [*tasks.FAMILIES, "all"] and max(map(len, lines)) <= 100
+
+
+def test_cli_eval_scores_only_the_families_asked_and_names_an_unknown_one(capsys):
+    from gptoss_lab.cli import main
+
+    assert main(["eval", "--n", "2", "--effort", "low", "--families", "sort,add", "--paraphrase", "2", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert [f["family"] for f in report["families"]] == ["add", "sort"] and report["overall"]["n"] == 4
+    assert [a["family"] for a in report["paraphrase"]["families"]] == ["add", "sort"]
+    assert main(["eval", "--families", "add,multiply"]) == 2
+    err = capsys.readouterr().err
+    assert "--families takes some of add,sub,mul,count_letter,compare_decimals,sort,reverse,word_problem" in err
+    assert "got 'add,multiply'" in err
