@@ -9,6 +9,12 @@ scratchpads use, so a share of training batches can teach the tables directly (a
 text teaches a large model its arithmetic). Only the part after the operands is learned: the
 operands are random, what follows them is the fact.
 
+A letter row (:func:`letter_row`) drills counting's verdicts in layout 2's own words (``Each: 1 c = n no,
+2 n = n yes 1, ...``) on made-up letter strings where about half the letters are the one sought: in real
+words most letters are not, and a constant ``no`` is what conversations alone taught
+(``bench/nano_verdict_pilot.py``: a verdict on two letters side by side is learnable when both answers are
+common).
+
 A comparison row (:func:`compare_row`) drills the verdict of the high-effort check instead:
 ``6221 vs 6211: differ.`` The third stage's checks wrote two different numbers on that line and
 then ``same`` on 98.5% of its wrong answers, so the verdict, not the recomputation, is what a
@@ -20,7 +26,7 @@ from __future__ import annotations
 
 import random
 
-__all__ = ["compare_row", "drill_row", "fact", "near_miss"]
+__all__ = ["compare_row", "drill_row", "fact", "letter_row", "near_miss"]
 
 
 def _add(rng: random.Random) -> tuple[str, str]:
@@ -97,4 +103,22 @@ def compare_row(rng: random.Random, n_pairs: int = 12) -> list[tuple[str, bool]]
         b = a if rng.random() < 0.5 else near_miss(rng, a)
         pieces += [(f"{'' if i == 0 else chr(10)}{a} vs {b}:", False), (" same" if a == b else " differ", True)]
         pieces.append((".", False))
+    return pieces
+
+
+def letter_row(rng: random.Random, n_lines: int = 4) -> list[tuple[str, bool]]:
+    """A letter row as (text, learned) pieces: ``Each:`` lines as counting writes them, only the verdicts
+    (``no``, ``yes 2``) learned; each line a string of 4-9 letters about half of which are the one sought."""
+    letters = "abcdefghijklmnopqrstuvwxyz"
+    pieces: list[tuple[str, bool]] = []
+    for line in range(n_lines):
+        sought = rng.choice(letters)
+        others = [c for c in letters if c != sought]
+        word = [sought if rng.random() < 0.5 else rng.choice(others) for _ in range(rng.randint(4, 9))]
+        pieces.append((("" if line == 0 else "\n") + "Each: ", False))
+        seen = 0
+        for i, ch in enumerate(word):
+            seen += ch == sought
+            pieces += [(f"{i + 1} {ch} = {sought} ", False), (f"yes {seen}" if ch == sought else "no", True)]
+            pieces.append((", " if i < len(word) - 1 else ".", False))
     return pieces

@@ -86,6 +86,7 @@ class Recipe:
     save_minutes: float = 4.0  # wall time between checkpoints (with resume state); 0: only at the end
     drill_share: float = 0.0  # share of batches that are digit-fact drills (:mod:`.drill`), not conversations
     compare_share: float = 0.0  # share of drill rows that drill the check's verdict (``A vs B: same.``) instead
+    letter_share: float = 0.0  # share of drill rows that drill counting's verdicts (:func:`.drill.letter_row`)
     layout: int = 1  # the scratchpads (nano.families.LAYOUTS); 1 for recipes saved before layouts existed
     weights: dict[str, int] = field(default_factory=dict)  # round-robin turns per family (1 when absent)
     init: str = ""  # a checkpoint directory to start from (its weights, tokenizer and optimizer moments)
@@ -213,7 +214,10 @@ def encode_drill(tokenizer: Any, pieces: list[tuple[str, bool]]) -> tuple[list[i
 
 
 def drill_row(rng: random.Random, recipe: Recipe) -> list[tuple[str, bool]]:
-    """One drill row: a comparison row with ``compare_share`` chance, else digit facts."""
+    """One drill row: a letter row with ``letter_share`` chance, a comparison row with ``compare_share``, else
+    digit facts (no draw for a share of 0: older streams unchanged)."""
+    if recipe.letter_share > 0 and rng.random() < recipe.letter_share:
+        return drill.letter_row(rng)
     if recipe.compare_share > 0 and rng.random() < recipe.compare_share:  # no draw at 0: older streams unchanged
         return drill.compare_row(rng)
     return drill.drill_row(rng)
@@ -629,6 +633,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--warmup", type=int, help=f"warm-up steps; default {Recipe.warmup}")
     parser.add_argument("--drill-share", type=float, help="share of batches that are digit-fact drills; default 0")
     parser.add_argument("--compare-share", type=float, help="share of drill rows that drill A vs B: same; default 0")
+    parser.add_argument(
+        "--letter-share", type=float, help="share of drill rows that drill counting's verdicts; default 0"
+    )
     parser.add_argument("--layout", type=int, help="scratchpad layout (nano.families.LAYOUTS); default 1")
     parser.add_argument(
         "--weight", action="append", default=[], metavar="FAMILY=N", help="give FAMILY N turns of the round robin"
@@ -646,6 +653,7 @@ def main(argv: list[str] | None = None) -> None:
             ("warmup", args.warmup),
             ("drill_share", args.drill_share),
             ("compare_share", args.compare_share),
+            ("letter_share", args.letter_share),
             ("layout", args.layout),
             ("weights", parse_weights(parser, args.weight) if args.weight else None),
         )
@@ -657,9 +665,12 @@ def main(argv: list[str] | None = None) -> None:
         if v is not None
     }
     if args.drill_share is not None and not 0 <= args.drill_share < 1:
-        parser.error(f"--drill-share {args.drill_share:g}: a share from 0 to below 1 (0.95: one batch in 20 is conversations)")
-    if args.compare_share is not None and not 0 <= args.compare_share <= 1:
-        parser.error(f"--compare-share {args.compare_share:g}: a share from 0 to 1")
+        parser.error(
+            f"--drill-share {args.drill_share:g}: a share from 0 to below 1 (0.95: one batch in 20 is conversations)"
+        )
+    for name, share in (("--compare-share", args.compare_share), ("--letter-share", args.letter_share)):
+        if share is not None and not 0 <= share <= 1:
+            parser.error(f"{name} {share:g}: a share from 0 to 1")
     if args.shipped:
         from gptoss_lab.nano.stages import run_stages
 

@@ -519,6 +519,33 @@ def test_comparison_drills_learn_only_a_true_verdict_and_leave_older_streams_alo
     assert any(" vs " in tokenizer.decode(ids) for chunk in mixed for ids, _ in chunk)
 
 
+def test_letter_drills_write_countings_own_lines_learn_only_true_verdicts_and_leave_older_streams_alone(tokenizer):
+    from gptoss_lab.nano import drill
+    from gptoss_lab.nano.train import encode_drill, pool_chunks
+
+    rng = random.Random(0)
+    hits = total = 0
+    for _ in range(100):
+        pieces = drill.letter_row(rng)
+        text = "".join(piece for piece, _ in pieces)
+        for line in text.splitlines():
+            assert line.startswith("Each: ") and line.endswith(".")
+            seen = 0
+            for i, (n, ch, sought, verdict) in enumerate(re.findall(r"(\d+) (\w) = (\w) (no|yes \d+)", line)):
+                assert int(n) == i + 1
+                seen += ch == sought
+                assert verdict == (f"yes {seen}" if ch == sought else "no"), line  # the running count, as counting
+                hits, total = hits + (ch == sought), total + 1
+        _, labels = encode_drill(tokenizer, pieces)
+        learned = tokenizer.decode([t for t in labels if t != -100])
+        assert learned.split() == " ".join(re.findall(r"= \w (no|yes \d+)", text)).split()  # the verdicts alone
+    assert 0.4 < hits / total < 0.6  # both answers common: a constant verdict scores half
+    recipe = Recipe(batch_size=4, pool=64, drill_share=0.25, compare_share=0.3)
+    assert pool_chunks(tokenizer, recipe, 0) == pool_chunks(tokenizer, replace(recipe, letter_share=0.0), 0)
+    mixed = pool_chunks(tokenizer, replace(recipe, letter_share=0.5), 0)
+    assert any("Each: 1 " in tokenizer.decode(ids) for chunk in mixed for ids, _ in chunk)
+
+
 def test_default_rope_is_saved_as_yarn_with_factor_1_and_computes_the_same(tmp_path):
     from transformers import AutoModelForCausalLM, GptOssConfig, GptOssForCausalLM
 

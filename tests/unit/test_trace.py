@@ -90,7 +90,9 @@ def test_unknown_and_missing_arrays_are_refused():
 
 
 def test_a_served_trace_holds_the_chosen_experts_and_says_what_it_lacks():
-    trace = make(topk_weights=None, routing_logits=None, config={"num_experts": E, "server": "http://127.0.0.1:8000/v1"})
+    trace = make(
+        topk_weights=None, routing_logits=None, config={"num_experts": E, "server": "http://127.0.0.1:8000/v1"}
+    )
     assert not trace.weighted and trace.n_experts == E and (trace.n_tokens, trace.n_layers, trace.top_k) == (T, L, K)
     for name in ("topk_weights", "routing_logits"):
         with pytest.raises(ValueError, match=f"trace from http://127.0.0.1:8000/v1 holds only the chosen .* so {name}"):
