@@ -100,6 +100,13 @@ def test_a_served_trace_holds_the_chosen_experts_and_says_what_it_lacks():
     assert make().weighted
 
 
+def test_a_served_trace_saves_and_loads_without_weights(tmp_path):
+    served = make(topk_weights=None, routing_logits=None, config={"num_experts": E})
+    back = Trace.load(served.save(tmp_path / "served.npz"))
+    assert not back.weighted and back.n_experts == E and set(back.arrays) == set(served.arrays)
+    np.testing.assert_array_equal(back.topk_experts, served.topk_experts)
+
+
 @pytest.mark.parametrize(
     ("name", "shape"),
     [
