@@ -147,14 +147,16 @@ def _token_cells(
 ) -> dict[str, Any]:
     """One column per token; the tooltip lists the k experts and their weights."""
     T, L, k = experts.shape
+    labels = [f"{token_label(s)} · {src}" for s, src in zip(trace.token_strings, trace.sources, strict=True)]
+    # small integers (ids, whole percents) serialise as compact binary: customdata is up to 2k numbers per cell
+    small = np.uint8 if trace.n_experts <= 255 else np.uint16
     if weights is None:  # a served trace: the experts alone
-        labels = [f"{token_label(s)} · {src}" for s, src in zip(trace.token_strings, trace.sources, strict=True)]
         z = (experts == h).any(-1).T.astype(np.float32) if mode == "highlight" else experts[..., 0].T.astype(np.int16)
         chosen = ", ".join(f"<b>%{{customdata[{i}]}}</b>" for i in range(k))
         return {
             "z": z,
             "x": np.arange(T),
-            "customdata": experts.astype(np.uint8 if trace.n_experts <= 255 else np.uint16).transpose(1, 0, 2),
+            "customdata": experts.astype(small).transpose(1, 0, 2),
             "text": [labels] * L,
             "hovertemplate": f"token %{{x}}: %{{text}}<br>layer %{{y}}<br>experts: {chosen}<extra></extra>",
         }
@@ -164,11 +166,8 @@ def _token_cells(
         z = experts[..., 0].T.astype(np.int16)  # (L', T)
     else:
         z = weights[..., 0].T  # (L', T)
-    # small integers (ids, whole percents) serialise as compact binary: customdata is 2k numbers per cell
-    small = np.uint8 if trace.n_experts <= 255 else np.uint16
     percent = np.rint(weights * 100).astype(small)
     customdata = np.concatenate([experts.astype(small), percent], axis=-1).transpose(1, 0, 2)  # (L', T, 2k)
-    labels = [f"{token_label(s)} · {src}" for s, src in zip(trace.token_strings, trace.sources, strict=True)]
     chosen = ", ".join(f"<b>%{{customdata[{i}]}}</b> %{{customdata[{k + i}]}}%" for i in range(k))
     return {
         "z": np.round(z, 3),
@@ -187,8 +186,12 @@ def _block_cells(
     T, L, _ = experts.shape
     starts = block_starts(T, n)
     ends = np.r_[starts[1:], T]
+    # the first token only: this text is repeated in every layer's cell and dominates the JSON
+    texts = [
+        f"tokens {s}–{e - 1}: {token_label(trace.token_strings[s], 10)}…" for s, e in zip(starts, ends, strict=True)
+    ]
     if weights is None:  # a served trace: how often chosen, or the most frequent top-1
-        return _block_cells_unweighted(trace, experts, mode, h, n, starts, ends)
+        return _block_cells_unweighted(trace, experts, mode, h, n, starts, ends, texts)
     mean_w1 = block_mean(weights[..., 0], n).T  # (L', B)
     if mode == "highlight":
         share = block_mean((experts == h).any(-1), n).T  # (L', B)
@@ -200,10 +203,6 @@ def _block_cells(
         z = top.T.astype(np.int16) if mode == "expert" else mean_w1
         customdata = np.stack([top.T, count.T, np.rint(mean_w1 * 100)], axis=-1)  # (L', B, 3)
         hover = "top-1 expert <b>%{customdata[0]}</b> on %{customdata[1]} of them, mean top-1 weight %{customdata[2]}%"
-    # the first token only: this text is repeated in every layer's cell and dominates the JSON
-    texts = [
-        f"tokens {s}–{e - 1}: {token_label(trace.token_strings[s], 10)}…" for s, e in zip(starts, ends, strict=True)
-    ]
     return {
         "z": np.round(z, 3).astype(np.float32) if z.dtype.kind == "f" else z,
         "x": (starts + ends - 1) / 2,  # block centres, so shapes drawn in token positions line up
@@ -215,7 +214,14 @@ def _block_cells(
 
 
 def _block_cells_unweighted(
-    trace: Trace, experts: np.ndarray, mode: str, h: int | None, n: int, starts: np.ndarray, ends: np.ndarray
+    trace: Trace,
+    experts: np.ndarray,
+    mode: str,
+    h: int | None,
+    n: int,
+    starts: np.ndarray,
+    ends: np.ndarray,
+    texts: list[str],
 ) -> dict[str, Any]:
     L = experts.shape[1]
     if mode == "highlight":
@@ -226,8 +232,6 @@ def _block_cells_unweighted(
         top, count = block_mode(experts[..., 0], n, trace.n_experts)  # (B, L') each
         z, customdata = top.T.astype(np.int16), np.stack([top.T, count.T], axis=-1)
         hover = "top-1 expert <b>%{customdata[0]}</b> on %{customdata[1]} of them"
-    label = token_label
-    texts = [f"tokens {s}–{e - 1}: {label(trace.token_strings[s], 10)}…" for s, e in zip(starts, ends, strict=True)]
     return {
         "z": np.round(z, 3) if z.dtype.kind == "f" else z,
         "x": (starts + ends - 1) / 2,
