@@ -79,3 +79,19 @@ def scripted_lab(nano_lab_factory):
         return lab, fake
 
     return make
+
+
+@pytest.fixture
+def server():
+    """A replayed HTTP server (tests/unit/_replay_server.py), for the harmony-exact and routing tests."""
+    from tests.unit._replay_server import serve
+
+    yield from serve()
+
+
+@pytest.fixture(scope="module")
+def handle() -> Any:
+    """The bundled model's handle (its tokenizer is what the replayed-server tests read)."""
+    from gptoss_lab import Lab
+
+    return Lab("nano").handle

@@ -7,7 +7,6 @@ ids that come back with its own streaming parser. tests/engines/test_vllm*.py ru
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -15,21 +14,10 @@ import pytest
 from gptoss_lab import Lab
 from gptoss_lab.errors import OptionError
 from gptoss_lab.nano import CHECKPOINT_DIR
-from tests.unit._replay_server import ReplayServer, Route, serve
+from tests.unit._replay_server import ReplayServer, Route
 
 COMPLETION = "<|channel|>analysis<|message|>Add the ones: 7+5=12.<|end|><|start|>assistant<|channel|>final"
 COMPLETION += "<|message|>17 + 25 = 42.<|return|>"
-
-
-@pytest.fixture
-def server() -> Iterator[ReplayServer]:
-    yield from serve()
-
-
-@pytest.fixture(scope="module")
-def nano() -> Any:
-    """The bundled model's handle (its tokenizer alone is read)."""
-    return Lab("nano").handle
 
 
 def vllm_lists(server: ReplayServer, root: str, owned_by: str = "vllm", name: str = "served") -> None:
@@ -54,9 +42,9 @@ def stream_ids(server: ReplayServer, ids: list[int], *, with_ids: bool = True, t
     server.routes["POST", "/v1/completions"] = Route(body=lambda: iter(chunks))
 
 
-def test_auto_renders_here_on_vllm_and_parses_the_ids(server: ReplayServer, nano: Any) -> None:
+def test_auto_renders_here_on_vllm_and_parses_the_ids(server: ReplayServer, handle: Any) -> None:
     vllm_lists(server, str(CHECKPOINT_DIR))
-    completion = nano.encode(COMPLETION)
+    completion = handle.encode(COMPLETION)
     stream_ids(server, completion)
     lab = Lab(base_url=server.url)
     reply = lab.ask("What is 17 + 25?", effort="high")
@@ -65,9 +53,9 @@ def test_auto_renders_here_on_vllm_and_parses_the_ids(server: ReplayServer, nano
     assert reply.completion_ids == completion and reply.stats.completion_tokens == len(completion)
     [body] = server.posted()
     local = Lab("nano")
-    assert body["prompt"] == reply.prompt_ids == nano.encode(local.prompt_text("What is 17 + 25?", effort="high"))
+    assert body["prompt"] == reply.prompt_ids == handle.encode(local.prompt_text("What is 17 + 25?", effort="high"))
     assert body["return_token_ids"] is True and body["skip_special_tokens"] is False
-    assert body["stop_token_ids"] == [nano.encode("<|return|>")[0], nano.encode("<|call|>")[0]]
+    assert body["stop_token_ids"] == [handle.encode("<|return|>")[0], handle.encode("<|call|>")[0]]
     assert body["temperature"] == 0.0  # nano's stated sampling, as a local nano uses it
     assert body["max_tokens"] == local.default_max_new_tokens("high")  # nano's default limit, not gpt-oss's
     assert reply.token_note == "token ids from the server, parsed here (harmony-exact)"
@@ -75,7 +63,7 @@ def test_auto_renders_here_on_vllm_and_parses_the_ids(server: ReplayServer, nano
     lab.ask("And times 2?", effort="high")
     second = local.prompt_text("And times 2?", effort="high")  # harmony's multi-turn rules, as a local nano's
     assert "17 + 25 = 42.<|end|>" in second and "Add the ones" not in second
-    assert server.posted()[1]["prompt"] == nano.encode(second)
+    assert server.posted()[1]["prompt"] == handle.encode(second)
 
 
 def test_auto_stays_chat_without_a_tokenizer_here_or_off_vllm(server: ReplayServer) -> None:
@@ -85,19 +73,19 @@ def test_auto_stays_chat_without_a_tokenizer_here_or_off_vllm(server: ReplayServ
     assert Lab(base_url=server.url).load().backend.client.api == "chat"
 
 
-def test_completions_needs_a_tokenizer(server: ReplayServer, nano: Any) -> None:
+def test_completions_needs_a_tokenizer(server: ReplayServer, handle: Any) -> None:
     vllm_lists(server, "/nowhere/gpt-oss-20b")
     with pytest.raises(OptionError, match="needs served's tokenizer: pass --tokenizer DIR"):
         Lab(base_url=server.url, api="completions").load()
-    stream_ids(server, nano.encode(COMPLETION))
+    stream_ids(server, handle.encode(COMPLETION))
     reply = Lab(base_url=server.url, api="completions", tokenizer="nano").ask("What is 17 + 25?")
     assert reply.answer == "17 + 25 = 42."
 
 
-def test_a_call_is_read_from_its_token(server: ReplayServer, nano: Any) -> None:
+def test_a_call_is_read_from_its_token(server: ReplayServer, handle: Any) -> None:
     vllm_lists(server, str(CHECKPOINT_DIR))
     call = '<|channel|>commentary to=functions.add <|constrain|>json<|message|>{"a": 17, "b": 25}<|call|>'
-    stream_ids(server, nano.encode(call))
+    stream_ids(server, handle.encode(call))
     reply = Lab(base_url=server.url).ask("Add 17 and 25.")
     assert reply.stopped == "call"  # the server says "stop" for both: the last id says which
     [message] = reply.tool_calls

@@ -10,7 +10,6 @@ from __future__ import annotations
 import base64
 import io
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -20,21 +19,11 @@ from gptoss_lab import Lab
 from gptoss_lab.nano import CHECKPOINT_DIR
 from gptoss_lab.remote_routing import NOT_SENT, decode_routed_experts
 from tests.integration.test_harmony_exact import COMPLETION, vllm_lists
-from tests.unit._replay_server import ReplayServer, Route, serve
+from tests.unit._replay_server import ReplayServer, Route
 
 pytest.importorskip("plotly")
 
 L, K, E = 4, 2, 8  # nano's layers, top-k and experts
-
-
-@pytest.fixture
-def server() -> Iterator[ReplayServer]:
-    yield from serve()
-
-
-@pytest.fixture(scope="module")
-def nano() -> Any:
-    return Lab("nano").handle
 
 
 def npy_base64(array: np.ndarray) -> str:
@@ -65,9 +54,9 @@ def routing_for(n: int, seed: int = 0) -> np.ndarray:
     return np.stack([rng.permutation(E)[:K] for _ in range(n * L)]).reshape(n, L, K).astype(np.uint8)
 
 
-def test_a_capture_over_vllm_reads_its_routed_experts_into_a_trace(server: ReplayServer, nano: Any) -> None:
+def test_a_capture_over_vllm_reads_its_routed_experts_into_a_trace(server: ReplayServer, handle: Any) -> None:
     vllm_lists(server, str(CHECKPOINT_DIR))
-    completion = nano.encode(COMPLETION)
+    completion = handle.encode(COMPLETION)
     routed = routing_for(400)
     answer_whole(server, completion, routed)
     lab = Lab(base_url=server.url, api="completions")
@@ -101,28 +90,28 @@ def test_a_capture_over_vllm_reads_its_routed_experts_into_a_trace(server: Repla
         trace.routing_stats()
 
 
-def test_a_long_served_trace_draws_in_blocks(server: ReplayServer, nano: Any) -> None:
+def test_a_long_served_trace_draws_in_blocks(server: ReplayServer, handle: Any) -> None:
     vllm_lists(server, str(CHECKPOINT_DIR))
-    completion = nano.encode(COMPLETION)
+    completion = handle.encode(COMPLETION)
     answer_whole(server, completion, routing_for(400, seed=1))
     trace = Lab(base_url=server.url, api="completions").ask("What is 17 + 25?", capture=True).trace
     fig = trace.routing_map(max_tokens=16)
     assert "in blocks of" in fig.layout.title.text and np.asarray(fig.data[0].z).shape[0] == L
 
 
-def test_without_routed_experts_the_reply_stands_and_says_how_to_get_them(server: ReplayServer, nano: Any) -> None:
+def test_without_routed_experts_the_reply_stands_and_says_how_to_get_them(server: ReplayServer, handle: Any) -> None:
     vllm_lists(server, str(CHECKPOINT_DIR))
-    answer_whole(server, nano.encode(COMPLETION), None)
+    answer_whole(server, handle.encode(COMPLETION), None)
     reply = Lab(base_url=server.url, api="completions").ask("What is 17 + 25?", capture=True)
     assert reply.answer == "17 + 25 = 42." and reply.trace is None
     assert reply.routing_note == NOT_SENT and "--enable-return-routed-experts" in NOT_SENT
 
 
-def test_a_plain_ask_streams_and_asks_for_no_routing(server: ReplayServer, nano: Any) -> None:
+def test_a_plain_ask_streams_and_asks_for_no_routing(server: ReplayServer, handle: Any) -> None:
     from tests.integration.test_harmony_exact import stream_ids
 
     vllm_lists(server, str(CHECKPOINT_DIR))
-    stream_ids(server, nano.encode(COMPLETION))
+    stream_ids(server, handle.encode(COMPLETION))
     reply = Lab(base_url=server.url, api="completions").ask("What is 17 + 25?")
     [body] = server.posted()
     assert body["stream"] is True and body["stream_options"] == {"include_usage": True} and reply.trace is None
@@ -143,9 +132,9 @@ def test_a_malformed_routing_is_named(text: str, match: str) -> None:
         decode_routed_experts(text)
 
 
-def test_a_routing_that_does_not_fit_the_tokens_keeps_the_reply_and_says_why(server: ReplayServer, nano: Any) -> None:
+def test_a_routing_that_does_not_fit_the_tokens_keeps_the_reply_and_says_why(server: ReplayServer, handle: Any) -> None:
     vllm_lists(server, str(CHECKPOINT_DIR))
-    completion = nano.encode(COMPLETION)
+    completion = handle.encode(COMPLETION)
 
     def route(request: Any) -> Route:
         choice = {"index": 0, "text": "", "finish_reason": "stop", "token_ids": completion}
