@@ -27,6 +27,18 @@ SHIPPED: tuple[dict[str, Any], ...] = (
     dict(steps=700, lr=6e-4, warmup=20, drill_share=0.25),  # digit-fact drills
     dict(steps=500, lr=4e-4, warmup=20, drill_share=0.4),  # more of them, a lower rate
     dict(steps=600, lr=4e-4, warmup=20, drill_share=0.4, compare_share=0.35, seed=7),  # the check's verdict too
+    dict(  # counting by a verdict per letter (layout 2), those verdicts drilled on balanced rows
+        steps=700,
+        lr=4e-4,
+        warmup=20,
+        drill_share=0.4,
+        compare_share=0.35,
+        letter_share=0.5,
+        layout=2,
+        weights={"count_letter": 3},
+        seed=13,
+        threads=2,
+    ),
 )
 
 

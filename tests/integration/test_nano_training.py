@@ -473,7 +473,7 @@ def test_staged_training_resumes_a_stopped_stage_chains_the_rest_and_skips_what_
     assert not (tmp_path / "resume").exists()  # the shipped folder holds the checkpoint, not the resume state
     run_stages(tmp_path, stages)
     assert capsys.readouterr().out.count("done already") == 2
-    assert SHIPPED[0]["model"]["rope_parameters"]["rope_type"] == "default" and len(SHIPPED) == 4
+    assert SHIPPED[0]["model"]["rope_parameters"]["rope_type"] == "default" and len(SHIPPED) == 5
 
 
 def test_the_shipped_stages_command_line(tmp_path, monkeypatch):

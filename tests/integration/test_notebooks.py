@@ -127,11 +127,17 @@ def _check_effort(nb: Any) -> None:
         y = _numbers(line["y"])
         assert y[0] < y[1] < y[2], f"{line['name']}: reasoning tokens {y} do not grow with effort"
     assert all(0 <= v <= 1 for line in accuracy["data"] for v in _numbers(line["y"]))
-    # the check at work: the first answer slips, the check says the same number differs, the redo is right
-    check = r"^Answer: (\d+)\.\nCheck: .*\n.*\n\1 vs \1: differ\.\nRedo: (?:.*\n)*?Answer: (\d+)\.$"
+    # the check at work: a right first pass, the check's re-read miscopies 1878, its add-back differs and it says
+    # so (two different numbers, `differ`), and the redo follows the miscopy to a wrong answer
+    check = (
+        r"^Answer: (\d+)\.\nCheck: the question says 4827 and (\d+), the task says 4827 and \2: same\.\n.*\n"
+        r"(\d+) vs (\d+): differ\.\nRedo: (?:.*\n)*?Answer: (\d+)\.$"
+    )
     slip = re.search(check, text, re.M)
-    assert slip and slip.group(2) != slip.group(1), text
-    assert re.search(rf"^answer '[^']*{slip.group(2)}\.' \(right\)$", text, re.M), text
+    assert slip, text
+    first, copied, back, asked, final = slip.groups()
+    assert first == "2949" and copied != "1878" and back != asked and final != first, slip.groups()
+    assert re.search(rf"^answer '[^']*{final}[^']*' \(wrong\)$", text, re.M), text
 
 
 def _check_experts(nb: Any) -> None:
@@ -192,12 +198,11 @@ def _check_experiments(nb: Any) -> None:
     }
     assert set(ablated) == {"digit", "control"}
     assert all(0 <= v <= 100 for row in ablated.values() for pair in row.values() for v in pair)
-    # the prose: the digit expert off changes a subtraction answer and none in add or compare_decimals, moves
-    # no digit family's accuracy, only reverse's; the control off costs addition, more accuracy, more answers
+    # the prose: the digit expert off changes subtraction and decimal answers and no addition answer, and no
+    # family loses accuracy; the control off costs addition, more accuracy overall and more answers
     d_off, c_off = ablated["digit"], ablated["control"]
-    assert d_off["sub"][1] > 0 and d_off["add"][1] == d_off["compare_decimals"][1] == 0
-    assert all(d_off[f][0] == plain[f][0] for f in ("add", "sub", "compare_decimals"))
-    assert d_off["reverse"][0] < plain["reverse"][0] and c_off["add"][0] < plain["add"][0]
+    assert d_off["sub"][1] > 0 and d_off["compare_decimals"][1] > 0 and d_off["add"][1] == 0
+    assert all(d_off[f][0] >= plain[f][0] for f in plain) and c_off["add"][0] < plain["add"][0]
     assert sum(a for a, _ in c_off.values()) < sum(a for a, _ in d_off.values())
     assert sum(c for _, c in c_off.values()) > sum(c for _, c in d_off.values())
     formats = dict(re.findall(r"^(digit|control) expert \d off, accuracy: (.*)$", text, re.M))
@@ -206,6 +211,10 @@ def _check_experiments(nb: Any) -> None:
         assert _first(row) == _first(ablated[name])
         assert all(v == 100 for _, v in row.values()), rest
     assert set(formats) == {"digit", "control"}
+    # the one reply: unchanged with either expert off
+    one = re.findall(r"^  (What is 58 \+ 67\?) -> '(.*)'; reasoning", text, re.M)
+    plain_reply = re.search(r"^nothing off: What is 58 \+ 67\? -> '(.*)'$", text, re.M).group(1)
+    assert len(one) == 2 and all(answer == plain_reply for _, answer in one), (one, plain_reply)
     # 2. the sinks: same reply, entropy falls in every layer, no sink mass left, no answer changed
     assert re.search(r"same tokens: True$", text, re.M)
     layers = re.findall(

@@ -441,10 +441,12 @@ def test_the_default_layout_is_the_shipped_checkpoints_and_weights_only_reweight
     from gptoss_lab.nano.stages import SHIPPED
 
     assert max(stage.get("layout", 1) for stage in SHIPPED) == LAYOUT  # what eval and the notebooks show
-    old = generate(60, seed=3, families=("count_letter",), efforts=("high",))
-    assert all("Each:" not in ex.analysis for ex in old)
-    assert [ex.analysis for ex in old] == [ex.analysis for ex in generate(60, seed=3, families=("count_letter",),
-                                                                          efforts=("high",), layout=1)]  # fmt: skip
+    shipped = generate(60, seed=3, families=("count_letter",), efforts=("high",))
+    assert all("Each:" in ex.analysis for ex in shipped)  # layout 2: a verdict per letter
+    assert [ex.analysis for ex in shipped] == [ex.analysis for ex in generate(60, seed=3, families=("count_letter",),
+                                                                              efforts=("high",), layout=2)]  # fmt: skip
+    first = generate(60, seed=3, families=("count_letter",), efforts=("high",), layout=1)
+    assert all("Each:" not in ex.analysis for ex in first)  # the first four stages' layout
     plain = generate(90, seed=3)
     assert [ex.analysis for ex in generate(90, seed=3, weights={})] == [ex.analysis for ex in plain]
     weighted = Counter(ex.family for ex in generate(9 * 30, seed=3, weights={"sort": 3}, efforts=("high",)))

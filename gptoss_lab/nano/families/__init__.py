@@ -31,12 +31,13 @@ REGISTRY: dict[str, Family] = {
 
 
 #: Scratchpad layouts: the families whose high-effort steps a layout rewrites. Layout 1 trained the
-#: shipped checkpoint; layout 2 matches letters one by one (:class:`CountByMatch`). A training recipe
+#: shipped checkpoint's first four stages; layout 2 (its fifth) matches letters one by one
+#: (:class:`CountByMatch`). A training recipe
 #: names its own (``Recipe.layout``); :data:`LAYOUT` is the shipped checkpoint's, which
 #: :data:`REGISTRY` and every default here follow.
 LAYOUTS: dict[int, dict[str, Family]] = {
     1: dict(REGISTRY),
     2: {**REGISTRY, "count_letter": CountByMatch()},
 }
-LAYOUT = 1
+LAYOUT = 2
 REGISTRY = LAYOUTS[LAYOUT]
