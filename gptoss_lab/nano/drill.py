@@ -26,6 +26,8 @@ from __future__ import annotations
 
 import random
 
+from .scratch import compare_digits
+
 __all__ = ["compare_row", "drill_row", "fact", "letter_row", "near_miss"]
 
 
@@ -94,14 +96,22 @@ def near_miss(rng: random.Random, value: int) -> int:
     return miss if miss != value else near_miss(rng, value)  # a leading 0 dropped can give it back
 
 
-def compare_row(rng: random.Random, n_pairs: int = 12) -> list[tuple[str, bool]]:
-    """A comparison row as (text, learned) pieces: ``A vs B: same.`` lines, only the verdict learned."""
+def compare_row(rng: random.Random, n_pairs: int = 12, *, digitwise: bool = False) -> list[tuple[str, bool]]:
+    """A comparison row as (text, learned) pieces: ``A vs B: same.`` lines, only the verdict learned.
+
+    ``digitwise`` (layout 3): the check's own line, ``A vs B: 6=6 yes, 0=2 no: differ.``, everything after
+    ``A vs B:`` learned (the digits it pairs, their verdicts, the line's verdict)."""
     pieces: list[tuple[str, bool]] = []
     for i in range(n_pairs):
         width = rng.randint(1, 5)  # digits, as sums, differences and products run
         a = rng.randrange(10 ** (width - 1) if width > 1 else 0, 10**width)
         b = a if rng.random() < 0.5 else near_miss(rng, a)
-        pieces += [(f"{'' if i == 0 else chr(10)}{a} vs {b}:", False), (" same" if a == b else " differ", True)]
+        head = f"{'' if i == 0 else chr(10)}{a} vs {b}:"
+        if digitwise:
+            line, _ = compare_digits(str(a), str(b))
+            pieces += [(head, False), (line[len(head.lstrip(chr(10))) :], True)]
+            continue
+        pieces += [(head, False), (" same" if a == b else " differ", True)]
         pieces.append((".", False))
     return pieces
 

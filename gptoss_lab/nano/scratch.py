@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-__all__ = ["SLIPS", "Pad", "Reading", "read_reasoning"]
+__all__ = ["SLIPS", "Pad", "Reading", "compare_digits", "compare_line", "read_reasoning"]
 
 #: Kinds of injected slip: a miscopied task line, a slip in the first pass, a slip inside the check.
 SLIPS: tuple[str, ...] = ("copy", "work", "check")
@@ -260,8 +260,26 @@ def multiply(a: int, b: int, pad: Pad, *, slip: bool = False, rng: random.Random
 
 
 def compare_line(mine: str, other: str) -> tuple[str, bool]:
+    """Layouts 1 and 2: ``6046 vs 6219: differ.``, the verdict on the whole values at once."""
     same = mine == other
     return f"{mine} vs {other}: {'same. Correct.' if same else 'differ.'}", same
+
+
+def compare_digits(mine: str, other: str) -> tuple[str, bool]:
+    """Layout 3: the values compared a character at a time, left to right, up to the first mismatch:
+    ``6046 vs 6219: 6=6 yes, 0=2 no: differ.``; ``-`` stands for a character one value lacks.
+
+    A verdict on two whole numbers is what a model this small does not learn (``bench/nano_verdict_pilot.py``:
+    51% on whole numbers, 91% per digit), so the check spells the comparison out, one local step at a time.
+    """
+    steps = []
+    for i in range(max(len(mine), len(other))):
+        x, y = mine[i] if i < len(mine) else "-", other[i] if i < len(other) else "-"
+        steps.append(f"{x}={y} {'yes' if x == y else 'no'}")
+        if x != y:
+            break
+    same = mine == other
+    return f"{mine} vs {other}: {', '.join(steps)}: {'same. Correct.' if same else 'differ.'}", same
 
 
 def decimal_str(d: Decimal) -> str:

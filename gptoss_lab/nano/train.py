@@ -219,7 +219,7 @@ def drill_row(rng: random.Random, recipe: Recipe) -> list[tuple[str, bool]]:
     if recipe.letter_share > 0 and rng.random() < recipe.letter_share:
         return drill.letter_row(rng)
     if recipe.compare_share > 0 and rng.random() < recipe.compare_share:  # no draw at 0: older streams unchanged
-        return drill.compare_row(rng)
+        return drill.compare_row(rng, 8, digitwise=True) if recipe.layout >= 3 else drill.compare_row(rng)
     return drill.drill_row(rng)
 
 

@@ -436,6 +436,70 @@ def test_layout_2_matches_every_letter_by_its_number_beside_the_one_sought():
     assert checked > 1000
 
 
+def test_compare_digits_spells_out_each_digit_up_to_the_first_mismatch():
+    from gptoss_lab.nano.scratch import compare_digits
+
+    assert compare_digits("4617", "4617") == ("4617 vs 4617: 4=4 yes, 6=6 yes, 1=1 yes, 7=7 yes: same. Correct.", True)
+    assert compare_digits("6046", "6219") == ("6046 vs 6219: 6=6 yes, 0=2 no: differ.", False)
+    assert compare_digits("4617", "461") == ("4617 vs 461: 4=4 yes, 6=6 yes, 1=1 yes, 7=- no: differ.", False)
+    assert compare_digits("7", "17") == ("7 vs 17: 7=1 no: differ.", False)
+
+
+_VS = re.compile(r"^(\d+) vs (\d+): (.*): (same\. Correct\.|differ\.)$")
+
+
+def test_layout_3_compares_whole_numbers_digit_by_digit_and_changes_nothing_else():
+    from gptoss_lab.nano.families import DIGITWISE
+
+    lines = 0
+    for family in ALL_FAMILIES:
+        kwargs = dict(seed=5, families=(family,), efforts=("high",))
+        third, second = generate(150, layout=3, **kwargs), generate(150, layout=2, **kwargs)
+        for new, old in zip(third, second, strict=True):
+            assert new.target == old.target and new.messages == old.messages
+            if family not in DIGITWISE:  # words and decimals keep the whole-value verdict
+                assert new.analysis == old.analysis
+                continue
+            shortened = []
+            for line in _unslipped(new).splitlines():
+                found = _VS.match(line)
+                if found is None or "#" in line:
+                    shortened.append(line)
+                    continue
+                a, b, steps, verdict = found.groups()
+                pairs = re.findall(r"(\d|-)=(\d|-) (yes|no)", steps)
+                want = [(x, y) for x, y in zip(a.ljust(len(b), "-"), b.ljust(len(a), "-"), strict=True)]
+                first_no = next((i for i, (x, y) in enumerate(want) if x != y), len(want) - 1)
+                assert [(x, y) for x, y, _ in pairs] == want[: first_no + 1], line  # left to right, to the first no
+                assert [v for *_, v in pairs] == ["yes" if x == y else "no" for x, y in want[: first_no + 1]]
+                assert (verdict == "same. Correct.") == (a == b), line
+                shortened.append(f"{a} vs {b}: {'same. Correct.' if a == b else 'differ.'}")
+                lines += 1
+            assert "\n".join(shortened) == _unslipped(old)  # the same reasoning, the verdict spelled out
+    assert lines > 400
+
+
+def test_digitwise_comparison_drills_learn_the_whole_spelled_out_verdict():
+    from gptoss_lab.nano import drill
+
+    rng, verdicts = random.Random(2), []
+    for _ in range(100):
+        pieces = drill.compare_row(rng, 8, digitwise=True)
+        text = "".join(piece for piece, _ in pieces)
+        assert len(text.splitlines()) == 8
+        for line in text.splitlines():
+            found = _VS.match(line)
+            assert found, line
+            a, b, _, verdict = found.groups()
+            assert (verdict == "same. Correct.") == (a == b)
+            verdicts.append(a == b)
+        learned = [piece for piece, on in pieces if on]
+        heads = [piece for piece, on in pieces if not on]
+        assert all(re.fullmatch(r"\n?\d+ vs \d+:", h) for h in heads)  # the two numbers given, the rest learned
+        assert all(piece.startswith(" ") and piece.endswith(".") for piece in learned)
+    assert 0.4 < sum(verdicts) / len(verdicts) < 0.6  # a constant verdict scores half
+
+
 def test_the_default_layout_is_the_shipped_checkpoints_and_weights_only_reweight():
     from gptoss_lab.nano.families import LAYOUT
     from gptoss_lab.nano.stages import SHIPPED

@@ -6,6 +6,8 @@ question wording lives in :mod:`..frames`. Adding a family is one class here and
 there.
 """
 
+import copy
+
 from .arithmetic import Add, Mul, Sub
 from .base import EVAL_WORDS, TRAIN_WORDS, Family, held_out_hash, made_up_word
 from .letters import CountByMatch, CountLetter, Reverse
@@ -13,6 +15,7 @@ from .lists import CompareDecimals, Sort
 from .story import IDENTITY_REPLY, OffTask, WordProblem
 
 __all__ = [
+    "DIGITWISE",
     "EVAL_WORDS",
     "IDENTITY_REPLY",
     "LAYOUT",
@@ -32,12 +35,25 @@ REGISTRY: dict[str, Family] = {
 
 #: Scratchpad layouts: the families whose high-effort steps a layout rewrites. Layout 1 trained the
 #: shipped checkpoint's first four stages; layout 2 (its fifth) matches letters one by one
-#: (:class:`CountByMatch`). A training recipe
+#: (:class:`CountByMatch`); layout 3 is layout 2 with the whole-number checks (:data:`DIGITWISE`) comparing
+#: their two numbers a digit at a time (:func:`..scratch.compare_digits`). A training recipe
 #: names its own (``Recipe.layout``); :data:`LAYOUT` is the shipped checkpoint's, which
 #: :data:`REGISTRY` and every default here follow.
 LAYOUTS: dict[int, dict[str, Family]] = {
     1: dict(REGISTRY),
     2: {**REGISTRY, "count_letter": CountByMatch()},
 }
+
+
+def _digitwise(family: Family) -> Family:
+    out = copy.copy(family)
+    out.digitwise = True
+    return out
+
+
+#: The families whose check compares two whole numbers. Words and decimals keep the whole-value verdict:
+#: spelled out a letter at a time, a reversed word's check lost its place (a pilot run: reverse 80% -> 8%).
+DIGITWISE = ("add", "sub", "mul", "count_letter", "word_problem")
+LAYOUTS[3] = {name: _digitwise(f) if name in DIGITWISE else f for name, f in LAYOUTS[2].items()}
 LAYOUT = 2
 REGISTRY = LAYOUTS[LAYOUT]

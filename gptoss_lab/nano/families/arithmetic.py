@@ -6,7 +6,7 @@ import random
 from typing import Any, ClassVar
 
 from .. import scratch
-from ..scratch import Pad, compare_line, ones_first
+from ..scratch import Pad, ones_first
 from .base import Family, _number, held_out_hash
 
 
@@ -54,7 +54,7 @@ class Add(_Arithmetic):
     def verify(self, pad: Pad, m: dict[str, Any], answer: str, slip: bool, rng: random.Random) -> bool:
         pieces, total = scratch.add_inline(m["b"], m["a"], slip=slip, rng=rng)
         pad.say("Other order: ", *pieces)
-        line, same = compare_line(str(total), answer)
+        line, same = self.compare(str(total), answer)
         pad.say(line)
         return same
 
@@ -88,7 +88,7 @@ class Sub(_Arithmetic):
     def verify(self, pad: Pad, m: dict[str, Any], answer: str, slip: bool, rng: random.Random) -> bool:
         pieces, total = scratch.add_inline(int(answer), m["b"], slip=slip, rng=rng)
         pad.say("Add back: ", *pieces)
-        line, same = compare_line(str(total), str(m["a"]))
+        line, same = self.compare(str(total), str(m["a"]))
         pad.say(line)
         return same
 
@@ -142,7 +142,7 @@ class Mul(_Arithmetic):
             total = scratch.multiply(x, y, sub, slip=slip, rng=rng)
             pad.say("Other order:" if a < 100 else "Again:")
             pad.extend(sub)
-        line, same = compare_line(str(total), answer)
+        line, same = self.compare(str(total), answer)
         pad.say(line)
         return same
 

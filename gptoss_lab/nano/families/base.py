@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 from typing import Any, ClassVar
 
-from ..scratch import Pad
+from ..scratch import Pad, compare_digits, compare_line
 
 
 def _words(text: str) -> tuple[str, ...]:
@@ -70,6 +70,11 @@ class Family:
 
     name: ClassVar[str]
     kind: ClassVar[str]  # what a bare answer is: number | list | word | answer
+    digitwise: bool = False  # the check compares a character at a time (layout 3), not whole values
+
+    def compare(self, mine: str, other: str) -> tuple[str, bool]:
+        """The check's comparison line and whether the two agree (:func:`..scratch.compare_digits` in layout 3)."""
+        return compare_digits(mine, other) if self.digitwise else compare_line(mine, other)
 
     def draw(self, rng: random.Random, split: str) -> dict[str, Any]:
         raise NotImplementedError

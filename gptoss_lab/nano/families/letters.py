@@ -6,7 +6,7 @@ import random
 from typing import Any
 
 from .. import scratch
-from ..scratch import Pad, compare_line
+from ..scratch import Pad
 from .base import EVAL_WORDS, Family, _word
 
 
@@ -64,7 +64,7 @@ class CountLetter(Family):
             pad.say(f"The {letter}'s are at: ", (", ".join(map(str, places)) or "none",), f", that is {count}.")
         else:
             pad.say(f"The {letter}'s are at: {', '.join(map(str, places)) or 'none'}, that is {count}.")
-        line, same = compare_line(str(count), answer)
+        line, same = self.compare(str(count), answer)
         pad.say(line)
         return same
 
@@ -157,7 +157,7 @@ class Reverse(Family):
             pieces.append(" " if j < len(back) - 1 else "")
         word = "".join(back)
         pad.say(*pieces, f", that is {word}.")
-        line, same = compare_line(word, m["word"])
+        line, same = self.compare(word, m["word"])
         pad.say(line)
         return same
 

@@ -8,7 +8,7 @@ from decimal import Decimal
 from typing import Any
 
 from .. import scratch
-from ..scratch import Pad, compare_line
+from ..scratch import Pad
 from .base import Family, held_out_hash
 
 
@@ -98,7 +98,7 @@ class CompareDecimals(Family):
         pick = (a if first_bigger else b) if word == "bigger" else (b if first_bigger else a)
         shown = ((str(big_i),),) if slip else (str(big_i),)
         pad.say(f"In {_SCALES[places]}: {ia} and {ib}, ", *shown, f" is bigger, so {pick} is {word}.")
-        line, same = compare_line(pick, answer)
+        line, same = self.compare(pick, answer)
         pad.say(line)
         return same
 

@@ -6,7 +6,7 @@ import random
 from typing import Any
 
 from .. import scratch
-from ..scratch import Pad, compare_line
+from ..scratch import Pad
 from .base import Family, held_out_hash
 
 _UNDO = {"+": "-", "-": "+", "*": "/", "/": "*"}
@@ -136,7 +136,7 @@ class WordProblem(Family):
             pieces.append(", " if j < len(steps) - 1 else ".")
             cur = new
         pad.say(*pieces)
-        line, same = compare_line(str(cur), str(m["values"][0]))
+        line, same = self.compare(str(cur), str(m["values"][0]))
         pad.say(line)
         return same
 
