@@ -52,14 +52,14 @@ def before_add_shapes(fig: Any, shapes: Any) -> None:
 @contextlib.contextmanager
 def shapes_one_by_one() -> Iterator[None]:
     """While it lasts, the figures add their shapes as before."""
-    from gptoss_lab.viz import attention, routing
+    from gptoss_lab.viz import _common, attention
 
-    saved = routing.add_shapes, attention.add_shapes
-    routing.add_shapes = attention.add_shapes = before_add_shapes
+    saved = _common.add_shapes, attention.add_shapes  # the routing map's ribbon is _common's
+    _common.add_shapes = attention.add_shapes = before_add_shapes
     try:
         yield
     finally:
-        routing.add_shapes, attention.add_shapes = saved
+        _common.add_shapes, attention.add_shapes = saved
 
 
 def with_shapes_one_by_one(explorer: Any) -> Any:
