@@ -134,3 +134,17 @@ def one_line(err: BaseException) -> str:
     """An exception as one line: its first line, named by its type when the message alone is vague."""
     message = (str(err).strip().splitlines() or [""])[0]
     return f"{type(err).__name__}: {message}" if message else type(err).__name__
+
+
+def labelled(text: str, control: Any, width: str = "9em") -> Any:
+    """``control`` (made ``width`` wide) with ``text`` as its label on its left, an HTML widget of its own.
+
+    Not ``description``: ipywidgets typesets every control's description as LaTeX, so the first one on a
+    page makes JupyterLab load MathJax (about 860 kB of scripts, a second or more on a slow machine) for a
+    word such as "layer" (``pytest -s tests/browser/test_explorer.py -k 500_token`` lists what a page fetches).
+    """
+    import ipywidgets as widgets
+
+    control.layout.width = width
+    label = widgets.HTML(f"<span style='padding:0 6px 0 10px'>{escape(text)}</span>")
+    return widgets.HBox([label, control], layout=widgets.Layout(align_items="center", flex="1 1 auto"))

@@ -32,7 +32,7 @@ from traitlets import Int, Unicode, link, observe
 from ..errors import GptOssLabError
 from ..viz._common import SOURCE_COLORS
 from ..viz._theme import ink
-from ._common import PLAYGROUNDS, error_html, escape, magic_lab, muted_html, one_line, traceback_text
+from ._common import PLAYGROUNDS, error_html, escape, labelled, magic_lab, muted_html, one_line, traceback_text
 from .ablation import AblationPane
 from .figure_pane import FigurePane
 from .token_strip import TokenStrip
@@ -85,12 +85,12 @@ class Explorer(widgets.VBox):
         strings = list(trace.token_strings)
         self.strip = TokenStrip.of(strings, list(trace.sources))
         T, H = trace.n_tokens, int(trace.config.get("num_attention_heads") or 0)
-        self.token_select = widgets.BoundedIntText(min=0, max=T - 1, description="token")
-        self.layer_select = widgets.Dropdown(options=_layer_options(trace), description="layer")
+        self.token_select = widgets.BoundedIntText(min=0, max=T - 1)
+        self.layer_select = widgets.Dropdown(options=_layer_options(trace))
         heads = [("all heads", -1)] + [(f"head {h}", h) for h in range(H)]
-        self.head_select = widgets.Dropdown(options=heads, description="head")
+        self.head_select = widgets.Dropdown(options=heads)
         experts = [(f"expert {e}", e) for e in range(trace.n_experts)]
-        self.expert_select = widgets.Dropdown(options=experts, description="expert")
+        self.expert_select = widgets.Dropdown(options=experts)
         first = min(trace.n_prompt, T - 1)  # the first completion token: something to look at before a click
         self.selected = first
         link((self, "selected"), (self.strip, "selected"))  # a click in the strip, or a number typed
@@ -113,7 +113,14 @@ class Explorer(widgets.VBox):
         self.children = [
             widgets.HTML(_title(self.reply, trace)),
             self.strip,
-            widgets.HBox([self.token_select, self.layer_select, self.head_select, self.expert_select]),
+            widgets.HBox(
+                [
+                    labelled("token", self.token_select),
+                    labelled("layer", self.layer_select),
+                    labelled("head", self.head_select),
+                    labelled("expert", self.expert_select),
+                ]
+            ),
             self.ablation,
             self.note,
             self.path_figure,
