@@ -39,6 +39,18 @@ SHIPPED: tuple[dict[str, Any], ...] = (
         seed=13,
         threads=2,
     ),
+    dict(  # whole-number checks compared digit by digit (layout 3), those lines drilled; harder families weighted
+        steps=1000,
+        lr=4e-4,
+        warmup=20,
+        drill_share=0.4,
+        compare_share=0.5,
+        letter_share=0.3,
+        layout=3,
+        weights={"count_letter": 2, "mul": 2, "word_problem": 2, "sort": 2},
+        seed=19,
+        threads=2,
+    ),
 )
 
 

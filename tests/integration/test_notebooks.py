@@ -128,10 +128,10 @@ def _check_effort(nb: Any) -> None:
         assert y[0] < y[1] < y[2], f"{line['name']}: reasoning tokens {y} do not grow with effort"
     assert all(0 <= v <= 1 for line in accuracy["data"] for v in _numbers(line["y"]))
     # the check at work: a right first pass, the check's re-read miscopies 1878, its add-back differs and it says
-    # so (two different numbers, `differ`), and the redo follows the miscopy to a wrong answer
+    # so (digit by digit to the first that differs, then `differ`), and the redo follows the miscopy to a wrong answer
     check = (
         r"^Answer: (\d+)\.\nCheck: the question says 4827 and (\d+), the task says 4827 and \2: same\.\n.*\n"
-        r"(\d+) vs (\d+): differ\.\nRedo: (?:.*\n)*?Answer: (\d+)\.$"
+        r"(\d+) vs (\d+): (?:\d=\d yes, )*[\d-]=[\d-] no: differ\.\nRedo: (?:.*\n)*?Answer: (\d+)\.$"
     )
     slip = re.search(check, text, re.M)
     assert slip, text
@@ -199,12 +199,14 @@ def _check_experiments(nb: Any) -> None:
     assert set(ablated) == {"digit", "control"}
     assert all(0 <= v <= 100 for row in ablated.values() for pair in row.values() for v in pair)
     # the prose: the digit expert off changes subtraction and decimal answers and no addition answer, and no
-    # family loses accuracy; the control off costs addition, more accuracy overall and more answers
+    # family loses accuracy; the control off costs decimals, more accuracy overall, changes addition answers
+    # and at least as many answers in all
     d_off, c_off = ablated["digit"], ablated["control"]
     assert d_off["sub"][1] > 0 and d_off["compare_decimals"][1] > 0 and d_off["add"][1] == 0
-    assert all(d_off[f][0] >= plain[f][0] for f in plain) and c_off["add"][0] < plain["add"][0]
+    assert all(d_off[f][0] >= plain[f][0] for f in plain)
+    assert c_off["compare_decimals"][0] < plain["compare_decimals"][0] and c_off["add"][1] > 0
     assert sum(a for a, _ in c_off.values()) < sum(a for a, _ in d_off.values())
-    assert sum(c for _, c in c_off.values()) > sum(c for _, c in d_off.values())
+    assert sum(c for _, c in c_off.values()) >= sum(c for _, c in d_off.values())
     formats = dict(re.findall(r"^(digit|control) expert \d off, accuracy: (.*)$", text, re.M))
     for name, rest in formats.items():  # the same accuracy under lab.intervene, and the format intact
         row = _family_numbers(rest, "format")

@@ -37,7 +37,7 @@ REGISTRY: dict[str, Family] = {
 #: shipped checkpoint's first four stages; layout 2 (its fifth) matches letters one by one
 #: (:class:`CountByMatch`); layout 3 is layout 2 with the whole-number checks (:data:`DIGITWISE`) comparing
 #: their two numbers a digit at a time (:func:`..scratch.compare_digits`). A training recipe
-#: names its own (``Recipe.layout``); :data:`LAYOUT` is the shipped checkpoint's, which
+#: names its own (``Recipe.layout``); :data:`LAYOUT` is the shipped checkpoint's (its sixth stage's), which
 #: :data:`REGISTRY` and every default here follow.
 LAYOUTS: dict[int, dict[str, Family]] = {
     1: dict(REGISTRY),
@@ -55,5 +55,5 @@ def _digitwise(family: Family) -> Family:
 #: spelled out a letter at a time, a reversed word's check lost its place (a pilot run: reverse 80% -> 8%).
 DIGITWISE = ("add", "sub", "mul", "count_letter", "word_problem")
 LAYOUTS[3] = {name: _digitwise(f) if name in DIGITWISE else f for name, f in LAYOUTS[2].items()}
-LAYOUT = 2
+LAYOUT = 3
 REGISTRY = LAYOUTS[LAYOUT]
