@@ -6,12 +6,13 @@ import json
 import random
 import re
 from dataclasses import asdict, replace
+from pathlib import Path
 
 import pytest
 import torch
 
 from gptoss_lab.harmony import SPECIAL_TOKENS, render_prompt
-from gptoss_lab.nano import tasks
+from gptoss_lab.nano import nano_checkpoint, tasks
 from gptoss_lab.nano.train import IDENTITY, MODEL_CONFIG, Recipe, register_attention, train
 
 
@@ -473,7 +474,10 @@ def test_staged_training_resumes_a_stopped_stage_chains_the_rest_and_skips_what_
     assert not (tmp_path / "resume").exists()  # the shipped folder holds the checkpoint, not the resume state
     run_stages(tmp_path, stages)
     assert capsys.readouterr().out.count("done already") == 2
-    assert SHIPPED[0]["model"]["rope_parameters"]["rope_type"] == "default" and len(SHIPPED) == 5
+    shipped = json.loads((Path(nano_checkpoint().path) / "gptoss_lab.json").read_text())["stages"]
+    assert SHIPPED[0]["model"]["rope_parameters"]["rope_type"] == "default" and len(SHIPPED) == len(shipped) == 6
+    for recipe, stage in zip(SHIPPED, shipped, strict=True):  # the recipes here are the checkpoint's own
+        assert all(stage[key] == value for key, value in recipe.items() if key != "model"), (recipe, stage)
 
 
 def test_the_shipped_stages_command_line(tmp_path, monkeypatch):
