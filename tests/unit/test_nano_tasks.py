@@ -519,3 +519,38 @@ def test_the_default_layout_is_the_shipped_checkpoints_and_weights_only_reweight
     assert [ex.analysis for ex in generate(90, seed=3, weights={})] == [ex.analysis for ex in plain]
     weighted = Counter(ex.family for ex in generate(9 * 30, seed=3, weights={"sort": 3}, efforts=("high",)))
     assert weighted["sort"] == 3 * 27 and weighted["add"] == 27
+
+
+def test_layout_4_undoes_sums_and_works_every_story_step_in_columns():
+    facts = 0
+    for family in ALL_FAMILIES:
+        kwargs = dict(seed=6, families=(family,), efforts=("high",))
+        fourth, third = generate(200, layout=4, **kwargs), generate(200, layout=3, **kwargs)
+        for new, old in zip(fourth, third, strict=True):
+            if family not in ("add", "word_problem"):  # layout 4 rewrites these two families only
+                assert (new.messages, new.analysis) == (old.messages, old.analysis)
+                continue
+            text = _unslipped(new)
+            assert "Other order" not in text
+            if family == "add" and "the task says" in text and ": same.\n" in text.split("Check:")[1][:200]:
+                undo = re.search(r"^Undo: (\d+)-(\d+), ones first: .* so (\d+)\.$", text, re.M)
+                if undo and "#" not in undo.group(0):  # the sum taken back apart, digit by digit
+                    total, b, back = map(int, undo.groups())
+                    assert back == total - b and b == new.meta["b"]
+            for line in text.splitlines():
+                if "#" in line or line.startswith(("Task:", "Redo:", "Check:", "Answer:")):
+                    continue
+                # a story's sums and differences always in columns: never "23+9=22." in one go
+                if family == "word_problem":
+                    head = re.match(r"\d+[+-]\d+", line)
+                    assert head is None or line[head.end() :].startswith(
+                        (", ones first: ", " is not a whole number: differ.")
+                    ), line
+                for x, y, p in re.findall(r"\b(\d+)\*(\d+)=(\d+)\b", line):  # counting up to a share, facts
+                    assert int(x) * int(y) == int(p), line
+                    facts += 1
+                share = re.fullmatch(r"(\d+)/(\d+): .*, so (\d+)\.", line)
+                if share:
+                    whole, part, q = map(int, share.groups())
+                    assert whole == part * q and line.count("*") == q, line
+    assert facts > 100

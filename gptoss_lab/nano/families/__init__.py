@@ -8,11 +8,11 @@ there.
 
 import copy
 
-from .arithmetic import Add, Mul, Sub
+from .arithmetic import Add, AddTakeBack, Mul, Sub
 from .base import EVAL_WORDS, TRAIN_WORDS, Family, held_out_hash, made_up_word
 from .letters import CountByMatch, CountLetter, Reverse
 from .lists import CompareDecimals, Sort
-from .story import IDENTITY_REPLY, OffTask, WordProblem
+from .story import IDENTITY_REPLY, OffTask, WordProblem, WordProblemInColumns
 
 __all__ = [
     "DIGITWISE",
@@ -55,5 +55,12 @@ def _digitwise(family: Family) -> Family:
 #: spelled out a letter at a time, a reversed word's check lost its place (a pilot run: reverse 80% -> 8%).
 DIGITWISE = ("add", "sub", "mul", "count_letter", "word_problem")
 LAYOUTS[3] = {name: _digitwise(f) if name in DIGITWISE else f for name, f in LAYOUTS[2].items()}
+#: Layout 4: layout 3 with addition checked by taking the second number back off the sum
+#: (:class:`AddTakeBack`) and word problems worked a step at a time in columns (:class:`WordProblemInColumns`).
+LAYOUTS[4] = {
+    **LAYOUTS[3],
+    "add": _digitwise(AddTakeBack()),
+    "word_problem": _digitwise(WordProblemInColumns()),
+}
 LAYOUT = 3
 REGISTRY = LAYOUTS[LAYOUT]

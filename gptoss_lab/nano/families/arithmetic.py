@@ -63,6 +63,23 @@ class Add(_Arithmetic):
         pad.say(*pieces)
 
 
+class AddTakeBack(Add):
+    """Layout 4: the check undoes the sum, taking the second number back off (``Undo: 6912-1234, ones first: ...``) and
+    compares with the first, an inverse operation with facts of its own; the other order repeats the
+    first pass's facts and agrees with its slips (stage 6: false pass 7 of 7 on addition)."""
+
+    def verify(self, pad: Pad, m: dict[str, Any], answer: str, slip: bool, rng: random.Random) -> bool:
+        total = int(answer)
+        if total < m["b"]:
+            pad.say(f"Undo: {total} is below {m['b']}: differ.")
+            return False
+        pieces, back = scratch.sub_inline(total, m["b"], slip=slip, rng=rng)
+        pad.say("Undo: ", *pieces)
+        line, same = self.compare(str(back), str(m["a"]))
+        pad.say(line)
+        return same
+
+
 class Sub(_Arithmetic):
     name, sign = "sub", "-"
 

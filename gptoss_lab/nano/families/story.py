@@ -152,6 +152,67 @@ class WordProblem(Family):
         return f"The answer is {self.target(m)}."
 
 
+def _skip_count(cur: int, x: int, *, slip: bool, rng: random.Random) -> tuple[list[Any], int]:
+    """``35/5: 1*5=5, 2*5=10, ..., 7*5=35, so 7.``: times-table facts counted up to the number shared."""
+    q = cur // x
+    facts = ", ".join(f"{k}*{x}={k * x}" for k in range(1, q + 1))
+    shown = _off_by_one(rng, q) if slip else q
+    return [f"{cur}/{x}: {facts}, so ", (str(shown),) if slip else str(shown), "."], shown
+
+
+def _column_step(cur: int, op: str, x: int, *, slip: bool, rng: random.Random) -> tuple[list[Any], int]:
+    """One step of a story in layout 4: sums and differences in columns whatever their size, products of
+    a bigger number digit by digit, small products as a fact, shares (quotients up to 12) by counting up."""
+    if op == "+":
+        return scratch.add_inline(cur, x, slip=slip, rng=rng)
+    if op == "-":
+        return scratch.sub_inline(cur, x, slip=slip, rng=rng)
+    if op == "*" and max(cur, x) >= 10:
+        return scratch.times_digit(max(cur, x), min(cur, x), slip=slip, rng=rng)
+    if op == "/" and cur // x <= 12:
+        return _skip_count(cur, x, slip=slip, rng=rng)
+    value = cur * x if op == "*" else cur // x
+    shown = _off_by_one(rng, value) if slip else value
+    return [f"{cur}{op}{x}=", (str(shown),) if slip else str(shown), "."], shown
+
+
+class WordProblemInColumns(WordProblem):
+    """Layout 4: every step worked the way its own family works it (columns, digit by digit, a count up
+    for a share), not as a one-line fact: stage 6 wrote ``23+9=22`` and ``35/5=5`` in one go."""
+
+    def work(self, pad: Pad, m: dict[str, Any], slip: bool, rng: random.Random) -> str:
+        cur = m["values"][0]
+        steps = list(zip(m["ops"], m["values"][1:], strict=True))
+        at = rng.randrange(len(steps)) if slip else None
+        for j, (op, x) in enumerate(steps):
+            rest = steps[j + 1 :]
+            for _ in range(10):  # a slip the later steps can still carry (never below zero, never a fraction)
+                pieces, got = _column_step(cur, op, x, slip=j == at, rng=rng)
+                if j != at or (got >= 0 and self._whole_from(got, rest)):
+                    break
+            else:
+                pieces, got = _column_step(cur, op, x, slip=False, rng=rng)
+            pad.say(*pieces)
+            cur = got
+        return str(cur)
+
+    def verify(self, pad: Pad, m: dict[str, Any], answer: str, slip: bool, rng: random.Random) -> bool:
+        cur = int(answer)
+        steps = list(zip(m["ops"], m["values"][1:], strict=True))[::-1]
+        at = rng.randrange(len(steps)) if slip else None
+        pad.say(f"Undo from {answer}:")
+        for j, (op, x) in enumerate(steps):
+            back = _UNDO[op]
+            if _apply(cur, back, x) is None:
+                pad.say(f"{cur}{back}{x} is not a whole number: differ.")
+                return False
+            pieces, cur = _column_step(cur, back, x, slip=j == at, rng=rng)
+            pad.say(*pieces)
+        line, same = self.compare(str(cur), str(m["values"][0]))
+        pad.say(line)
+        return same
+
+
 def _off_by_one(rng: random.Random, value: int) -> int:
     return value + 1 if value == 0 or rng.random() < 0.5 else value - 1
 
