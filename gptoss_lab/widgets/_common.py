@@ -148,3 +148,21 @@ def labelled(text: str, control: Any, width: str = "9em") -> Any:
     control.layout.width = width
     label = widgets.HTML(f"<span style='padding:0 6px 0 10px'>{escape(text)}</span>")
     return widgets.HBox([label, control], layout=widgets.Layout(align_items="center", flex="1 1 auto"))
+
+
+def switch(text: str, value: bool = False, tooltip: str = "") -> Any:
+    """An on/off control that does not typeset its label: a toggle button whose icon is a ticked or an
+    empty box, so it reads as a check box (a ``Checkbox``'s label is typeset like a description)."""
+    import ipywidgets as widgets
+
+    button = widgets.ToggleButton(value=bool(value), description=text, tooltip=tooltip or text)
+    button.layout.width = "auto"
+    button.layout.flex = "0 0 auto"  # as wide as its label: a flex box would cut it to "follow up (send t…"
+
+    def show(_: Any = None) -> None:
+        button.icon = "check-square-o" if button.value else "square-o"
+
+    button.observe(show, names="value")
+    show()
+    button.add_class("gptoss-switch")
+    return button

@@ -43,6 +43,7 @@ class ConversationView(widgets.VBox):
             description="New conversation", icon="plus", tooltip="forget the earlier turns (as %gptoss reset does)"
         )
         self.button.layout.width = "auto"  # its label in full, not "New conversat..."
+        self.button.layout.flex = "0 0 auto"  # nor squeezed by the buttons beside it
         self.turns.add_class("gptoss-conversation")
         self.warning.add_class("gptoss-context-warning")
         self.button.add_class("gptoss-new-conversation")

@@ -37,10 +37,12 @@ from ._common import (
     answer_html,
     default_lab,
     error_html,
+    labelled,
     muted_html,
     one_line,
     reasoning_html,
     require_widgets,
+    switch,
     traceback_text,
 )
 from .conversation import ConversationView
@@ -48,7 +50,6 @@ from .conversation import ConversationView
 __all__ = ["Playground"]
 
 _FULL = widgets.Layout(width="100%")
-_LABEL = {"description_width": "initial"}  # labels in full ("temperature", not "temperat...")
 #: what to do for a longer reply, in this widget's words (see :func:`gptoss_lab.render.stop_words`)
 MORE_TOKENS = "set max tokens to {n} and Generate again"
 
@@ -130,23 +131,23 @@ class Playground(widgets.VBox):
         self.submit_keys = _submit_keys(self._submit)  # Ctrl+Enter in the prompt box generates (None without anywidget)
         if self.submit_keys is not None:
             self.prompt.placeholder = "Ask the model… (Ctrl+Enter generates)"
-        self.effort = widgets.ToggleButtons(options=list(EFFORTS), value=effort, description="effort")
-        self.effort.style.button_width = "80px"  # the three fit on one line beside the check boxes
-        self.compare = widgets.Checkbox(compare, description="compare efforts (low, medium, high)", indent=False)
-        self.live_routing = widgets.Checkbox(routing, description="live routing (local model)", indent=False)
+        self.effort = widgets.ToggleButtons(options=list(EFFORTS), value=effort)
+        self.effort.style.button_width = "80px"  # the three fit on one line beside the switches
+        # labels in HTML widgets and toggle buttons, never descriptions, which JupyterLab typesets as LaTeX
+        # (the first one on a page loads MathJax: :func:`._common.labelled`)
+        self.compare = switch("compare efforts (low, medium, high)", compare)
+        self.live_routing = switch("live routing (local model)", routing)
         # off: every Generate is a new conversation, as the same question pressed twice should be
-        self.follow_up = widgets.Checkbox(False, indent=False)
+        self.follow_up = switch("follow up", False)
         # comparing runs every effort: the effort buttons would do nothing, so they say so by greying out
         self.effort.disabled = bool(compare)
         self.compare.observe(lambda change: setattr(self.effort, "disabled", bool(change.new)), names="value")
-        for box in (self.compare, self.live_routing, self.follow_up):
-            box.layout.width = "auto"  # ipywidgets' 300 px default squeezes the effort buttons onto two lines
         self.routing_strip: Any = None  # built on first use: it needs plotly
-        self.temperature = widgets.Text(_text(temperature), description="temperature", style=_LABEL)
+        self.temperature = widgets.Text(_text(temperature))
         self.temperature.placeholder = "model's default"
         # empty: the Lab's default for the model and effort, which the placeholder shows
-        self.max_tokens = widgets.Text(_text(max_tokens), description="max tokens", style=_LABEL)
-        self.seed = widgets.Text(_text(seed), description="seed", placeholder="random", style=_LABEL)
+        self.max_tokens = widgets.Text(_text(max_tokens))
+        self.seed = widgets.Text(_text(seed), placeholder="random")
         self.generate_button = widgets.Button(description="Generate", button_style="primary", icon="play")
         self.stop_button = widgets.Button(description="Stop", button_style="warning", icon="stop", disabled=True)
         self.status = widgets.HTML("", layout=_FULL)
@@ -171,9 +172,18 @@ class Playground(widgets.VBox):
         self._thread: threading.Thread | None = None
         controls = [
             self.prompt,
-            widgets.HBox([self.effort, self.compare, self.live_routing]),
-            widgets.HBox([self.temperature, self.max_tokens, self.seed]),
-            widgets.HBox([self.generate_button, self.stop_button, self.follow_up, self.conversation.button]),
+            widgets.HBox([labelled("effort", self.effort, "auto"), self.compare, self.live_routing]),
+            widgets.HBox(
+                [
+                    labelled("temperature", self.temperature, "10em"),
+                    labelled("max tokens", self.max_tokens, "13em"),
+                    labelled("seed", self.seed, "10em"),
+                ]
+            ),
+            widgets.HBox(
+                [self.generate_button, self.stop_button, self.follow_up, self.conversation.button],
+                layout=widgets.Layout(flex_flow="row wrap"),  # on a narrow page a label wraps, never cut short
+            ),
             self.conversation,
             self.status,
             self.compare_state,
@@ -332,8 +342,8 @@ class Playground(widgets.VBox):
         """Say what the next Generate sends: the follow-up box's count of earlier turns, the conversation
         (while following up), what Compare answers from, the max tokens box's default."""
         n = self.conversation.n_turns
-        turns = f"{n} earlier turn{'' if n == 1 else 's'}" if n else "no earlier turns yet"
-        self.follow_up.description = f"follow up (send the conversation: {turns})"
+        turns = f"sends {n} earlier turn{'' if n == 1 else 's'}" if n else "no earlier turns yet"
+        self.follow_up.description = f"follow up ({turns})"
         self.conversation.button.disabled = self.running
         try:
             limit = self._limit()

@@ -37,6 +37,19 @@ _STATE_JS = """() => {
 }"""
 
 
+# The scripts the page fetched since entry ``from`` of its resource timings: [name, kB, ms] each.
+SCRIPTS_SINCE_JS = """(from) => performance.getEntriesByType('resource').slice(from)
+  .filter((r) => r.initiatorType === 'script' || r.name.endsWith('.js'))
+  .map((r) => [(r.name.match(/extensions\\/([^/]+(\\/[^/]+)?)\\/static/) || [, 'jupyterlab'])[1] + ' ' +
+    r.name.split('/').pop().split('?')[0], Math.round(r.encodedBodySize / 1024), Math.round(r.duration)])"""
+
+
+# How many resource timings the page holds, with room made for every later one (the page's own load can
+# fill the default buffer of 250, after which none is recorded).
+ENTRIES_JS = """() => { performance.setResourceTimingBufferSize(100000);
+  return performance.getEntriesByType('resource').length; }"""
+
+
 class Screenshots:
     """Numbered screenshots of one test: ``<test>-01-<step>.png``, ... in ``folder``."""
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from .notebook_page import NotebookPage, errors_of, write_notebook
+from .notebook_page import ENTRIES_JS, SCRIPTS_SINCE_JS, NotebookPage, errors_of, write_notebook
 
 pytestmark = pytest.mark.browser
 
@@ -87,30 +87,17 @@ _SHOWN_JS = """(tokens) => [...document.querySelectorAll('.gptoss-explorer')].fi
 # 3.6-4 s (most of it the page loading its plotly renderer, once: the test times a bare figure as a page's first).
 
 
-# The scripts the page fetched since entry ``from`` of its resource timings: [name, kB, ms] each.
-_SCRIPTS_SINCE_JS = """(from) => performance.getEntriesByType('resource').slice(from)
-  .filter((r) => r.initiatorType === 'script' || r.name.endsWith('.js'))
-  .map((r) => [(r.name.match(/extensions\\/([^/]+(\\/[^/]+)?)\\/static/) || [, 'jupyterlab'])[1] + ' ' +
-    r.name.split('/').pop().split('?')[0], Math.round(r.encodedBodySize / 1024), Math.round(r.duration)])"""
-
-
-# How many resource timings the page holds, with room made for every later one (the page's own load can
-# fill the default buffer of 250, after which none is recorded).
-_ENTRIES_JS = """() => { performance.setResourceTimingBufferSize(100000);
-  return performance.getEntriesByType('resource').length; }"""
-
-
 def _on_screen_after(notebook, index: int, shown_js: str, arg=None) -> tuple[float, list]:
     """Run code cell ``index`` (it prints ``opening at <time>`` first); (seconds until ``shown_js`` holds, the
     scripts the page fetched meanwhile: JupyterLab loads an extension's code on its first use)."""
     import re
 
-    before = notebook.page.evaluate(_ENTRIES_JS)
+    before = notebook.page.evaluate(ENTRIES_JS)
     notebook.cell(index).locator(".jp-InputArea-editor").click()
     notebook.page.keyboard.press("Shift+Enter")
     notebook.page.wait_for_function(shown_js, arg=arg, timeout=120_000, polling=50)
     shown = notebook.page.evaluate("() => Date.now() / 1000")
-    scripts = notebook.page.evaluate(_SCRIPTS_SINCE_JS, before)
+    scripts = notebook.page.evaluate(SCRIPTS_SINCE_JS, before)
     print(f"cell {index}: {len(scripts)} scripts fetched, {sum(kb for _, kb, _ in scripts)} kB:", scripts)
     notebook.wait_idle(60)
     said = re.search(r"opening at ([\d.]+)(.*)", notebook.cell(index).inner_text())

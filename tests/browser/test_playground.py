@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from .notebook_page import errors_of, write_notebook
+from .notebook_page import ENTRIES_JS, SCRIPTS_SINCE_JS, errors_of, write_notebook
 
 pytestmark = pytest.mark.browser
 
@@ -31,12 +31,24 @@ def test_playground_generate_then_stop_keeps_the_partial_reply(notebook):
     from playwright.sync_api import TimeoutError as PlaywrightTimeout  # the fixture checked it is installed
 
     page = notebook.page
-    write_notebook(notebook.server.root / "playground.ipynb", [_SETUP])
+    write_notebook(notebook.server.root / "playground.ipynb", ["print('a first output')", _SETUP])
     notebook.open("playground.ipynb")
-    notebook.run_all()
+    notebook.cell(0).locator(".jp-InputArea-editor").click()
+    page.keyboard.press("Shift+Enter")
+    notebook.wait_idle(60)
+    before = page.evaluate(ENTRIES_JS)  # what the page fetches from here on is the Playground's doing
+    page.keyboard.press("Shift+Enter")
+    notebook.wait_idle(150)
     assert errors_of(notebook.save()) == []
     playground = page.locator(".jp-OutputArea-output .gptoss-playground.jupyter-widgets")
     playground.wait_for(timeout=30_000)  # ipywidgets' front end drew the widget
+    page.wait_for_timeout(1_000)  # a typeset label would start loading MathJax by now
+    fetched = page.evaluate(SCRIPTS_SINCE_JS, before)
+    # the widget manager's scripts only, not JupyterLab's MathJax (16 scripts), which a control's description
+    # loads on a page's first widget: its labels are HTML widgets and toggle buttons (widgets/_common.labelled)
+    assert [name for name, *_ in fetched if name.startswith("jupyterlab ")] == [], fetched
+    labels = playground.locator(".widget-html-content").all_inner_texts()
+    assert {"effort", "temperature", "max tokens", "seed"} <= {t.strip() for t in labels}, labels
     generate, stop = playground.locator("button.gptoss-generate"), playground.locator("button.gptoss-stop")
     assert generate.is_enabled() and stop.is_disabled()
     notebook.shots.take(playground, "playground")
@@ -69,6 +81,13 @@ def test_playground_generate_then_stop_keeps_the_partial_reply(notebook):
     assert _panels(playground) == shown, "the reply kept changing after Stop"
     assert "finished" not in shown
     notebook.shots.take(playground, "stopped")
+    notebook.theme("JupyterLab Dark")  # the switches and labels take the theme's colours
+    colours = page.evaluate(
+        """() => [...document.querySelectorAll('.gptoss-switch')].map((b) => getComputedStyle(b).color)"""
+    )
+    notebook.shots.take(playground, "stopped-dark")
+    notebook.theme("JupyterLab Light")
+    assert colours and all(c != "rgb(0, 0, 0)" for c in colours), colours  # not dark ink on a dark page
 
 
 def _panels(playground) -> str:
@@ -102,7 +121,8 @@ def test_playground_ctrl_enter_follow_up_new_conversation_and_compare(notebook):
     box = pg.locator(".gptoss-prompt textarea")
     assert "Ctrl+Enter generates" in (box.get_attribute("placeholder") or "")
 
-    pg.locator(".widget-checkbox", has_text="follow up").locator("input").check()
+    follow_up = pg.locator(".gptoss-switch", has_text="follow up")
+    follow_up.click()  # on
     summary = pg.locator(".gptoss-conversation summary")
     summary.filter(has_text="no earlier turns").wait_for(timeout=10_000)
     box.fill("What is 17 + 25?")
@@ -128,12 +148,12 @@ def test_playground_ctrl_enter_follow_up_new_conversation_and_compare(notebook):
 
     pg.locator("button.gptoss-new-conversation").click()
     summary.filter(has_text="no earlier turns").wait_for(timeout=10_000)
-    assert "no earlier turns yet" in pg.locator(".widget-checkbox", has_text="follow up").inner_text()
+    assert "no earlier turns yet" in follow_up.inner_text()
     assert pg.locator(".gptoss-answer").inner_text().strip() == "answer (final channel)"  # panels afresh
     notebook.shots.take(pg, "new-conversation")
 
-    pg.locator(".widget-checkbox", has_text="follow up").locator("input").uncheck()
-    pg.locator(".widget-checkbox", has_text="compare efforts").locator("input").check()
+    follow_up.click()  # off
+    pg.locator(".gptoss-switch", has_text="compare efforts").click()
     state = pg.locator(".gptoss-compare-state")
     state.filter(has_text="Each effort answers as a new conversation").wait_for(timeout=10_000)
     pg.locator("button.gptoss-generate").click()
