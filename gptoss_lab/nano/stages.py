@@ -51,6 +51,18 @@ SHIPPED: tuple[dict[str, Any], ...] = (
         seed=19,
         threads=2,
     ),
+    dict(  # addition checked by taking the second number back off, stories worked in columns (layout 4)
+        steps=1000,
+        lr=4e-4,
+        warmup=20,
+        drill_share=0.4,
+        compare_share=0.5,
+        letter_share=0.3,
+        layout=4,
+        weights={"add": 3, "count_letter": 2, "mul": 2, "word_problem": 3, "sort": 2},
+        seed=23,
+        threads=2,
+    ),
 )
 
 

@@ -117,7 +117,7 @@ def _check_harmony(nb: Any) -> None:
 
 def _check_effort(nb: Any) -> None:
     """The eval ran at three efforts, the prose's claim holds (reasoning grows with effort in every family), and the
-    check fires on a slip."""
+    check catches a slip in the first pass and the redo fixes it."""
     text = _text(nb)
     assert re.search(r"192 questions in [\d.]+ s", text)
     tokens, accuracy = _figures(nb)
@@ -127,17 +127,18 @@ def _check_effort(nb: Any) -> None:
         y = _numbers(line["y"])
         assert y[0] < y[1] < y[2], f"{line['name']}: reasoning tokens {y} do not grow with effort"
     assert all(0 <= v <= 1 for line in accuracy["data"] for v in _numbers(line["y"]))
-    # the check at work: a right first pass, the check's re-read miscopies 1878, its add-back differs and it says
-    # so (digit by digit to the first that differs, then `differ`), and the redo follows the miscopy to a wrong answer
+    # the check at work: the first pass slips, the undo (5901 taken back off the sum) does not give 49 back, the
+    # comparison says so digit by digit to the first that differs, and the redo puts the answer right
     check = (
-        r"^Answer: (\d+)\.\nCheck: the question says 4827 and (\d+), the task says 4827 and \2: same\.\n.*\n"
-        r"(\d+) vs (\d+): (?:\d=\d yes, )*[\d-]=[\d-] no: differ\.\nRedo: (?:.*\n)*?Answer: (\d+)\.$"
+        r"^Answer: (\d+)\.\nCheck: the question says 49 and 5901, the task says 49 and 5901: same\.\n"
+        r"Undo: \1-5901, ones first: .* so (\d+)\.\n\2 vs 49: (?:\d=\d yes, )*[\d-]=[\d-] no: differ\.\n"
+        r"Redo: add 49 and 5901\.\n(?:.*\n)*?Answer: (\d+)\.$"
     )
     slip = re.search(check, text, re.M)
     assert slip, text
-    first, copied, back, asked, final = slip.groups()
-    assert first == "2949" and copied != "1878" and back != asked and final != first, slip.groups()
-    assert re.search(rf"^answer '[^']*{final}[^']*' \(wrong\)$", text, re.M), text
+    first, back, final = slip.groups()
+    assert first != "5950" and back != "49" and final == "5950", slip.groups()
+    assert re.search(r"^answer '[^']*5950[^']*' \(right\)$", text, re.M), text
 
 
 def _check_experts(nb: Any) -> None:
@@ -198,25 +199,24 @@ def _check_experiments(nb: Any) -> None:
     }
     assert set(ablated) == {"digit", "control"}
     assert all(0 <= v <= 100 for row in ablated.values() for pair in row.values() for v in pair)
-    # the prose: the digit expert off changes subtraction and decimal answers and no addition answer, and no
-    # family loses accuracy; the control off costs decimals, more accuracy overall, changes addition answers
-    # and at least as many answers in all
+    # the prose: a double dissociation. The digit expert off costs addition, changes subtraction and decimal
+    # answers and no reversal; the control off costs reversal and changes no addition, subtraction or decimal answer
     d_off, c_off = ablated["digit"], ablated["control"]
-    assert d_off["sub"][1] > 0 and d_off["compare_decimals"][1] > 0 and d_off["add"][1] == 0
-    assert all(d_off[f][0] >= plain[f][0] for f in plain)
-    assert c_off["compare_decimals"][0] < plain["compare_decimals"][0] and c_off["add"][1] > 0
-    assert sum(a for a, _ in c_off.values()) < sum(a for a, _ in d_off.values())
-    assert sum(c for _, c in c_off.values()) >= sum(c for _, c in d_off.values())
+    assert d_off["add"][0] < plain["add"][0] and d_off["sub"][1] > 0 and d_off["compare_decimals"][1] > 0
+    assert d_off["reverse"] == (plain["reverse"][0], 0)
+    assert c_off["reverse"][0] < plain["reverse"][0]
+    assert all(c_off[f] == (plain[f][0], 0) for f in ("add", "sub", "compare_decimals"))
     formats = dict(re.findall(r"^(digit|control) expert \d off, accuracy: (.*)$", text, re.M))
     for name, rest in formats.items():  # the same accuracy under lab.intervene, and the format intact
         row = _family_numbers(rest, "format")
         assert _first(row) == _first(ablated[name])
         assert all(v == 100 for _, v in row.values()), rest
     assert set(formats) == {"digit", "control"}
-    # the one reply: unchanged with either expert off
+    # the one reply: broken with the digit expert off, unchanged with the control off
     one = re.findall(r"^  (What is 58 \+ 67\?) -> '(.*)'; reasoning", text, re.M)
     plain_reply = re.search(r"^nothing off: What is 58 \+ 67\? -> '(.*)'$", text, re.M).group(1)
-    assert len(one) == 2 and all(answer == plain_reply for _, answer in one), (one, plain_reply)
+    assert "125" in plain_reply and len(one) == 2, (one, plain_reply)
+    assert "125" not in one[0][1] and one[1][1] == plain_reply, (one, plain_reply)
     # 2. the sinks: same reply, entropy falls in every layer, no sink mass left, no answer changed
     assert re.search(r"same tokens: True$", text, re.M)
     layers = re.findall(

@@ -205,7 +205,7 @@ def test_compare_stop_skips_the_remaining_efforts(scripted_lab):
 @pytest.mark.slow
 def test_compare_efforts_on_nano_grows_the_reasoning(nano_lab_factory):
     lab = nano_lab_factory()
-    pg = playground(lab, prompt="What is 17 + 25?", compare=True, max_tokens=160)
+    pg = playground(lab, prompt="What is 17 + 25?", compare=True, max_tokens=400)
     pg.start()
     pg.join(WAIT * 3)
     assert pg.error == ""

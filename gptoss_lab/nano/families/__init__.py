@@ -35,9 +35,9 @@ REGISTRY: dict[str, Family] = {
 
 #: Scratchpad layouts: the families whose high-effort steps a layout rewrites. Layout 1 trained the
 #: shipped checkpoint's first four stages; layout 2 (its fifth) matches letters one by one
-#: (:class:`CountByMatch`); layout 3 is layout 2 with the whole-number checks (:data:`DIGITWISE`) comparing
+#: (:class:`CountByMatch`); layout 3 (its sixth) is layout 2 with the whole-number checks (:data:`DIGITWISE`) comparing
 #: their two numbers a digit at a time (:func:`..scratch.compare_digits`). A training recipe
-#: names its own (``Recipe.layout``); :data:`LAYOUT` is the shipped checkpoint's (its sixth stage's), which
+#: names its own (``Recipe.layout``); :data:`LAYOUT` is the shipped checkpoint's (its seventh stage's), which
 #: :data:`REGISTRY` and every default here follow.
 LAYOUTS: dict[int, dict[str, Family]] = {
     1: dict(REGISTRY),
@@ -62,5 +62,5 @@ LAYOUTS[4] = {
     "add": _digitwise(AddTakeBack()),
     "word_problem": _digitwise(WordProblemInColumns()),
 }
-LAYOUT = 3
+LAYOUT = 4
 REGISTRY = LAYOUTS[LAYOUT]
