@@ -176,7 +176,7 @@ class Playground(widgets.VBox):
             widgets.HBox(
                 [
                     labelled("temperature", self.temperature, "10em"),
-                    labelled("max tokens", self.max_tokens, "13em"),
+                    labelled("max tokens", self.max_tokens, "15em"),  # "auto: 4096 / 16384 / 32768" whole
                     labelled("seed", self.seed, "10em"),
                 ]
             ),
@@ -367,7 +367,7 @@ class Playground(widgets.VBox):
         """The max tokens box, left empty, says what limit the model and effort get."""
         if self.compare.value:
             limits = " / ".join(str(self.lab.default_max_new_tokens(e)) for e in EFFORTS)
-            self.max_tokens.placeholder = f"auto: {limits} by effort"
+            self.max_tokens.placeholder = f"auto: {limits}"  # low / medium / high, as the columns
         else:
             default = self.lab.default_max_new_tokens(self.effort.value)
             self.max_tokens.placeholder = f"auto: {default} at {self.effort.value}"

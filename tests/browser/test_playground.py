@@ -105,6 +105,16 @@ near.follow_up.value = True
 near"""
 
 
+# Each text box's placeholder: its text's width in the box's own font, and the room inside the box's padding.
+_PLACEHOLDER_FIT_JS = """(inputs) => inputs.filter((el) => el.placeholder).map((el) => {
+  const style = getComputedStyle(el);
+  const context = document.createElement('canvas').getContext('2d');
+  context.font = style.font;
+  const room = el.clientWidth - parseFloat(style.paddingLeft) - parseFloat(style.paddingRight);
+  return {placeholder: el.placeholder, text: context.measureText(el.placeholder).width, room};
+})"""
+
+
 def test_playground_ctrl_enter_follow_up_new_conversation_and_compare(notebook):
     """Ctrl+Enter generates (and does not run the cell); following up shows the conversation collapsed with
     its turns and tokens; New conversation clears it; Compare says what it answers from; a crowded
@@ -166,6 +176,10 @@ def test_playground_ctrl_enter_follow_up_new_conversation_and_compare(notebook):
         polling=250,
     )
     assert "the comparison is not added to the conversation" in state.inner_text()
+    # the max tokens box shows its whole placeholder (the limits of the three efforts), not a cut-off line
+    fit = pg.locator("input").evaluate_all(_PLACEHOLDER_FIT_JS)
+    limits = next(f for f in fit if f["placeholder"].startswith("auto: "))
+    assert limits["placeholder"] == "auto: 256 / 512 / 1280" and limits["text"] <= limits["room"], fit
     notebook.shots.take(pg, "compare-from-a-new-conversation")
 
     warning = near.locator(".gptoss-context-warning")

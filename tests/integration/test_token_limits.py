@@ -52,7 +52,7 @@ def test_the_playground_says_it_in_its_own_words(scripted_lab):
     pg.effort.value = "high"
     assert pg.max_tokens.placeholder == "auto: 1280 at high"
     pg.compare.value = True
-    assert pg.max_tokens.placeholder == "auto: 256 / 512 / 1280 by effort"
+    assert pg.max_tokens.placeholder == "auto: 256 / 512 / 1280"
     pg.compare.value = False
     pg.max_tokens.value = "30"
     pg.start()
