@@ -15,7 +15,9 @@ Explorer. Printed for each path:
 * sent: the bytes of widget state the browser receives for it (what it must parse and start);
 * click: selecting another token (the token path, the attention recompute and the map's mark redrawn);
 * first open in a fresh process: imports included, with the model already loaded, as in a notebook after
-  its first reply (one child process per path and round).
+  its first reply (one child process per path and round); for the current Explorer also after
+  ``widgets.prewarm_explorer`` (what a Lab starts in a kernel once a reply with a trace is done), joined
+  first: what is left of a first open when the student opens it after reading the reply.
 
 The browser's own drawing is not timed here: tests/browser/test_explorer.py times an open on screen. The
 reply: follow-up questions at high effort until its trace holds ``--tokens`` tokens (prompt included, as
@@ -164,8 +166,8 @@ def timed(fn: Any) -> float:
     return time.perf_counter() - start
 
 
-def child(path: str, trace_file: str, threads: int) -> None:
-    """A first open in this fresh process, the model loaded first; prints the seconds."""
+def child(path: str, trace_file: str, threads: int, prewarm: bool) -> None:
+    """A first open in this fresh process, the model loaded first (and the prewarm run); prints the seconds."""
     import torch
 
     from gptoss_lab import Lab
@@ -174,6 +176,10 @@ def child(path: str, trace_file: str, threads: int) -> None:
     torch.set_num_threads(threads)
     lab = Lab("nano")
     lab.handle.load()
+    if prewarm:
+        from gptoss_lab.widgets import prewarm_explorer
+
+        prewarm_explorer().join()
     reply = SimpleNamespace(trace=Trace.load(trace_file), model="gpt-oss-nano", effort="high")
     print(timed(lambda: PATHS[path]()(reply, lab=lab)))
 
@@ -185,9 +191,10 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1: see bench/threads.py)")
     parser.add_argument("--child", choices=list(PATHS), help=argparse.SUPPRESS)
     parser.add_argument("--trace", help=argparse.SUPPRESS)
+    parser.add_argument("--prewarm", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        return child(args.child, args.trace, args.threads)
+        return child(args.child, args.trace, args.threads, args.prewarm)
 
     import torch
 
@@ -211,13 +218,14 @@ def main() -> None:
             opens[name].append(time.perf_counter() - start)
             clicks[name].append(timed(lambda e=explorer: setattr(e, "selected", trace.n_tokens - 2)))
             sent[name] = sent_bytes(explorer)
-    fresh: dict[str, list[float]] = {name: [] for name in PATHS}
+    fresh: dict[str, list[float]] = {name: [] for name in [*PATHS, "+prewarm"]}
     with tempfile.TemporaryDirectory() as folder:
         saved = str(trace.save(Path(folder) / "reply.npz"))
         for _ in range(max(1, args.rounds // 2)):
-            for name in PATHS:
-                cmd = [sys.executable, __file__, "--child", name, "--trace", saved, "--threads", str(args.threads)]
-                out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+            for name in fresh:
+                path, extra = ("+shapes", ["--prewarm"]) if name == "+prewarm" else (name, [])
+                cmd = [sys.executable, __file__, "--child", path, "--trace", saved, "--threads", str(args.threads)]
+                out = subprocess.run(cmd + extra, capture_output=True, text=True, check=True).stdout
                 fresh[name].append(float(out.strip().splitlines()[-1]))
     medians = {name: [statistics.median(d[name]) for d in (opens, clicks, fresh)] for name in PATHS}
     for name, (o, c, f) in medians.items():
@@ -228,6 +236,8 @@ def main() -> None:
             f"{name:7s}  open {o:6.3f} s{vs:16s}  sent {sent[name] / 1e6:6.2f} MB  click {c:6.3f} s  "
             f"first open in a fresh process {f:5.2f} s{vs_fresh}"
         )
+    now, warmed = statistics.median(fresh["+shapes"]), statistics.median(fresh["+prewarm"])
+    print(f"+prewarm first open in a fresh process {warmed:5.2f} s ({now / warmed:.2f}x faster than +shapes)")
 
 
 if __name__ == "__main__":

@@ -406,6 +406,10 @@ class Lab:
         if on_update is not None:
             with contextlib.suppress(KeyboardInterrupt):  # the reply is complete: a late stop click loses nothing
                 on_update(reply)  # the final frame
+        if reply.trace is not None and _in_kernel():
+            from .widgets import prewarm_explorer
+
+            prewarm_explorer()  # a notebook's next step may be reply.explore()
         return reply
 
     def _remember(self, prompt: str, reply: Reply) -> None:
@@ -419,6 +423,16 @@ class Lab:
         answered = [r.message() for r in reply.tool_results]  # calls that ran before a Stop
         self.history += [{"role": "user", "content": prompt}, *rounds, _assistant_turn(reply), *answered]
         self.replies.append(reply)
+
+
+def _in_kernel() -> bool:
+    """Whether this runs in a Jupyter kernel (where an Explorer can be shown), not a terminal or a script."""
+    shell = sys.modules.get("IPython")
+    try:
+        ip = shell.get_ipython() if shell is not None else None
+    except Exception:  # no IPython, no kernel
+        return False
+    return ip is not None and getattr(ip, "kernel", None) is not None
 
 
 def _running(reply: Reply, rounds: list[ToolRound], recipient: str) -> Reply:

@@ -20,15 +20,21 @@ A comparison row (:func:`compare_row`) drills the verdict of the high-effort che
 then ``same`` on 98.5% of its wrong answers, so the verdict, not the recomputation, is what a
 check that can fail needs first. Half the pairs are equal; the others differ in one digit, two
 neighbouring digits swapped, or one digit more or less, as a slip leaves them.
+
+A list row (:func:`list_row`) drills the two steps of layout 4 that copy numbers along a line: sorting's
+selection (``Left: 84, 79, 59, 86, 85. Largest: 86.`` then the list again without it), whose copies dropped
+or doubled numbers on three sorts in four at stage 7, and a share counted up
+(``63/7: 1*7=7, ..., 9*7=63, so 9.``), which stopped a multiple early or late. Everything after the
+restated task (or after ``63/7:``) is learned; lists whose numbers the eval holds out are never drawn.
 """
 
 from __future__ import annotations
 
 import random
 
-from .scratch import compare_digits
+from .scratch import Pad, compare_digits
 
-__all__ = ["compare_row", "drill_row", "fact", "letter_row", "near_miss"]
+__all__ = ["compare_row", "drill_row", "fact", "letter_row", "list_row", "near_miss"]
 
 
 def _add(rng: random.Random) -> tuple[str, str]:
@@ -131,4 +137,33 @@ def letter_row(rng: random.Random, n_lines: int = 4) -> list[tuple[str, bool]]:
             seen += ch == sought
             pieces += [(f"{i + 1} {ch} = {sought} ", False), (f"yes {seen}" if ch == sought else "no", True)]
             pieces.append((", " if i < len(word) - 1 else ".", False))
+    return pieces
+
+
+def _sort_pieces(rng: random.Random, first: bool) -> list[tuple[str, bool]]:
+    from .families import REGISTRY
+
+    family = REGISTRY["sort"]
+    m = family.draw(rng, "train")
+    while family.held_out(m):
+        m = family.draw(rng, "train")
+    pad = Pad()
+    answer = family.work(pad, m, False, rng)
+    text, _ = pad.done()
+    return [(f"{'' if first else chr(10)}Task: {family.task(m)}.\n", False), (f"{text}\nAnswer: {answer}.", True)]
+
+
+def _share_pieces(rng: random.Random, first: bool) -> list[tuple[str, bool]]:
+    x, q = rng.randint(2, 12), rng.randint(1, 12)
+    facts = ", ".join(f"{k}*{x}={k * x}" for k in range(1, q + 1))
+    return [(f"{'' if first else chr(10)}{x * q}/{x}:", False), (f" {facts}, so {q}.", True)]
+
+
+def list_row(rng: random.Random, n_items: int = 3) -> list[tuple[str, bool]]:
+    """A list row as (text, learned) pieces: sorts worked by selection, or shares counted up, ``n_items`` of
+    them one after another, in layout 4's own lines (only what follows each restated task is learned)."""
+    kind = _sort_pieces if rng.random() < 0.7 else _share_pieces
+    pieces: list[tuple[str, bool]] = []
+    for i in range(n_items if kind is _sort_pieces else 2 * n_items):
+        pieces += kind(rng, i == 0)
     return pieces

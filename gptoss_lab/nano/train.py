@@ -87,6 +87,7 @@ class Recipe:
     drill_share: float = 0.0  # share of batches that are digit-fact drills (:mod:`.drill`), not conversations
     compare_share: float = 0.0  # share of drill rows that drill the check's verdict (``A vs B: same.``) instead
     letter_share: float = 0.0  # share of drill rows that drill counting's verdicts (:func:`.drill.letter_row`)
+    list_share: float = 0.0  # share of drill rows that drill sorting's and sharing's lines (:func:`.drill.list_row`)
     layout: int = 1  # the scratchpads (nano.families.LAYOUTS); 1 for recipes saved before layouts existed
     weights: dict[str, int] = field(default_factory=dict)  # round-robin turns per family (1 when absent)
     init: str = ""  # a checkpoint directory to start from (its weights, tokenizer and optimizer moments)
@@ -214,8 +215,10 @@ def encode_drill(tokenizer: Any, pieces: list[tuple[str, bool]]) -> tuple[list[i
 
 
 def drill_row(rng: random.Random, recipe: Recipe) -> list[tuple[str, bool]]:
-    """One drill row: a letter row with ``letter_share`` chance, a comparison row with ``compare_share``, else
-    digit facts (no draw for a share of 0: older streams unchanged)."""
+    """One drill row: a list row with ``list_share`` chance, a letter row with ``letter_share``, a comparison
+    row with ``compare_share``, else digit facts (no draw for a share of 0: older streams unchanged)."""
+    if recipe.list_share > 0 and rng.random() < recipe.list_share:
+        return drill.list_row(rng)
     if recipe.letter_share > 0 and rng.random() < recipe.letter_share:
         return drill.letter_row(rng)
     if recipe.compare_share > 0 and rng.random() < recipe.compare_share:  # no draw at 0: older streams unchanged
@@ -636,6 +639,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--letter-share", type=float, help="share of drill rows that drill counting's verdicts; default 0"
     )
+    parser.add_argument(
+        "--list-share", type=float, help="share of drill rows that drill sorting's and sharing's lines; default 0"
+    )
     parser.add_argument("--layout", type=int, help="scratchpad layout (nano.families.LAYOUTS); default 1")
     parser.add_argument(
         "--weight", action="append", default=[], metavar="FAMILY=N", help="give FAMILY N turns of the round robin"
@@ -654,6 +660,7 @@ def main(argv: list[str] | None = None) -> None:
             ("drill_share", args.drill_share),
             ("compare_share", args.compare_share),
             ("letter_share", args.letter_share),
+            ("list_share", args.list_share),
             ("layout", args.layout),
             ("weights", parse_weights(parser, args.weight) if args.weight else None),
         )
@@ -668,7 +675,11 @@ def main(argv: list[str] | None = None) -> None:
         parser.error(
             f"--drill-share {args.drill_share:g}: a share from 0 to below 1 (0.95: one batch in 20 is conversations)"
         )
-    for name, share in (("--compare-share", args.compare_share), ("--letter-share", args.letter_share)):
+    for name, share in (
+        ("--compare-share", args.compare_share),
+        ("--letter-share", args.letter_share),
+        ("--list-share", args.list_share),
+    ):
         if share is not None and not 0 <= share <= 1:
             parser.error(f"{name} {share:g}: a share from 0 to 1")
     if args.shipped:

@@ -7,6 +7,7 @@ import random
 import re
 from dataclasses import asdict, replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
@@ -492,21 +493,37 @@ def test_the_shipped_stages_command_line(tmp_path, monkeypatch):
         T.main(["--shipped", "--out", str(tmp_path), "--lr", "1e-3"])  # the stages fix their own schedules
 
 
+def _text_and_learned(tokenizer: Any, pieces: list[tuple[str, bool]]) -> tuple[str, str]:
+    """A drill row's whole text, and the part of it its labels teach."""
+    from gptoss_lab.nano.train import encode_drill
+
+    _, labels = encode_drill(tokenizer, pieces)
+    return "".join(piece for piece, _ in pieces), tokenizer.decode([t for t in labels if t != -100])
+
+
+def _rows_with_share(tokenizer: Any, recipe: Recipe, share: str) -> list[str]:
+    """The rows of a pool with the drill ``share`` at 0.5, after checking that at 0 it is ``recipe``'s pool."""
+    from gptoss_lab.nano.train import pool_chunks
+
+    assert pool_chunks(tokenizer, recipe, 0) == pool_chunks(tokenizer, replace(recipe, **{share: 0.0}), 0)
+    return [
+        tokenizer.decode(ids)
+        for chunk in pool_chunks(tokenizer, replace(recipe, **{share: 0.5}), 0)
+        for ids, _ in chunk
+    ]
+
+
 def test_comparison_drills_learn_only_a_true_verdict_and_leave_older_streams_alone(tokenizer):
     from gptoss_lab.nano import drill
-    from gptoss_lab.nano.train import encode_drill, pool_chunks
 
     rng = random.Random(0)
     verdicts = []
     for _ in range(200):
-        pieces = drill.compare_row(rng, 6)
-        text = "".join(piece for piece, _ in pieces)
+        text, learned = _text_and_learned(tokenizer, drill.compare_row(rng, 6))
         for a, b, verdict in re.findall(r"^(\d+) vs (\d+): (same|differ)\.$", text, re.M):
             assert (verdict == "same") == (a == b), (a, b, verdict)
             verdicts.append(verdict)
         assert len(re.findall(r" vs ", text)) == 6
-        _, labels = encode_drill(tokenizer, pieces)
-        learned = tokenizer.decode([t for t in labels if t != -100])
         assert learned.split() == [v for v in re.findall(r": (same|differ)\.", text)]  # the verdicts alone
     assert 0.4 < verdicts.count("same") / len(verdicts) < 0.6  # a constant verdict scores half
     misses = [drill.near_miss(random.Random(i), 6221) for i in range(300)]
@@ -517,21 +534,17 @@ def test_comparison_drills_learn_only_a_true_verdict_and_leave_older_streams_alo
     swapped = [m for m in misses if sorted(str(m)) == sorted("6221") and m != 6221]
     lengths = [m for m in misses if len(str(m)) != 4]
     assert one_digit and swapped and lengths  # every kind of slip appears
-    recipe = Recipe(batch_size=4, pool=64, drill_share=0.25)
-    assert pool_chunks(tokenizer, recipe, 0) == pool_chunks(tokenizer, replace(recipe, compare_share=0.0), 0)
-    mixed = pool_chunks(tokenizer, replace(recipe, compare_share=0.5), 0)
-    assert any(" vs " in tokenizer.decode(ids) for chunk in mixed for ids, _ in chunk)
+    rows = _rows_with_share(tokenizer, Recipe(batch_size=4, pool=64, drill_share=0.25), "compare_share")
+    assert any(" vs " in row for row in rows)
 
 
 def test_letter_drills_write_countings_own_lines_learn_only_true_verdicts_and_leave_older_streams_alone(tokenizer):
     from gptoss_lab.nano import drill
-    from gptoss_lab.nano.train import encode_drill, pool_chunks
 
     rng = random.Random(0)
     hits = total = 0
     for _ in range(100):
-        pieces = drill.letter_row(rng)
-        text = "".join(piece for piece, _ in pieces)
+        text, learned = _text_and_learned(tokenizer, drill.letter_row(rng))
         for line in text.splitlines():
             assert line.startswith("Each: ") and line.endswith(".")
             seen = 0
@@ -540,14 +553,40 @@ def test_letter_drills_write_countings_own_lines_learn_only_true_verdicts_and_le
                 seen += ch == sought
                 assert verdict == (f"yes {seen}" if ch == sought else "no"), line  # the running count, as counting
                 hits, total = hits + (ch == sought), total + 1
-        _, labels = encode_drill(tokenizer, pieces)
-        learned = tokenizer.decode([t for t in labels if t != -100])
         assert learned.split() == " ".join(re.findall(r"= \w (no|yes \d+)", text)).split()  # the verdicts alone
     assert 0.4 < hits / total < 0.6  # both answers common: a constant verdict scores half
-    recipe = Recipe(batch_size=4, pool=64, drill_share=0.25, compare_share=0.3)
-    assert pool_chunks(tokenizer, recipe, 0) == pool_chunks(tokenizer, replace(recipe, letter_share=0.0), 0)
-    mixed = pool_chunks(tokenizer, replace(recipe, letter_share=0.5), 0)
-    assert any("Each: 1 " in tokenizer.decode(ids) for chunk in mixed for ids, _ in chunk)
+    rows = _rows_with_share(
+        tokenizer, Recipe(batch_size=4, pool=64, drill_share=0.25, compare_share=0.3), "letter_share"
+    )
+    assert any("Each: 1 " in row for row in rows)
+
+
+def test_list_drills_sort_and_share_as_layout_4_does_never_on_held_out_lists(tokenizer):
+    from gptoss_lab.nano import drill
+    from gptoss_lab.nano.families import REGISTRY
+
+    rng = random.Random(0)
+    sorts = shares = 0
+    for _ in range(150):
+        text, learned = _text_and_learned(tokenizer, drill.list_row(rng))
+        for order, listed, answer in re.findall(
+            r"Task: sort ([\d, ]+) in (\w+) order\.\n(?:.*\n)*?Answer: ([\d, ]+)\.", text
+        ):
+            nums = [int(x) for x in order.split(", ")]
+            assert answer == ", ".join(map(str, sorted(nums, reverse=listed == "descending")))
+            assert not REGISTRY["sort"].held_out({"nums": nums})  # the eval's lists stay unseen
+            sorts += 1
+        for total, x, facts, q in re.findall(r"^(\d+)/(\d+): (.*), so (\d+)\.$", text, re.M):
+            assert int(total) == int(x) * int(q) and facts.endswith(f"{q}*{x}={total}")
+            shares += 1
+        assert "Task:" not in learned and ("Left:" in learned or ", so " in learned)  # the work, not the task
+    assert sorts > 100 and shares > 50
+    # the sort a row writes is the family's own high-effort work, line for line
+    row = "".join(p for p, _ in drill.list_row(random.Random(3), 1))
+    assert re.search(r"^Left: .*\. (Smallest|Largest): \d+\.$", row, re.M) and "\nSo: " in row
+    recipe = Recipe(batch_size=4, pool=64, drill_share=0.25, compare_share=0.3, letter_share=0.3)
+    rows = _rows_with_share(tokenizer, recipe, "list_share")
+    assert any(re.match(r"Task: sort |\d+/\d+: 1\*", row) for row in rows)  # a list row, not a conversation
 
 
 def test_default_rope_is_saved_as_yarn_with_factor_1_and_computes_the_same(tmp_path):

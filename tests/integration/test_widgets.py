@@ -618,3 +618,45 @@ def test_playground_magic_takes_tools_by_name(shell, capsys):
     shell.run_cell("def get_weather(city: str) -> str:\n    return 'sunny'")
     shell.run_cell("%gptoss playground --tools get_weather --out pg")
     assert shell.user_ns["pg"].tools == [shell.user_ns["get_weather"]]
+
+
+def test_prewarm_imports_what_the_explorer_needs_once_on_a_thread():
+    import subprocess
+
+    code = (
+        "import sys\n"
+        "from gptoss_lab.widgets import prewarm_explorer\n"
+        "before = 'gptoss_lab.widgets.explorer' in sys.modules\n"
+        "thread = prewarm_explorer()\n"
+        "thread.join()\n"
+        "names = ('gptoss_lab.widgets.explorer', 'anywidget', 'plotly.graph_objects')\n"
+        "print(before, thread.daemon, prewarm_explorer() is None, sorted(m for m in names if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split("\n")
+    assert out[0] == "False True True ['anywidget', 'gptoss_lab.widgets.explorer', 'plotly.graph_objects']", out
+
+
+@pytest.mark.parametrize("in_kernel", [True, False])
+def test_a_traced_reply_in_a_kernel_prewarms_the_explorer(nano_lab_factory, monkeypatch, in_kernel):
+    import gptoss_lab.lab as lab_module
+    import gptoss_lab.widgets as widgets_module
+
+    calls: list[int] = []
+    assert lab_module._in_kernel() is False  # pytest is no kernel
+    monkeypatch.setattr(lab_module, "_in_kernel", lambda: in_kernel)
+    monkeypatch.setattr(widgets_module, "prewarm_explorer", lambda: calls.append(1))
+    reply = nano_lab_factory().ask("What is 2 + 3?", effort="low", max_new_tokens=20)
+    assert reply.trace is not None
+    assert calls == ([1] if in_kernel else [])
+
+
+def test_in_kernel_reads_the_shell_s_kernel(monkeypatch):
+    import IPython
+
+    import gptoss_lab.lab as lab_module
+
+    shell = type("Shell", (), {"kernel": None})()
+    monkeypatch.setattr(IPython, "get_ipython", lambda: shell)
+    assert lab_module._in_kernel() is False  # a terminal IPython has no kernel
+    shell.kernel = object()
+    assert lab_module._in_kernel() is True
