@@ -2,7 +2,8 @@
 :class:`Explorer` (a reply's tokens; click one for its routing path and attention).
 
 Needs ipywidgets (and plotly with anywidget for the Explorer's figures): ``pip install 'gptoss-lab[widgets]'``.
-Each widget is imported when first named, so the Playground never imports plotly.
+Each widget is imported when first named, so the Playground does not import plotly itself; once a reply with a
+trace is done in a kernel, the Lab warms the Explorer's imports on a background thread (:func:`prewarm_explorer`).
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ if TYPE_CHECKING:
 
 def __getattr__(name: str) -> Any:
     if name in _LAZY:
+        if _warming is not None:
+            _warming.join()  # one thread imports the widgets' modules at a time
         module, extras = _LAZY[name]
         require_widgets(*extras)
         value = getattr(import_module(f".{module}", __name__), name)
@@ -34,6 +37,7 @@ def __getattr__(name: str) -> Any:
 
 
 _prewarmed = threading.Event()
+_warming: threading.Thread | None = None
 
 
 def _warm() -> None:
@@ -56,9 +60,10 @@ def prewarm_explorer() -> threading.Thread | None:
     the work is done while the student reads the reply, and an Explorer opened meanwhile waits on the same
     imports, so it is never slower.
     """
+    global _warming
     if _prewarmed.is_set() or any(find_spec(name) is None for name in ("ipywidgets", "plotly", "anywidget")):
         return None
     _prewarmed.set()
-    thread = threading.Thread(target=_warm, name="gptoss-lab-prewarm", daemon=True)
-    thread.start()
-    return thread
+    _warming = threading.Thread(target=_warm, name="gptoss-lab-prewarm", daemon=True)
+    _warming.start()
+    return _warming
