@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 
 def __getattr__(name: str) -> Any:
     if name in _LAZY:
-        if _warming is not None:
+        if _warming is not None and _warming is not threading.current_thread():
             _warming.join()  # one thread imports the widgets' modules at a time
         module, extras = _LAZY[name]
         require_widgets(*extras)
@@ -36,8 +36,7 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module 'gptoss_lab.widgets' has no attribute {name!r}")
 
 
-_prewarmed = threading.Event()
-_warming: threading.Thread | None = None
+_warming: threading.Thread | None = None  # the prewarm's thread, once started
 
 
 def _warm() -> None:
@@ -61,9 +60,8 @@ def prewarm_explorer() -> threading.Thread | None:
     imports, so it is never slower.
     """
     global _warming
-    if _prewarmed.is_set() or any(find_spec(name) is None for name in ("ipywidgets", "plotly", "anywidget")):
+    if _warming is not None or any(find_spec(name) is None for name in ("ipywidgets", "plotly", "anywidget")):
         return None
-    _prewarmed.set()
     _warming = threading.Thread(target=_warm, name="gptoss-lab-prewarm", daemon=True)
     _warming.start()
     return _warming
