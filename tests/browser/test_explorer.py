@@ -172,7 +172,10 @@ def test_the_explorer_reads_in_the_dark_theme(notebook):
     try:
         notebook.theme("JupyterLab Dark")
         page.wait_for_timeout(1000)
-        notebook.shots.take(explorer, "explorer-dark")
+        # the window, not the element: Chromium's capture of an element taller than the window draws it again,
+        # and here that drew the strip's tokens and labels in the Light theme's colours
+        explorer.scroll_into_view_if_needed()
+        notebook.shots.take(page, "explorer-dark")
         dark = page.evaluate(_CONTRAST_JS, parts)
     finally:
         notebook.theme("JupyterLab Light")
