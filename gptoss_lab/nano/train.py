@@ -481,15 +481,53 @@ def initialise(model: Any, optimizer: Any, start_from: Path) -> None:
     from safetensors.torch import load_file
 
     path = start_from / "resume" / "state.pt"
-    if path.is_file():
-        state = load_state(start_from)
-        model.load_state_dict(state["model"])
+    state = load_state(start_from) if path.is_file() else {"model": load_file(start_from / "model.safetensors")}
+    own = model.state_dict()
+    if any(own[name].shape != value.shape for name, value in state["model"].items()):
+        model.load_state_dict(grown(state["model"], own))
+        print(f"started from {start_from}, its attention heads grown (new heads off until trained)", flush=True)
+        return  # the moments have the old shapes: a fresh optimizer, warmed up by the schedule
+    model.load_state_dict(state["model"])
+    if "optimizer" in state:
         optimizer.load_state_dict(state["optimizer"])
         for group in optimizer.param_groups:
             group["lr"] = 0.0  # set by the schedule at every step
-    else:
-        model.load_state_dict(load_file(start_from / "model.safetensors"))
     print(f"started from {start_from}", flush=True)
+
+
+#: The attention tensors that grow with the number of heads, and the axis each grows along.
+_HEAD_AXES = {"q_proj.weight": 0, "q_proj.bias": 0, "k_proj.weight": 0, "k_proj.bias": 0, "v_proj.weight": 0}
+_HEAD_AXES |= {"v_proj.bias": 0, "o_proj.weight": 1, "sinks": 0}
+
+
+def grown(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
+    """A checkpoint's weights laid into a model with more attention heads, computing the same function.
+
+    ``new`` is the bigger model's own (randomly initialised) state. The checkpoint's heads keep their
+    places, so query head h still reads key/value head h // (heads per key/value head), which is why that
+    ratio must stay; the new heads keep their random weights but write through columns of ``o_proj``
+    set to zero, so they change nothing until training moves them.
+    """
+    for name in old:
+        if name.endswith("self_attn.q_proj.weight"):
+            kv = name.replace("q_proj", "k_proj")
+            if old[name].shape[0] * new[kv].shape[0] != new[name].shape[0] * old[kv].shape[0]:
+                raise ValueError(f"{name}: grow query and key/value heads in the same ratio")
+    out = {}
+    for name, value in old.items():
+        target = new[name]
+        if target.shape == value.shape:
+            out[name] = value
+            continue
+        axis = next((a for suffix, a in _HEAD_AXES.items() if name.endswith("self_attn." + suffix)), None)
+        if axis is None or target.dim() != value.dim() or target.shape[axis] < value.shape[axis]:
+            raise ValueError(f"{name}: cannot grow {tuple(value.shape)} into {tuple(target.shape)} (only heads grow)")
+        piece = target.clone()
+        if name.endswith("o_proj.weight"):
+            piece.zero_()
+        piece.narrow(axis, 0, value.shape[axis]).copy_(value)
+        out[name] = piece
+    return out
 
 
 def resumed_recipe(out: Path, recipe: Recipe | None) -> Recipe:

@@ -424,6 +424,37 @@ def test_a_second_stage_starts_from_the_first_stages_weights_and_moments(tmp_pat
     assert min(int(s["step"]) for s in moments.values()) == 3 + 2  # AdamW's count went on from the first stage
 
 
+def test_a_second_stage_may_grow_the_attention_heads_and_starts_out_computing_the_same(tmp_path, capsys):
+    from transformers import GptOssForCausalLM
+
+    from gptoss_lab.nano.train import grown
+
+    small = {"hidden_size": 64, "head_dim": 16, "num_attention_heads": 2, "num_key_value_heads": 1}
+    first = Recipe(steps=2, warmup=1, batch_size=4, pool=16, vocab_size=300, tokenizer_examples=100, threads=1)
+    stage1 = train(tmp_path / "one", replace(first, model=small), log_every=1)
+    wide = {**small, "num_attention_heads": 4, "num_key_value_heads": 2}
+    second = replace(first, steps=1, lr=1e-9, min_lr=1e-9, model=wide, init=str(stage1))
+    stage2 = train(tmp_path / "two", second, log_every=1)
+    assert "attention heads grown" in capsys.readouterr().out
+    a, b = (GptOssForCausalLM.from_pretrained(d, dtype=torch.float32).eval() for d in (stage1, stage2))
+    assert (b.config.num_attention_heads, b.config.num_key_value_heads) == (4, 2)
+    assert b.model.layers[0].self_attn.o_proj.weight[:, 32:].abs().max() < 1e-6  # the new heads write nothing yet
+    ids = torch.randint(3, a.config.vocab_size, (2, 40))
+    torch.testing.assert_close(a(ids).logits, b(ids).logits, rtol=0, atol=1e-4)
+    state = a.state_dict()
+    with pytest.raises(ValueError, match="same ratio"):  # query head h must keep reading key/value head h // 2
+        grown(state, _fresh(a.config.vocab_size, {**small, "num_attention_heads": 4}))
+    with pytest.raises(ValueError, match="only heads grow"):
+        grown(state, _fresh(a.config.vocab_size, {**small, "intermediate_size": 96}))
+
+
+def _fresh(vocab_size: int, model: dict[str, Any]) -> dict[str, Any]:
+    """A randomly initialised nano state of ``MODEL_CONFIG`` with ``model``'s overrides."""
+    from transformers import GptOssConfig, GptOssForCausalLM
+
+    return GptOssForCausalLM(GptOssConfig(vocab_size=vocab_size, **{**MODEL_CONFIG, **model})).state_dict()
+
+
 def test_the_second_stage_command_line(tmp_path, monkeypatch):
     import gptoss_lab.nano.train as T
 
