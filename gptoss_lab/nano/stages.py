@@ -48,6 +48,15 @@ SHIPPED: tuple[dict[str, Any], ...] = (
     dict(_LATE, layout=3, weights={"count_letter": 2, "mul": 2, "word_problem": 2, "sort": 2}, seed=19),
     # addition checked by taking the second number back off, stories worked in columns (layout 4)
     dict(_LATE, layout=4, weights={"add": 3, "count_letter": 2, "mul": 2, "word_problem": 3, "sort": 2}, seed=23),
+    # the sliding layers' window widened from 128 to 512 tokens, so that they too reach the question from the check
+    dict(
+        _LATE,
+        layout=4,
+        weights={"add": 3, "count_letter": 2, "mul": 2, "word_problem": 3, "sort": 2},
+        model={**_DEFAULT_ROPE, "sliding_window": 512},
+        seed=31,
+        threads=1,
+    ),
 )
 
 
