@@ -127,18 +127,18 @@ def _check_effort(nb: Any) -> None:
         y = _numbers(line["y"])
         assert y[0] < y[1] < y[2], f"{line['name']}: reasoning tokens {y} do not grow with effort"
     assert all(0 <= v <= 1 for line in accuracy["data"] for v in _numbers(line["y"]))
-    # the check at work: the first pass slips, the undo (5901 taken back off the sum) does not give 49 back, the
-    # comparison says so digit by digit to the first that differs, and the redo puts the answer right
+    # the check at work: the first pass slips, adding the difference back does not give 1200 again, the comparison
+    # says so digit by digit to the first that differs, and the redo puts the answer right
     check = (
-        r"^Answer: (\d+)\.\nCheck: the question says 49 and 5901, the task says 49 and 5901: same\.\n"
-        r"Undo: \1-5901, ones first: .* so (\d+)\.\n\2 vs 49: (?:\d=\d yes, )*[\d-]=[\d-] no: differ\.\n"
-        r"Redo: add 49 and 5901\.\n(?:.*\n)*?Answer: (\d+)\.$"
+        r"^Answer: (\d+)\.\nCheck: the question says 1200 and 40, the task says 1200 and 40: same\.\n"
+        r"Add back: \1\+40, ones first: .* so (\d+)\.\n\2 vs 1200: (?:\d=\d yes, )*[\d-]=[\d-] no: differ\.\n"
+        r"Redo: subtract 40 from 1200\.\n(?:.*\n)*?Answer: (\d+)\.$"
     )
     slip = re.search(check, text, re.M)
     assert slip, text
     first, back, final = slip.groups()
-    assert first != "5950" and back != "49" and final == "5950", slip.groups()
-    assert re.search(r"^answer '[^']*5950[^']*' \(right\)$", text, re.M), text
+    assert first != "1160" and back != "1200" and final == "1160", slip.groups()
+    assert re.search(r"^answer '[^']*1160[^']*' \(right\)$", text, re.M), text
 
 
 def _check_experts(nb: Any) -> None:
@@ -161,7 +161,7 @@ def _check_attention(nb: Any) -> None:
     sums = re.findall(r"keys \+ sink sum to ([\d.]+)\.\.([\d.]+)", text)
     assert sums and all(abs(float(v) - 1) < 1e-4 for pair in sums for v in pair)
     farthest = dict(re.findall(r"layer (\d) \(\w+\): keys.*farthest key read: (\d+) tokens back", text))
-    assert int(farthest["0"]) < 128 < int(farthest["1"])  # nano's window is 128; layer 1 is full
+    assert int(farthest["0"]) < 512 < int(farthest["1"])  # nano's window is 512; layer 1 is full
     assert len(_figures(nb)) >= 5
 
 
@@ -199,24 +199,24 @@ def _check_experiments(nb: Any) -> None:
     }
     assert set(ablated) == {"digit", "control"}
     assert all(0 <= v <= 100 for row in ablated.values() for pair in row.values() for v in pair)
-    # the prose: a double dissociation. The digit expert off costs addition, changes subtraction and decimal
-    # answers and no reversal; the control off costs reversal and changes no addition, subtraction or decimal answer
+    # the prose: routing share and importance do not line up. The digit expert off costs addition and reversal
+    # (the family without digits); the control off costs addition too and changes no subtraction, decimal or
+    # reversal answer
     d_off, c_off = ablated["digit"], ablated["control"]
-    assert d_off["add"][0] < plain["add"][0] and d_off["sub"][1] > 0 and d_off["compare_decimals"][1] > 0
-    assert d_off["reverse"] == (plain["reverse"][0], 0)
-    assert c_off["reverse"][0] < plain["reverse"][0]
-    assert all(c_off[f] == (plain[f][0], 0) for f in ("add", "sub", "compare_decimals"))
+    assert d_off["add"][0] < plain["add"][0] and d_off["reverse"][0] < plain["reverse"][0] and d_off["sub"][1] > 0
+    assert c_off["add"][0] < plain["add"][0]
+    assert all(c_off[f] == (plain[f][0], 0) for f in ("sub", "compare_decimals", "reverse"))
     formats = dict(re.findall(r"^(digit|control) expert \d off, accuracy: (.*)$", text, re.M))
     for name, rest in formats.items():  # the same accuracy under lab.intervene, and the format intact
         row = _family_numbers(rest, "format")
         assert _first(row) == _first(ablated[name])
         assert all(v == 100 for _, v in row.values()), rest
     assert set(formats) == {"digit", "control"}
-    # the one reply: broken with the digit expert off, unchanged with the control off
+    # the one reply: unchanged under both ablations
     one = re.findall(r"^  (What is 58 \+ 67\?) -> '(.*)'; reasoning", text, re.M)
     plain_reply = re.search(r"^nothing off: What is 58 \+ 67\? -> '(.*)'$", text, re.M).group(1)
     assert "125" in plain_reply and len(one) == 2, (one, plain_reply)
-    assert "125" not in one[0][1] and one[1][1] == plain_reply, (one, plain_reply)
+    assert one[0][1] == plain_reply == one[1][1], (one, plain_reply)
     # 2. the sinks: same reply, entropy falls in every layer, no sink mass left, no answer changed
     assert re.search(r"same tokens: True$", text, re.M)
     layers = re.findall(

@@ -37,7 +37,7 @@ REGISTRY: dict[str, Family] = {
 #: shipped checkpoint's first four stages; layout 2 (its fifth) matches letters one by one
 #: (:class:`CountByMatch`); layout 3 (its sixth) is layout 2 with the whole-number checks (:data:`DIGITWISE`) comparing
 #: their two numbers a digit at a time (:func:`..scratch.compare_digits`). A training recipe
-#: names its own (``Recipe.layout``); :data:`LAYOUT` is the shipped checkpoint's (its seventh stage's), which
+#: names its own (``Recipe.layout``); :data:`LAYOUT` is the shipped checkpoint's (its seventh and eighth stages'), which
 #: :data:`REGISTRY` and every default here follow.
 LAYOUTS: dict[int, dict[str, Family]] = {
     1: dict(REGISTRY),
