@@ -242,8 +242,8 @@ def test_switching_an_expert_off_shows_the_new_reply_beside_the_old(notebook):
 # on short conversations, babbles this far out; what is checked is what the Explorer shows of so long a trace.
 _ASK_2000 = """from gptoss_lab import Lab
 lab = Lab()
-notes = " ".join(f"Note {i}: {i} plus {i + 1} is {2 * i + 1}." for i in range(97))
-r = lab.ask(notes + " Now the real question: what is 4738 + 2596?", effort="high", max_new_tokens=290)
+notes = " ".join(f"Note {i}: {i} plus {i + 1} is {2 * i + 1}." for i in range(110))  # a 2015-token prompt
+r = lab.ask(notes + " Now the real question: what is 4738 + 2596?", effort="high", max_new_tokens=30)
 print("tokens:", r.trace.n_tokens)"""
 _LONG_GEOMETRY_JS = """(box) => {
   const strip = box.querySelector('.gptoss-token-strip');

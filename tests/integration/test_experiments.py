@@ -78,7 +78,7 @@ def test_an_expert_the_model_cannot_reach_changes_nothing(nano, plain):
 def test_heads_and_sinks(nano):
     model = nano.handle.load().model
     hooks, bits = _hooks(model), _bits(model)
-    small = {**SMALL, "seed": 2}  # questions where every sink off moves an answer (not so for every seed)
+    small = {**SMALL, "seed": 1}  # questions where every sink off moves an answer (not so for every seed)
     heads = head_effects(nano, FAMILIES, heads={2: [0, 1]}, **small)
     assert heads.accuracy.shape == (4, 4, 2) and heads.measured.sum() == 2
     sinks = sink_effects(nano, FAMILIES, **small)
