@@ -140,10 +140,10 @@ def letter_row(rng: random.Random, n_lines: int = 4) -> list[tuple[str, bool]]:
     return pieces
 
 
-def _sort_pieces(rng: random.Random, first: bool) -> list[tuple[str, bool]]:
-    from .families import REGISTRY
+def _sort_pieces(rng: random.Random, first: bool, layout: int) -> list[tuple[str, bool]]:
+    from .families import LAYOUTS
 
-    family = REGISTRY["sort"]
+    family = LAYOUTS[layout]["sort"]
     m = family.draw(rng, "train")
     while family.held_out(m):
         m = family.draw(rng, "train")
@@ -153,17 +153,17 @@ def _sort_pieces(rng: random.Random, first: bool) -> list[tuple[str, bool]]:
     return [(f"{'' if first else chr(10)}Task: {family.task(m)}.\n", False), (f"{text}\nAnswer: {answer}.", True)]
 
 
-def _share_pieces(rng: random.Random, first: bool) -> list[tuple[str, bool]]:
+def _share_pieces(rng: random.Random, first: bool, layout: int) -> list[tuple[str, bool]]:
     x, q = rng.randint(2, 12), rng.randint(1, 12)
     facts = ", ".join(f"{k}*{x}={k * x}" for k in range(1, q + 1))
     return [(f"{'' if first else chr(10)}{x * q}/{x}:", False), (f" {facts}, so {q}.", True)]
 
 
-def list_row(rng: random.Random, n_items: int = 3) -> list[tuple[str, bool]]:
+def list_row(rng: random.Random, n_items: int = 3, layout: int = 4) -> list[tuple[str, bool]]:
     """A list row as (text, learned) pieces: sorts worked by selection, or shares counted up, ``n_items`` of
-    them one after another, in layout 4's own lines (only what follows each restated task is learned)."""
+    them one after another, in ``layout``'s own lines (only what follows each restated task is learned)."""
     kind = _sort_pieces if rng.random() < 0.7 else _share_pieces
     pieces: list[tuple[str, bool]] = []
     for i in range(n_items if kind is _sort_pieces else 2 * n_items):
-        pieces += kind(rng, i == 0)
+        pieces += kind(rng, i == 0, layout)
     return pieces

@@ -218,7 +218,7 @@ def drill_row(rng: random.Random, recipe: Recipe) -> list[tuple[str, bool]]:
     """One drill row: a list row with ``list_share`` chance, a letter row with ``letter_share``, a comparison
     row with ``compare_share``, else digit facts (no draw for a share of 0: older streams unchanged)."""
     if recipe.list_share > 0 and rng.random() < recipe.list_share:
-        return drill.list_row(rng)
+        return drill.list_row(rng, layout=recipe.layout)
     if recipe.letter_share > 0 and rng.random() < recipe.letter_share:
         return drill.letter_row(rng)
     if recipe.compare_share > 0 and rng.random() < recipe.compare_share:  # no draw at 0: older streams unchanged

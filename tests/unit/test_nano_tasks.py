@@ -554,3 +554,47 @@ def test_layout_4_undoes_sums_and_works_every_story_step_in_columns():
                     whole, part, q = map(int, share.groups())
                     assert whole == part * q and line.count("*") == q, line
     assert facts > 100
+
+
+def test_layout_5_sorts_padded_numbers_striking_out_each_pick_in_place_and_changes_nothing_else():
+    from transformers import AutoTokenizer
+
+    from gptoss_lab.nano import CHECKPOINT_DIR
+
+    tok = AutoTokenizer.from_pretrained(CHECKPOINT_DIR)
+    for family in ALL_FAMILIES:
+        kwargs = dict(seed=8, families=(family,), efforts=("high", "medium"))
+        fifth, fourth = generate(120, layout=5, **kwargs), generate(120, layout=4, **kwargs)
+        if family != "sort":  # layout 5 rewrites sorting only
+            assert [(e.messages, e.analysis) for e in fifth] == [(e.messages, e.analysis) for e in fourth]
+    sorts = [ex for ex in generate(300, seed=8, families=("sort",), efforts=("high",), layout=5)]
+    picked = repeats = 0
+    for ex in sorts:
+        text = _unslipped(ex)
+        text = text.split("Answer:")[0]  # the first pass
+        if "#" in text:  # a slip in it: the check and the redo are tested below
+            continue
+        nums, order = ex.meta["nums"], ex.meta["order"]
+        width = max(2, *(len(str(x)) for x in nums))
+        rows = re.findall(r"^Left: (.*)\. (?:Smallest|Largest): (\d+)\.$", text, re.M)
+        assert rows and re.search(r"^Padded: (.*)\.$", text, re.M).group(1) == rows[0][0]
+        assert rows[0][0] == ", ".join(f"{x:0{width}d}" for x in nums)
+        lengths = {len(tok.tokenize(f"Left: {row}.")) for row, _ in rows}
+        assert len(lengths) == 1  # every line as long as the one above: each item copied at a fixed offset
+        out = []
+        for k, (row, pick) in enumerate(rows):
+            items = row.split(", ")
+            assert len(items) == len(nums) and len(pick) == width
+            live = [int(x) for x in items if x != "-" * (width - 1)]
+            assert int(pick) == (max(live) if order == "desc" else min(live))
+            out += [int(pick)] * live.count(int(pick))
+            if k + 1 < len(rows):  # the next line strikes out the pick and all its repeats, nothing else
+                after = rows[k + 1][0].split(", ")
+                assert after == ["-" * (width - 1) if x == pick else x for x in items]
+        repeats += len(out) > len(rows)
+        assert out == sorted(nums, reverse=order == "desc")
+        assert re.search(r"^So: (.*)\.$", text, re.M).group(1) == ", ".join(map(str, out))  # unpadded again
+        picked += 1
+    assert picked > 150 and repeats > 20
+    caught = [ex for ex in sorts if "Redo:" in ex.analysis and "In order:" in ex.analysis]
+    assert caught and all(re.search(r"In order: \d{2,3} (<=|>=) \d{2,3} ", ex.analysis) for ex in caught)

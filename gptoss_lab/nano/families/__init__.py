@@ -11,7 +11,7 @@ import copy
 from .arithmetic import Add, AddTakeBack, Mul, Sub
 from .base import EVAL_WORDS, TRAIN_WORDS, Family, held_out_hash, made_up_word
 from .letters import CountByMatch, CountLetter, Reverse
-from .lists import CompareDecimals, Sort
+from .lists import CompareDecimals, Sort, SortStruckOut
 from .story import IDENTITY_REPLY, OffTask, WordProblem, WordProblemInColumns
 
 __all__ = [
@@ -62,5 +62,8 @@ LAYOUTS[4] = {
     "add": _digitwise(AddTakeBack()),
     "word_problem": _digitwise(WordProblemInColumns()),
 }
+#: Layout 5: layout 4 with sorting's selection on padded numbers, the taken ones struck out in place
+#: (:class:`SortStruckOut`).
+LAYOUTS[5] = {**LAYOUTS[4], "sort": SortStruckOut()}
 LAYOUT = 4
 REGISTRY = LAYOUTS[LAYOUT]

@@ -164,9 +164,14 @@ class Sort(Family):
         pad.say(f"So: {listed}.")
         return listed
 
+    def _shown(self, x: int, nums: list[int]) -> str:
+        """How the check writes ``x``, one of ``nums``: as it is."""
+        return str(x)
+
     def verify(self, pad: Pad, m: dict[str, Any], answer: str, slip: bool, rng: random.Random) -> bool:
         out = [int(x) for x in answer.split(", ")]
         rel = ">=" if m["order"] == "desc" else "<="
+        every = out + list(m["nums"])
         oks = [(x >= y) if rel == ">=" else (x <= y) for x, y in itertools.pairwise(out)]
         at = rng.randrange(len(oks)) if slip else None
         pieces: list[Any] = ["In order: "]
@@ -174,7 +179,11 @@ class Sort(Family):
             ok = oks[j] != (j == at)
             oks[j] = ok
             verdict = "yes" if ok else "no"
-            pieces += [f"{x} {rel} {y} ", (verdict,) if j == at else verdict, ", " if j < len(oks) - 1 else "."]
+            pieces += [
+                f"{self._shown(x, every)} {rel} {self._shown(y, every)} ",
+                (verdict,) if j == at else verdict,
+                ", " if j < len(oks) - 1 else ".",
+            ]
         pad.say(*pieces)
         n_in, n_out = len(m["nums"]), len(out)
         good = all(oks) and n_in == n_out
@@ -188,3 +197,44 @@ class Sort(Family):
 
     def sentence(self, m: dict[str, Any]) -> str:
         return f"In {'descending' if m['order'] == 'desc' else 'ascending'} order: {self.target(m)}."
+
+
+class SortStruckOut(Sort):
+    """Layout 5's sorting: selection on padded numbers. Each ``Left:`` line is the line above, item for item,
+    with the numbers just taken struck out (``--``: as many tokens as a padded number), so a line copies its
+    neighbour at a fixed offset, and every pick compares numbers of one width, digit under digit. Layout 4's
+    selection rewrote the shrinking list each line, and its copies dropped or doubled numbers."""
+
+    @staticmethod
+    def _width(nums: list[int]) -> int:
+        return max(2, *(len(str(x)) for x in nums))
+
+    def work(self, pad: Pad, m: dict[str, Any], slip: bool, rng: random.Random) -> str:
+        desc = m["order"] == "desc"
+        word = "Largest" if desc else "Smallest"
+        width = self._width(m["nums"])
+        gone = "-" * (width - 1)  # " --" is three tokens, as " 044" is
+        left: list[int | None] = list(m["nums"])
+        pad.say(f"Padded: {', '.join(f'{x:0{width}d}' for x in left)}.")
+        steps = len(set(m["nums"]))  # a number and its repeats are taken together
+        at = rng.randrange(steps - 1) if slip and steps > 1 else None
+        out: list[int] = []
+        for step in range(steps):
+            here = [x for x in left if x is not None]
+            best = max(here) if desc else min(here)
+            listed = f"Left: {', '.join(gone if x is None else f'{x:0{width}d}' for x in left)}. {word}: "
+            others = sorted(set(here) - {best})
+            if step == at and others:
+                best = rng.choice(others)
+                pad.say(listed, (f"{best:0{width}d}",), ".")
+            else:
+                pad.say(f"{listed}{best:0{width}d}.")
+            out += [x for x in here if x == best]
+            left = [None if x == best else x for x in left]
+        listed = ", ".join(map(str, out))
+        pad.say(f"So: {listed}.")
+        return listed
+
+    def _shown(self, x: int, nums: list[int]) -> str:
+        """The check compares padded numbers too (``044 <= 058 yes``)."""
+        return f"{x:0{self._width(nums)}d}"
