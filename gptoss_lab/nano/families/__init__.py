@@ -11,7 +11,7 @@ import copy
 from .arithmetic import Add, AddTakeBack, Mul, Sub
 from .base import EVAL_WORDS, TRAIN_WORDS, Family, held_out_hash, made_up_word
 from .letters import CountByMatch, CountLetter, Reverse
-from .lists import CompareDecimals, Sort, SortStruckOut
+from .lists import CompareDecimals, Sort, SortByLabel, SortStruckOut
 from .story import IDENTITY_REPLY, OffTask, WordProblem, WordProblemInColumns
 
 __all__ = [
@@ -65,5 +65,7 @@ LAYOUTS[4] = {
 #: Layout 5: layout 4 with sorting's selection on padded numbers, the taken ones struck out in place
 #: (:class:`SortStruckOut`).
 LAYOUTS[5] = {**LAYOUTS[4], "sort": SortStruckOut()}
+#: Layout 6: layout 4 with sorting's numbers padded, lettered and picked in order by letter (:class:`SortByLabel`).
+LAYOUTS[6] = {**LAYOUTS[4], "sort": SortByLabel()}
 LAYOUT = 4
 REGISTRY = LAYOUTS[LAYOUT]

@@ -238,3 +238,39 @@ class SortStruckOut(Sort):
     def _shown(self, x: int, nums: list[int]) -> str:
         """The check compares padded numbers too (``044 <= 058 yes``)."""
         return f"{x:0{self._width(nums)}d}"
+
+
+class SortByLabel(Sort):
+    """Layout 6's sorting: the numbers padded to three digits and lettered (``Padded: a 273, b 044, c 264.``),
+    then picked in order by letter and number on one line (``Smallest first: b 044, c 264, a 273.``). No list is
+    copied: each pick is the smallest number whose letter is not yet written (the issue's index hints), and
+    every comparison is between numbers of one width, digit under digit."""
+
+    width = 3
+
+    def _shown(self, x: int, nums: list[int]) -> str:
+        return f"{x:0{self.width}d}"
+
+    def work(self, pad: Pad, m: dict[str, Any], slip: bool, rng: random.Random) -> str:
+        desc = m["order"] == "desc"
+        items = [(chr(ord("a") + i), x) for i, x in enumerate(m["nums"])]
+        pad.say(f"Padded: {', '.join(f'{k} {self._shown(x, [])}' for k, x in items)}.")
+        # by number, then by letter: a repeat comes in its letters' order
+        ranked = sorted(items, key=lambda kx: (-kx[1] if desc else kx[1], kx[0]))
+        at = rng.randrange(len(ranked) - 1) if slip else None
+        if at is not None:  # the slip: a later number picked too soon; the picks after it go on from the rest
+            j = rng.randrange(at + 1, len(ranked))
+            while j < len(ranked) and ranked[j][1] == ranked[at][1]:
+                j += 1
+            if j < len(ranked):
+                ranked.insert(at, ranked.pop(j))
+            else:
+                at = None
+        pieces: list[Any] = [f"{'Largest' if desc else 'Smallest'} first: "]
+        for i, (k, x) in enumerate(ranked):
+            shown = f"{k} {self._shown(x, [])}"
+            pieces += [(shown,) if i == at else shown, ", " if i < len(ranked) - 1 else "."]
+        pad.say(*pieces)
+        listed = ", ".join(str(x) for _, x in ranked)
+        pad.say(f"So: {listed}.")
+        return listed
