@@ -164,14 +164,9 @@ class Sort(Family):
         pad.say(f"So: {listed}.")
         return listed
 
-    def _shown(self, x: int, nums: list[int]) -> str:
-        """How the check writes ``x``, one of ``nums``: as it is."""
-        return str(x)
-
     def verify(self, pad: Pad, m: dict[str, Any], answer: str, slip: bool, rng: random.Random) -> bool:
         out = [int(x) for x in answer.split(", ")]
         rel = ">=" if m["order"] == "desc" else "<="
-        every = out + list(m["nums"])
         oks = [(x >= y) if rel == ">=" else (x <= y) for x, y in itertools.pairwise(out)]
         at = rng.randrange(len(oks)) if slip else None
         pieces: list[Any] = ["In order: "]
@@ -180,7 +175,7 @@ class Sort(Family):
             oks[j] = ok
             verdict = "yes" if ok else "no"
             pieces += [
-                f"{self._shown(x, every)} {rel} {self._shown(y, every)} ",
+                f"{x} {rel} {y} ",
                 (verdict,) if j == at else verdict,
                 ", " if j < len(oks) - 1 else ".",
             ]
@@ -199,78 +194,33 @@ class Sort(Family):
         return f"In {'descending' if m['order'] == 'desc' else 'ascending'} order: {self.target(m)}."
 
 
-class SortStruckOut(Sort):
-    """Layout 5's sorting: selection on padded numbers. Each ``Left:`` line is the line above, item for item,
-    with the numbers just taken struck out (``--``: as many tokens as a padded number), so a line copies its
-    neighbour at a fixed offset, and every pick compares numbers of one width, digit under digit. Layout 4's
-    selection rewrote the shrinking list each line, and its copies dropped or doubled numbers."""
-
-    @staticmethod
-    def _width(nums: list[int]) -> int:
-        return max(2, *(len(str(x)) for x in nums))
+class SortLettered(Sort):
+    """Layout 7's sorting: layout 4's selection with every number lettered by its place in the question
+    (``Left: a 59, b 31, c 51. Smallest: b 31.``), each ``Left:`` line the one above less the letter just
+    picked. The letters are index hints: a number is copied after its letter, which no other number has, so a
+    repeat or a shared first digit no longer makes the copy lose its place (layout 4's copies dropped or
+    doubled numbers, most often next to a repeat)."""
 
     def work(self, pad: Pad, m: dict[str, Any], slip: bool, rng: random.Random) -> str:
         desc = m["order"] == "desc"
         word = "Largest" if desc else "Smallest"
-        width = self._width(m["nums"])
-        gone = "-" * (width - 1)  # " --" is three tokens, as " 044" is
-        left: list[int | None] = list(m["nums"])
-        pad.say(f"Padded: {', '.join(f'{x:0{width}d}' for x in left)}.")
-        steps = len(set(m["nums"]))  # a number and its repeats are taken together
-        at = rng.randrange(steps - 1) if slip and steps > 1 else None
+        left = [(chr(ord("a") + i), x) for i, x in enumerate(m["nums"])]
+        at = rng.randrange(len(left) - 1) if slip else None
         out: list[int] = []
-        for step in range(steps):
-            here = [x for x in left if x is not None]
-            best = max(here) if desc else min(here)
-            listed = f"Left: {', '.join(gone if x is None else f'{x:0{width}d}' for x in left)}. {word}: "
-            others = sorted(set(here) - {best})
+        for step in range(len(m["nums"]) - 1):
+            value = max(x for _, x in left) if desc else min(x for _, x in left)
+            best = next(item for item in left if item[1] == value)  # of equal numbers, the first letter
+            listed = f"Left: {', '.join(f'{k} {x}' for k, x in left)}. {word}: "
+            others = [item for item in left if item[1] != value]
             if step == at and others:
                 best = rng.choice(others)
-                pad.say(listed, (f"{best:0{width}d}",), ".")
+                pad.say(listed, (f"{best[0]} {best[1]}",), ".")
             else:
-                pad.say(f"{listed}{best:0{width}d}.")
-            out += [x for x in here if x == best]
-            left = [None if x == best else x for x in left]
+                pad.say(f"{listed}{best[0]} {best[1]}.")
+            left.remove(best)
+            out.append(best[1])
+        pad.say(f"Last: {left[0][0]} {left[0][1]}.")
+        out.append(left[0][1])
         listed = ", ".join(map(str, out))
-        pad.say(f"So: {listed}.")
-        return listed
-
-    def _shown(self, x: int, nums: list[int]) -> str:
-        """The check compares padded numbers too (``044 <= 058 yes``)."""
-        return f"{x:0{self._width(nums)}d}"
-
-
-class SortByLabel(Sort):
-    """Layout 6's sorting: the numbers padded to three digits and lettered (``Padded: a 273, b 044, c 264.``),
-    then picked in order by letter and number on one line (``Smallest first: b 044, c 264, a 273.``). No list is
-    copied: each pick is the smallest number whose letter is not yet written (the issue's index hints), and
-    every comparison is between numbers of one width, digit under digit."""
-
-    width = 3
-
-    def _shown(self, x: int, nums: list[int]) -> str:
-        return f"{x:0{self.width}d}"
-
-    def work(self, pad: Pad, m: dict[str, Any], slip: bool, rng: random.Random) -> str:
-        desc = m["order"] == "desc"
-        items = [(chr(ord("a") + i), x) for i, x in enumerate(m["nums"])]
-        pad.say(f"Padded: {', '.join(f'{k} {self._shown(x, [])}' for k, x in items)}.")
-        # by number, then by letter: a repeat comes in its letters' order
-        ranked = sorted(items, key=lambda kx: (-kx[1] if desc else kx[1], kx[0]))
-        at = rng.randrange(len(ranked) - 1) if slip else None
-        if at is not None:  # the slip: a later number picked too soon; the picks after it go on from the rest
-            j = rng.randrange(at + 1, len(ranked))
-            while j < len(ranked) and ranked[j][1] == ranked[at][1]:
-                j += 1
-            if j < len(ranked):
-                ranked.insert(at, ranked.pop(j))
-            else:
-                at = None
-        pieces: list[Any] = [f"{'Largest' if desc else 'Smallest'} first: "]
-        for i, (k, x) in enumerate(ranked):
-            shown = f"{k} {self._shown(x, [])}"
-            pieces += [(shown,) if i == at else shown, ", " if i < len(ranked) - 1 else "."]
-        pad.say(*pieces)
-        listed = ", ".join(str(x) for _, x in ranked)
         pad.say(f"So: {listed}.")
         return listed
