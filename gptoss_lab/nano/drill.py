@@ -24,8 +24,9 @@ neighbouring digits swapped, or one digit more or less, as a slip leaves them.
 A list row (:func:`list_row`) drills the two steps of layout 4 that copy numbers along a line: sorting's
 selection (``Left: 84, 79, 59, 86, 85. Largest: 86.`` then the list again without it), whose copies dropped
 or doubled numbers on three sorts in four at stage 7, and a share counted up
-(``63/7: 1*7=7, ..., 9*7=63, so 9.``), which stopped a multiple early or late. Everything after the
-restated task (or after ``63/7:``) is learned; lists whose numbers the eval holds out are never drawn.
+(``63/7: 1*7=7, ..., 9*7=63, so 9.``), which stopped a multiple early or late (or taken away, in layout 8:
+``24/6: 1: 24-6=18, ..., 4: 6-6=0, so 4.``). Everything after the restated task (or after ``63/7:``) is
+learned; lists whose numbers the eval holds out are never drawn.
 """
 
 from __future__ import annotations
@@ -154,9 +155,13 @@ def _sort_pieces(rng: random.Random, first: bool, layout: int) -> list[tuple[str
 
 
 def _share_pieces(rng: random.Random, first: bool, layout: int) -> list[tuple[str, bool]]:
+    from .families import LAYOUTS
+
     x, q = rng.randint(2, 12), rng.randint(1, 12)
-    facts = ", ".join(f"{k}*{x}={k * x}" for k in range(1, q + 1))
-    return [(f"{'' if first else chr(10)}{x * q}/{x}:", False), (f" {facts}, so {q}.", True)]
+    share = getattr(LAYOUTS[layout]["word_problem"], "share", LAYOUTS[4]["word_problem"].share)  # layouts 1-3: 4's
+    pieces, _ = share(x * q, x, slip=False, rng=rng)
+    head, rest = "".join(pieces).split(":", 1)
+    return [(f"{'' if first else chr(10)}{head}:", False), (rest, True)]
 
 
 def list_row(rng: random.Random, n_items: int = 3, layout: int = 4) -> list[tuple[str, bool]]:

@@ -615,9 +615,17 @@ def test_list_drills_sort_and_share_as_layout_4_does_never_on_held_out_lists(tok
     # the sort a row writes is the family's own high-effort work, line for line
     row = "".join(p for p, _ in drill.list_row(random.Random(3), 1))
     assert re.search(r"^Left: .*\. (Smallest|Largest): \d+\.$", row, re.M) and "\nSo: " in row
-    seventh = "".join(p for p, _ in drill.list_row(random.Random(3), 1, layout=7))  # and in layout 7's
-    assert seventh.split("\n")[0] == row.split("\n")[0]
-    assert re.search(r"^Left: a \d+, b \d+, .*\. (Smallest|Largest): [a-g] \d+\.$", seventh, re.M)
+    eighth = "".join(p for p, _ in drill.list_row(random.Random(3), 1, layout=8))  # layout 8 sorts as 4 does
+    assert eighth == row
+    for seed in range(40):  # and takes a share's divisor away, as its stories do
+        fourth, eighth = (drill.list_row(random.Random(seed), 1, layout=n) for n in (4, 8))
+        if re.match(r"\d+/\d+:", fourth[0][0]):
+            assert [p for p, learned in fourth if not learned] == [p for p, learned in eighth if not learned]
+            taken = "".join(p for p, _ in eighth)
+            for total, x, takes, q in re.findall(r"^(\d+)/(\d+): (.*), so (\d+)\.$", taken, re.M):
+                assert takes.startswith(f"1: {total}-{x}=") and takes.endswith(f"{q}: {x}-{x}=0")
+                shares += 1
+    assert shares > 60
     recipe = Recipe(batch_size=4, pool=64, drill_share=0.25, compare_share=0.3, letter_share=0.3)
     rows = _rows_with_share(tokenizer, recipe, "list_share")
     assert any(re.match(r"Task: sort |\d+/\d+: 1\*", row) for row in rows)  # a list row, not a conversation

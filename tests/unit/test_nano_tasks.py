@@ -556,43 +556,39 @@ def test_layout_4_undoes_sums_and_works_every_story_step_in_columns():
     assert facts > 100
 
 
-def test_layout_7_letters_each_number_by_its_place_and_copies_the_rest_after_each_pick_and_changes_nothing_else():
+def test_layout_8_takes_the_divisor_away_until_none_is_left_and_changes_nothing_else():
+    shares = slipped = 0
     for family in ALL_FAMILIES:
         kwargs = dict(seed=9, families=(family,), efforts=("high", "medium", "low"))
-        seventh, fourth = generate(120, layout=7, **kwargs), generate(120, layout=4, **kwargs)
-        if family != "sort":  # layout 7 rewrites sorting's high-effort work only
-            assert [(e.messages, e.analysis) for e in seventh] == [(e.messages, e.analysis) for e in fourth]
-        else:
-            assert [e.analysis for e in seventh if e.effort != "high"] == [
-                e.analysis for e in fourth if e.effort != "high"
-            ]
-    sorts = generate(300, seed=9, families=("sort",), efforts=("high",), layout=7)
-    clean = repeats = caught = 0
-    for ex in sorts:
-        nums, order = ex.meta["nums"], ex.meta["order"]
-        text = _unslipped(ex)
-        first = text.split("Answer:")[0]
-        if first.startswith("Task: #"):  # a miscopied task line: the re-read's business, tested elsewhere
-            continue
-        if "#" in first:  # a slip among the picks: the check must find the order broken, and the redo mend it
-            assert "so differ." in text and text.rstrip().endswith(f"Answer: {ex.target}.")
-            caught += 1
-            continue
-        rows = re.findall(r"^Left: (.*)\. (?:Smallest|Largest): ([a-g]) (\d+)\.$", first, re.M)
-        assert len(rows) == len(nums) - 1
-        left = [f"{'abcdefg'[i]} {x}" for i, x in enumerate(nums)]  # lettered by place in the question
-        out = []
-        for row, letter, value in rows:
-            assert row.split(", ") == left  # the line above, less the last pick, in the question's order
-            live = [int(item.split()[1]) for item in left]
-            best = max(live) if order == "desc" else min(live)
-            assert int(value) == best and f"{letter} {value}" == left[live.index(best)]  # of repeats, the first
-            left.remove(f"{letter} {value}")
-            out.append(int(value))
-        assert re.search(r"^Last: ([a-g] \d+)\.$", first, re.M).group(1) == left[0]
-        out.append(int(left[0].split()[1]))
-        assert out == sorted(nums, reverse=order == "desc")
-        assert re.search(r"^So: (.*)\.$", first, re.M).group(1) == ex.target  # the answer unlettered
-        repeats += len(set(nums)) < len(nums)
-        clean += 1
-    assert clean > 150 and repeats > 20 and caught > 20
+        eighth, fourth = generate(480, layout=8, **kwargs), generate(480, layout=4, **kwargs)
+        for new, old in zip(eighth, fourth, strict=True):
+            assert new.messages == old.messages and new.target == old.target
+            if family != "word_problem" or new.effort != "high":  # layout 8 rewrites a story's shares only
+                assert new.analysis == old.analysis
+                continue
+            text, before = _unslipped(new), _unslipped(old)
+            lines, was = text.splitlines(), before.splitlines()
+            assert len(lines) == len(was)
+            for line, old_line in zip(lines, was, strict=True):
+                share = re.fullmatch(r"(\d+)/(\d+): (.*), so (\d+|#+)\.", line)
+                if not share:
+                    assert line == old_line  # every other line as layout 4 writes it
+                    continue
+                whole, part, takes, q = share.groups()
+                whole, part = int(whole), int(part)
+                assert old_line.startswith(f"{whole}/{part}: 1*{part}=") and old_line.endswith(f", so {q}.")
+                steps = re.findall(r"(\d+): (\d+)-(\d+)=(\d+)", takes)
+                assert ", ".join(f"{k}: {c}-{x}={d}" for k, c, x, d in steps) == takes  # nothing else on the line
+                assert [int(k) for k, *_ in steps] == list(range(1, whole // part + 1))  # numbered from 1
+                left = whole
+                for _, c, x, d in steps:  # each take from what the one before left, down to 0
+                    assert (int(c), int(x), int(d)) == (left, part, left - part)
+                    left -= part
+                assert left == 0
+                if q.startswith("#"):  # a slipped count (the work's or the undo's): the check finds it
+                    assert ": differ." in text
+                    slipped += 1
+                else:
+                    assert int(q) == len(steps)
+                shares += 1
+    assert shares > 30 and slipped > 3

@@ -11,8 +11,8 @@ import copy
 from .arithmetic import Add, AddTakeBack, Mul, Sub
 from .base import EVAL_WORDS, TRAIN_WORDS, Family, held_out_hash, made_up_word
 from .letters import CountByMatch, CountLetter, Reverse
-from .lists import CompareDecimals, Sort, SortLettered
-from .story import IDENTITY_REPLY, OffTask, WordProblem, WordProblemInColumns
+from .lists import CompareDecimals, Sort
+from .story import IDENTITY_REPLY, OffTask, WordProblem, WordProblemInColumns, WordProblemTakeAway
 
 __all__ = [
     "DIGITWISE",
@@ -62,9 +62,9 @@ LAYOUTS[4] = {
     "add": _digitwise(AddTakeBack()),
     "word_problem": _digitwise(WordProblemInColumns()),
 }
-#: Layouts 5 and 6 were pilots on stage 8 that sorted worse than layout 4 and are gone (their code: commits
-#: 2506837 and ffd4601; the model card's "How it got here" has their numbers). Layout 7: layout 4 with sorting's
-#: numbers lettered by their place in the question, the index hints its copies follow (:class:`SortLettered`).
-LAYOUTS[7] = {**LAYOUTS[4], "sort": SortLettered()}
+#: Layouts 5, 6 and 7 were pilots on stage 8 that sorted worse than layout 4 and are gone (their code: commits
+#: 2506837, ffd4601 and 4343757; the model card's "How it got here" has their numbers). Layout 8: layout 4 with a
+#: story's shares worked by taking the divisor away until none is left (:class:`WordProblemTakeAway`).
+LAYOUTS[8] = {**LAYOUTS[4], "word_problem": _digitwise(WordProblemTakeAway())}
 LAYOUT = 4
 REGISTRY = LAYOUTS[LAYOUT]

@@ -192,35 +192,3 @@ class Sort(Family):
 
     def sentence(self, m: dict[str, Any]) -> str:
         return f"In {'descending' if m['order'] == 'desc' else 'ascending'} order: {self.target(m)}."
-
-
-class SortLettered(Sort):
-    """Layout 7's sorting: layout 4's selection with every number lettered by its place in the question
-    (``Left: a 59, b 31, c 51. Smallest: b 31.``), each ``Left:`` line the one above less the letter just
-    picked. The letters are index hints: a number is copied after its letter, which no other number has, so a
-    repeat or a shared first digit no longer makes the copy lose its place (layout 4's copies dropped or
-    doubled numbers, most often next to a repeat)."""
-
-    def work(self, pad: Pad, m: dict[str, Any], slip: bool, rng: random.Random) -> str:
-        desc = m["order"] == "desc"
-        word = "Largest" if desc else "Smallest"
-        left = [(chr(ord("a") + i), x) for i, x in enumerate(m["nums"])]
-        at = rng.randrange(len(left) - 1) if slip else None
-        out: list[int] = []
-        for step in range(len(m["nums"]) - 1):
-            value = max(x for _, x in left) if desc else min(x for _, x in left)
-            best = next(item for item in left if item[1] == value)  # of equal numbers, the first letter
-            listed = f"Left: {', '.join(f'{k} {x}' for k, x in left)}. {word}: "
-            others = [item for item in left if item[1] != value]
-            if step == at and others:
-                best = rng.choice(others)
-                pad.say(listed, (f"{best[0]} {best[1]}",), ".")
-            else:
-                pad.say(f"{listed}{best[0]} {best[1]}.")
-            left.remove(best)
-            out.append(best[1])
-        pad.say(f"Last: {left[0][0]} {left[0][1]}.")
-        out.append(left[0][1])
-        listed = ", ".join(map(str, out))
-        pad.say(f"So: {listed}.")
-        return listed

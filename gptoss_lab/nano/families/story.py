@@ -160,25 +160,36 @@ def _skip_count(cur: int, x: int, *, slip: bool, rng: random.Random) -> tuple[li
     return [f"{cur}/{x}: {facts}, so ", (str(shown),) if slip else str(shown), "."], shown
 
 
-def _column_step(cur: int, op: str, x: int, *, slip: bool, rng: random.Random) -> tuple[list[Any], int]:
-    """One step of a story in layout 4: sums and differences in columns whatever their size, products of
-    a bigger number digit by digit, small products as a fact, shares (quotients up to 12) by counting up."""
-    if op == "+":
-        return scratch.add_inline(cur, x, slip=slip, rng=rng)
-    if op == "-":
-        return scratch.sub_inline(cur, x, slip=slip, rng=rng)
-    if op == "*" and max(cur, x) >= 10:
-        return scratch.times_digit(max(cur, x), min(cur, x), slip=slip, rng=rng)
-    if op == "/" and cur // x <= 12:
-        return _skip_count(cur, x, slip=slip, rng=rng)
-    value = cur * x if op == "*" else cur // x
-    shown = _off_by_one(rng, value) if slip else value
-    return [f"{cur}{op}{x}=", (str(shown),) if slip else str(shown), "."], shown
+def _take_away(cur: int, x: int, *, slip: bool, rng: random.Random) -> tuple[list[Any], int]:
+    """``24/6: 1: 24-6=18, 2: 18-6=12, 3: 12-6=6, 4: 6-6=0, so 4.``: the divisor taken away until none is
+    left, each take numbered; the count stops where a difference is 0, one token beside the step."""
+    q = cur // x
+    takes = ", ".join(f"{k}: {cur - (k - 1) * x}-{x}={cur - k * x}" for k in range(1, q + 1)) or "none to take"
+    shown = _off_by_one(rng, q) if slip else q
+    return [f"{cur}/{x}: {takes}, so ", (str(shown),) if slip else str(shown), "."], shown
 
 
 class WordProblemInColumns(WordProblem):
     """Layout 4: every step worked the way its own family works it (columns, digit by digit, a count up
     for a share), not as a one-line fact: stage 6 wrote ``23+9=22`` and ``35/5=5`` in one go."""
+
+    #: How a share (a quotient up to 12) is worked: ``(dividend, divisor, slip=, rng=) -> (pieces, shown)``.
+    share = staticmethod(_skip_count)
+
+    def step(self, cur: int, op: str, x: int, *, slip: bool, rng: random.Random) -> tuple[list[Any], int]:
+        """One step of a story: sums and differences in columns whatever their size, products of a bigger
+        number digit by digit, small products as a fact, shares (quotients up to 12) by :attr:`share`."""
+        if op == "+":
+            return scratch.add_inline(cur, x, slip=slip, rng=rng)
+        if op == "-":
+            return scratch.sub_inline(cur, x, slip=slip, rng=rng)
+        if op == "*" and max(cur, x) >= 10:
+            return scratch.times_digit(max(cur, x), min(cur, x), slip=slip, rng=rng)
+        if op == "/" and cur // x <= 12:
+            return self.share(cur, x, slip=slip, rng=rng)
+        value = cur * x if op == "*" else cur // x
+        shown = _off_by_one(rng, value) if slip else value
+        return [f"{cur}{op}{x}=", (str(shown),) if slip else str(shown), "."], shown
 
     def work(self, pad: Pad, m: dict[str, Any], slip: bool, rng: random.Random) -> str:
         cur = m["values"][0]
@@ -187,11 +198,11 @@ class WordProblemInColumns(WordProblem):
         for j, (op, x) in enumerate(steps):
             rest = steps[j + 1 :]
             for _ in range(10):  # a slip the later steps can still carry (never below zero, never a fraction)
-                pieces, got = _column_step(cur, op, x, slip=j == at, rng=rng)
+                pieces, got = self.step(cur, op, x, slip=j == at, rng=rng)
                 if j != at or (got >= 0 and self._whole_from(got, rest)):
                     break
             else:
-                pieces, got = _column_step(cur, op, x, slip=False, rng=rng)
+                pieces, got = self.step(cur, op, x, slip=False, rng=rng)
             pad.say(*pieces)
             cur = got
         return str(cur)
@@ -206,11 +217,20 @@ class WordProblemInColumns(WordProblem):
             if _apply(cur, back, x) is None:
                 pad.say(f"{cur}{back}{x} is not a whole number: differ.")
                 return False
-            pieces, cur = _column_step(cur, back, x, slip=j == at, rng=rng)
+            pieces, cur = self.step(cur, back, x, slip=j == at, rng=rng)
             pad.say(*pieces)
         line, same = self.compare(str(cur), str(m["values"][0]))
         pad.say(line)
         return same
+
+
+class WordProblemTakeAway(WordProblemInColumns):
+    """Layout 8: layout 4 with a share worked by taking the divisor away until none is left
+    (:func:`_take_away`). Counting up the multiples (``1*6=6, ..., 4*6=24, so 4.``), stage 8 stopped a
+    multiple early or late on every share of 12 in its eval (it must see that a multiple equals the number
+    shared, two whole numbers apart); taking away stops at a 0."""
+
+    share = staticmethod(_take_away)
 
 
 def _off_by_one(rng: random.Random, value: int) -> int:
