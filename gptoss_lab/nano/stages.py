@@ -57,6 +57,16 @@ SHIPPED: tuple[dict[str, Any], ...] = (
         seed=31,
         threads=1,
     ),
+    # a story's share taken away one subtraction per line (layout 8); list drills, stories and sorts weighted up
+    dict(
+        _LATE,
+        drill_share=0.45,
+        list_share=0.3,
+        layout=8,
+        weights={"add": 3, "count_letter": 2, "mul": 2, "word_problem": 4, "sort": 3},
+        model={**_DEFAULT_ROPE, "sliding_window": 512},
+        seed=37,
+    ),
 )
 
 

@@ -127,18 +127,18 @@ def _check_effort(nb: Any) -> None:
         y = _numbers(line["y"])
         assert y[0] < y[1] < y[2], f"{line['name']}: reasoning tokens {y} do not grow with effort"
     assert all(0 <= v <= 1 for line in accuracy["data"] for v in _numbers(line["y"]))
-    # the check at work: the first pass slips, adding the difference back does not give 1200 again, the comparison
+    # the check at work: the first pass slips, adding the difference back does not give 797 again, the comparison
     # says so digit by digit to the first that differs, and the redo puts the answer right
     check = (
-        r"^Answer: (\d+)\.\nCheck: the question says 1200 and 40, the task says 1200 and 40: same\.\n"
-        r"Add back: \1\+40, ones first: .* so (\d+)\.\n\2 vs 1200: (?:\d=\d yes, )*[\d-]=[\d-] no: differ\.\n"
-        r"Redo: subtract 40 from 1200\.\n(?:.*\n)*?Answer: (\d+)\.$"
+        r"^Answer: (\d+)\.\nCheck: the question says 797 and 168, the task says 797 and 168: same\.\n"
+        r"Add back: \1\+168, ones first: .* so (\d+)\.\n\2 vs 797: (?:\d=\d yes, )*[\d-]=[\d-] no: differ\.\n"
+        r"Redo: subtract 168 from 797\.\n(?:.*\n)*?Answer: (\d+)\.$"
     )
     slip = re.search(check, text, re.M)
     assert slip, text
     first, back, final = slip.groups()
-    assert first != "1160" and back != "1200" and final == "1160", slip.groups()
-    assert re.search(r"^answer '[^']*1160[^']*' \(right\)$", text, re.M), text
+    assert first != "629" and back != "797" and final == "629", slip.groups()
+    assert re.search(r"^answer '[^']*629[^']*' \(right\)$", text, re.M), text
 
 
 def _check_experts(nb: Any) -> None:
