@@ -199,13 +199,13 @@ def _check_experiments(nb: Any) -> None:
     }
     assert set(ablated) == {"digit", "control"}
     assert all(0 <= v <= 100 for row in ablated.values() for pair in row.values() for v in pair)
-    # the prose: routing share and importance do not line up. The digit expert off costs addition and reversal
-    # (the family without digits); the control off costs addition too and changes no subtraction, decimal or
-    # reversal answer
+    # the prose: routing share and importance do not line up. The digit expert off leaves addition alone, changes
+    # subtraction answers and costs a reversal (the family without digits); the control off leaves addition and
+    # reversal alone, changes subtraction answers and costs a decimal comparison
     d_off, c_off = ablated["digit"], ablated["control"]
-    assert d_off["add"][0] < plain["add"][0] and d_off["reverse"][0] < plain["reverse"][0] and d_off["sub"][1] > 0
-    assert c_off["add"][0] < plain["add"][0]
-    assert all(c_off[f] == (plain[f][0], 0) for f in ("sub", "compare_decimals", "reverse"))
+    assert d_off["add"] == (plain["add"][0], 0) and d_off["reverse"][0] < plain["reverse"][0] and d_off["sub"][1] > 0
+    assert c_off["compare_decimals"][0] < plain["compare_decimals"][0] and c_off["sub"][1] > 0
+    assert all(c_off[f] == (plain[f][0], 0) for f in ("add", "reverse"))
     formats = dict(re.findall(r"^(digit|control) expert \d off, accuracy: (.*)$", text, re.M))
     for name, rest in formats.items():  # the same accuracy under lab.intervene, and the format intact
         row = _family_numbers(rest, "format")
@@ -217,7 +217,8 @@ def _check_experiments(nb: Any) -> None:
     plain_reply = re.search(r"^nothing off: What is 58 \+ 67\? -> '(.*)'$", text, re.M).group(1)
     assert "125" in plain_reply and len(one) == 2, (one, plain_reply)
     assert one[0][1] == plain_reply == one[1][1], (one, plain_reply)
-    # 2. the sinks: same reply, entropy falls in every layer, no sink mass left, no answer changed
+    # 2. the sinks: same reply, entropy falls in every layer, no sink mass left; one layer's off changes no answer,
+    # every layer's changes some but no accuracy
     assert re.search(r"same tokens: True$", text, re.M)
     layers = re.findall(
         r"^layer (\d) \(\w+\): entropy ([\d.]+) -> ([\d.]+) nats; sink mass ([\d.]+)% -> ([\d.]+)%; "
@@ -229,7 +230,9 @@ def _check_experiments(nb: Any) -> None:
     for _, e_on, e_off, s_on, s_off, *_ in layers:
         assert float(e_off) < float(e_on) and float(s_off) == 0 < float(s_on)
     rows = re.findall(r"^sinks off in (?:layer \d|every layer): (.*)$", text, re.M)
-    assert len(rows) == 5 and all(c == 0 for row in rows for _, c in _family_numbers(row, "changed").values())
+    assert len(rows) == 5 and all(c == 0 for row in rows[:4] for _, c in _family_numbers(row, "changed").values())
+    every = _family_numbers(rows[4], "changed")
+    assert any(c > 0 for _, c in every.values()) and _first(every) == _first(plain), rows[4]
     # 3. the logit lens: each digit of the answer has a layer; the sums' ones digits form last
     answer = re.search(r"^answer: .*?(\d+)\.$", text, re.M).group(1)
     digits = re.findall(r"^answer digit \d '(\d)': known from layer (-?\d)", text, re.M)
