@@ -19,6 +19,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this checkout's 
 from gptoss_lab.harmony import parse_completion
 from gptoss_lab.model import ModelHandle
 from gptoss_lab.nano import eval as E
+from gptoss_lab.nano import tasks
 
 SHAPES = ("plain", "groups", "share", "more")
 
@@ -28,7 +29,10 @@ def main() -> None:
     n = int(sys.argv[2]) if len(sys.argv) > 2 else 40
     show = int(sys.argv[3]) if len(sys.argv) > 3 else 0
     loaded = ModelHandle(model).load()
-    conversations = E.answer_eval_set(loaded, effort="high", n=n, families=("word_problem",), batch_size=n)
+    # the eval's own draw over every family, its stories kept: drawn alone, the stories would be other ones
+    drawn = tasks.generate(n * len(tasks.FAMILIES), seed=1234, split="eval", efforts=("high",))
+    stories = [ex for ex in drawn if ex.family == "word_problem"]
+    conversations = E._answer(loaded, stories, effort="high", batch_size=n, max_new_tokens=None, progress=False)
     records = E.graded(loaded, conversations)
     total, right, shown = Counter(), Counter(), Counter()
     for c, g in zip(conversations, records, strict=True):

@@ -71,7 +71,11 @@ def _parser() -> argparse.ArgumentParser:
     ev.add_argument("--effort", "-e", choices=EFFORTS, action="append", help="effort(s) to score (default: all three)")
     ev.add_argument("--n", type=int, default=50, help="examples per task family (default: 50)")
     ev.add_argument("--seed", type=int, default=1234, help="which held-out examples (default: 1234)")
-    ev.add_argument("--families", help="comma-separated task families to score (default: every one)")
+    ev.add_argument(
+        "--families",
+        help="comma-separated task families to score (default: every one); drawn on their own, their questions "
+        "are other ones than those of the full run's rows",
+    )
     ev.add_argument("--device", default=None, help="cpu, cuda ... (default: what is there)")
     ev.add_argument("--json", action="store_true", help="print one JSON object per effort")
     ev.add_argument(
