@@ -592,3 +592,33 @@ def test_layout_8_takes_the_divisor_away_until_none_is_left_and_changes_nothing_
                     assert int(q) == len(steps)
                 shares += 1
     assert shares > 30 and slipped > 3
+
+
+def test_layout_9_sorts_in_one_line_and_its_check_finds_a_swapped_pair():
+    from gptoss_lab.nano.families import LAYOUTS
+
+    assert all(LAYOUTS[9][f] is LAYOUTS[8][f] for f in LAYOUTS[8] if f != "sort")  # only sorting is rewritten
+    fired = passed = 0
+    for i in range(300):
+        new, old = (make_example(random.Random(i), "sort", "high", "train", layout=n) for n in (9, 8))
+        medium = make_example(random.Random(i), "sort", "medium", "train", layout=9)
+        assert new.target == old.target  # the same problem (what is drawn after the reasoning may differ)
+        lines = new.analysis.splitlines()
+        assert lines[0] == old.analysis.splitlines()[0] and not any(ln.startswith("Left:") for ln in lines)
+        if new.meta["slip"] is None:  # the work is medium's line, then the check passes
+            assert lines[1] == medium.analysis.splitlines()[1] and lines[2] == f"Answer: {new.target}."
+            assert lines[-1].endswith("so same. Correct.")
+            passed += 1
+        if new.meta["slip"] == "work":  # two neighbours swapped (masked): In order finds the pair, the redo fixes it
+            first = re.fullmatch(r"Answer: ([\d, ]+)\.", lines[2]).group(1)
+            assert first != new.target and sorted(first.split(", ")) == sorted(new.target.split(", "))
+            swapped = [new.analysis[a:b] for a, b in new.masked]
+            assert len(swapped) == 2 and ", ".join(swapped) in first and ", ".join(swapped[::-1]) in new.target
+            assert lines[4].startswith("In order: ") and re.search(r" no[,.]", lines[4])
+            assert "so differ." in new.analysis and lines[-1] == f"Answer: {new.target}."
+            fired += 1
+    assert passed > 100 and fired > 30
+    from gptoss_lab.nano import drill  # the list rows drill the same line
+
+    row = "".join(p for p, _ in drill.list_row(random.Random(3), 1, layout=9))
+    assert re.search(r"^(Smallest|Largest) first: \d+(, then \d+)+\.$", row, re.M) and "Left:" not in row

@@ -11,7 +11,7 @@ import copy
 from .arithmetic import Add, AddTakeBack, Mul, Sub
 from .base import EVAL_WORDS, TRAIN_WORDS, Family, held_out_hash, made_up_word
 from .letters import CountByMatch, CountLetter, Reverse
-from .lists import CompareDecimals, Sort
+from .lists import CompareDecimals, Sort, SortInOneLine
 from .story import IDENTITY_REPLY, OffTask, WordProblem, WordProblemInColumns, WordProblemTakeAway
 
 __all__ = [
@@ -66,5 +66,7 @@ LAYOUTS[4] = {
 #: 2506837, ffd4601 and 4343757; the model card's "How it got here" has their numbers). Layout 8: layout 4 with a
 #: story's shares worked by taking the divisor away until none is left (:class:`WordProblemTakeAway`).
 LAYOUTS[8] = {**LAYOUTS[4], "word_problem": _digitwise(WordProblemTakeAway())}
+#: Layout 9 (a pilot): layout 8 with a list sorted in one line and then checked (:class:`SortInOneLine`).
+LAYOUTS[9] = {**LAYOUTS[8], "sort": SortInOneLine()}
 LAYOUT = 8
 REGISTRY = LAYOUTS[LAYOUT]

@@ -192,3 +192,27 @@ class Sort(Family):
 
     def sentence(self, m: dict[str, Any]) -> str:
         return f"In {'descending' if m['order'] == 'desc' else 'ascending'} order: {self.target(m)}."
+
+
+class SortInOneLine(Sort):
+    """Layout 9: the sorted list written in one line, as medium effort writes it, then the same check.
+
+    Selection (layout 4) copied what was left of the list on every line and each copy could drop or double a
+    number: 30% right at high effort, below low effort's one-line guess (48%). A work slip here swaps two
+    neighbours that differ, so that the check's ``In order`` line meets a real ``no``.
+    """
+
+    def work(self, pad: Pad, m: dict[str, Any], slip: bool, rng: random.Random) -> str:
+        desc = m["order"] == "desc"
+        out = sorted(m["nums"], reverse=desc)
+        shown: list[Any] = [str(x) for x in out]
+        steps = [i for i in range(len(out) - 1) if out[i] != out[i + 1]]
+        if slip and steps:
+            i = rng.choice(steps)
+            out[i], out[i + 1] = out[i + 1], out[i]
+            shown[i], shown[i + 1] = (str(out[i]),), (str(out[i + 1]),)
+        pieces: list[Any] = [f"{'Largest' if desc else 'Smallest'} first: "]
+        for j, piece in enumerate(shown):
+            pieces += [piece, ", then " if j < len(shown) - 1 else "."]
+        pad.say(*pieces)
+        return ", ".join(map(str, out))
