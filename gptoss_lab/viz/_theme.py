@@ -103,10 +103,13 @@ def _template(theme: str) -> Any:
     import plotly.io as pio
 
     colors = THEMES[theme]
-    plotly = pio.templates["plotly"]
-    # its layout, and its trace defaults for the 2-D kinds a notebook draws: building the defaults of all
-    # 24 kinds it holds (maps, 3-D, carpets) imports their validators, a tenth of a second on a first figure
-    base = go.layout.Template(layout=plotly.layout, data={kind: getattr(plotly.data, kind) for kind in _KINDS})
+    # plotly's template as plain data: its layout, and its trace defaults for the 2-D kinds a notebook draws
+    # (building the defaults of all 24 kinds it holds, maps, 3-D and carpets, imports their validators, a tenth
+    # of a second on a first figure). Read from its JSON, not its child objects: handing those to a new
+    # template looks each up in its parent, which failed once in a notebook's kernel ("Invalid value")
+    plotly = pio.templates["plotly"].to_plotly_json()
+    data = {kind: plotly["data"][kind] for kind in _KINDS if kind in plotly["data"]}
+    base = go.layout.Template(layout=plotly["layout"], data=data)
     axis = {"gridcolor": colors["grid"], "linecolor": colors["line"], "zerolinecolor": colors["line"]}
     axis |= {"tickcolor": colors["line"], "title": {"font": {"color": colors["ink"]}}}
     base.layout.update(
