@@ -190,8 +190,27 @@ def _frame(rng: random.Random, family: str, m: dict[str, Any], split: str) -> st
             core, shell = rng.choice(commands), rng.choice(_CMD_SHELLS)
             frame = shell.replace("{C}", core[0].upper() + core[1:]).replace("{c}", core)
         if held_out(frame) == (split == "eval"):
-            return frame
+            return _name_the_order(frame) if family == "sort" and m["order"] == "desc" else frame
     raise RuntimeError(f"no {split} wording for {family}")  # pragma: no cover - a grammar without such frames
+
+
+#: The sort commands that name no order, and how a descending sort says it instead (no order named means
+#: ascending). Applied after the split's choice, so that the draws, and every question after, stay as they were;
+#: the new wordings are no other frame's, so a training frame never becomes an eval one.
+_NAMED_ORDER = (
+    ("ort these numbers: {nums}", "ort these numbers {dir}: {nums}"),
+    ("ort the list [{nums}]", "ort the list [{nums}] {dir}"),
+    ("ort {nums}", "ort {nums}, {dir}"),
+)
+
+
+def _name_the_order(frame: str) -> str:
+    if "{order}" in frame or "{dir}" in frame:
+        return frame
+    for bare, named in _NAMED_ORDER:
+        if bare in frame:
+            return frame.replace(bare, named, 1)
+    raise AssertionError(f"a descending sort's frame names no order: {frame!r}")  # pragma: no cover
 
 
 _UNORDERED = ("sort {nums}", "sort these numbers: {nums}", "sort the list [{nums}]", "put {nums} in order")

@@ -622,3 +622,14 @@ def test_layout_9_sorts_in_one_line_and_its_check_finds_a_swapped_pair():
 
     row = "".join(p for p, _ in drill.list_row(random.Random(3), 1, layout=9))
     assert re.search(r"^(Smallest|Largest) first: \d+(, then \d+)+\.$", row, re.M) and "Left:" not in row
+
+
+@pytest.mark.parametrize("split", ["train", "eval"])
+def test_a_descending_sort_names_its_order(split):
+    """No order named means ascending: a question that wants the largest first must say so."""
+    named = re.compile(r"descending|decreasing|largest|highest|greatest")
+    sorts = generate(3000, seed=3, split=split, families=("sort",), efforts=("low",))
+    descending = [ex for ex in sorts if ex.meta["order"] == "desc"]
+    assert len(descending) > 600
+    unnamed = [ex.messages[-1]["content"] for ex in descending if not named.search(ex.messages[-1]["content"].lower())]
+    assert not unnamed, unnamed[:3]
