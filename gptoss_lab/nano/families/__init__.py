@@ -66,7 +66,8 @@ LAYOUTS[4] = {
 #: 2506837, ffd4601 and 4343757; the model card's "How it got here" has their numbers). Layout 8: layout 4 with a
 #: story's shares worked by taking the divisor away until none is left (:class:`WordProblemTakeAway`).
 LAYOUTS[8] = {**LAYOUTS[4], "word_problem": _digitwise(WordProblemTakeAway())}
-#: Layout 9 (a pilot): layout 8 with a list sorted in one line and then checked (:class:`SortInOneLine`).
+#: Layout 9 (a pilot, not shipped: the model card has its numbers): layout 8 with a list sorted in one line and
+#: then checked (:class:`SortInOneLine`).
 LAYOUTS[9] = {**LAYOUTS[8], "sort": SortInOneLine()}
 LAYOUT = 8
 REGISTRY = LAYOUTS[LAYOUT]
