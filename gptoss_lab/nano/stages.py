@@ -67,29 +67,6 @@ SHIPPED: tuple[dict[str, Any], ...] = (
         model={**_DEFAULT_ROPE, "sliding_window": 512},
         seed=37,
     ),
-    # a list sorted in one line, then checked (layout 9): 600 steps, then 600 more at a lower rate
-    dict(
-        _LATE,
-        steps=600,
-        lr=3e-4,
-        drill_share=0.45,
-        list_share=0.3,
-        layout=9,
-        weights={"add": 3, "count_letter": 2, "mul": 2, "word_problem": 4, "sort": 3},
-        model={**_DEFAULT_ROPE, "sliding_window": 512},
-        seed=41,
-    ),
-    dict(
-        _LATE,
-        steps=600,
-        lr=2e-4,
-        drill_share=0.45,
-        list_share=0.3,
-        layout=9,
-        weights={"add": 3, "count_letter": 2, "mul": 2, "word_problem": 4, "sort": 3},
-        model={**_DEFAULT_ROPE, "sliding_window": 512},
-        seed=43,
-    ),
 )
 
 

@@ -1,6 +1,6 @@
 """Train gpt-oss-nano on CPU: ``python -m gptoss_lab.nano.train --out DIR`` (one stage).
 
-The shipped checkpoint is eleven such stages (:data:`gptoss_lab.nano.stages.SHIPPED`), each from the one before:
+The shipped checkpoint is nine such stages (:data:`gptoss_lab.nano.stages.SHIPPED`), each from the one before:
 ``--shipped`` runs them all (:mod:`gptoss_lab.nano.stages`). One stage, all fixed and seeded:
 
 1. Generate harmony conversations from :mod:`gptoss_lab.nano.tasks` (train split only).
